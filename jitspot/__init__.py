@@ -1,0 +1,3 @@
+"""jitspot: a release-sheet catalog enriched from Spotify just in time."""
+
+__version__ = "0.1.0"

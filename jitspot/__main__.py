@@ -1,0 +1,3 @@
+from jitspot.cli import main
+
+main()

@@ -1,0 +1,321 @@
+"""The catalog: finding albums and turning store rows + cache entries into album objects.
+
+What `list`, `show` and `export` share. The album object (`views.AlbumView`)
+is built here and nowhere else, so every format says the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from jitspot.cache import Entry, SpotifyCache, cache_key
+from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
+from jitspot.freshness import Freshness, Lifetimes, Policy, album_entry, freshness
+from jitspot.gateway import Gateway
+from jitspot.links import BARE_ID, SpotifyRef, parse_spotify_ref
+from jitspot.pacing import Clock, Gate
+from jitspot.resolver import NOT_BEFORE, Progress, Resolution, Resolver, remembered_until
+from jitspot.settings import Settings
+from jitspot.spotify_data import AlbumData
+from jitspot.store import Store, StoredAlbum
+from jitspot.text import fold
+from jitspot.views import AlbumView, CoverState, SpotifyView, TrackView
+
+NEEDS_CREDENTIALS = "tracks and metadata need Spotify credentials (SPOTIPY_CLIENT_ID/SECRET)"
+
+
+class Catalog:
+    """Albums of the store with their Spotify enrichment."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        gateway_factory: Callable[[Gate], Gateway] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.cache = SpotifyCache(settings.cache_dir, store)
+        self.resolver = Resolver(
+            store, self.cache, settings, clock=clock, gateway_factory=gateway_factory
+        )
+        self.lifetimes = Lifetimes.from_days(settings.cache_ttl_days, settings.not_found_ttl_days)
+
+    def close(self) -> None:
+        self.cache.close()
+
+    # -- finding one album -----------------------------------------------------------
+
+    def find(self, query: str | None, store_id: int | None = None) -> StoredAlbum:
+        """The album an ALBUM argument names: a Spotify URL/URI/id, or "artist title" text.
+
+        A bare number is text (bands are called 1349); the store id is `--id N`.
+        """
+        if store_id is not None:
+            album = self.store.album_by_id(store_id)
+            if album is None:
+                raise AlbumNotFound(f"no album with id {store_id}")
+            return album
+        text = (query or "").strip()
+        if not text:
+            raise AlbumNotFound("name an album: a Spotify link or id, or artist and title")
+        ref, spotify_id = parse_spotify_ref(text)
+        if (
+            ref is SpotifyRef.ALBUM
+            and spotify_id
+            and (not BARE_ID.match(text) or _looks_like_id(text))
+        ):
+            matches = self.store.albums_by_spotify_id(spotify_id)
+            if matches:
+                return _one(text, _same_album_once(matches))
+            if not BARE_ID.match(text):
+                raise AlbumNotFound(f"no album in the store has Spotify id {spotify_id}")
+        elif ref is SpotifyRef.OTHER:
+            raise AlbumNotFound(f"{text} is a Spotify link, but not to an album")
+        matches = self.store.search_albums(text)
+        if not matches:
+            raise AlbumNotFound(f"no album matches {text!r}")
+        exact = [a for a in matches if fold(f"{a.artist} {a.title}") == fold(text)]
+        return _one(text, _same_album_once(exact or matches))
+
+    # -- enrichment ------------------------------------------------------------------
+
+    def resolve(
+        self,
+        albums: Sequence[StoredAlbum],
+        policy: Policy,
+        *,
+        progress: Progress | None = None,
+        count: bool = True,
+    ) -> Resolution:
+        ids = [a.spotify_id for a in albums if a.spotify_id]
+        return self.resolver.resolve(ids, policy, progress=progress, count_lookups=count)
+
+    def views(
+        self,
+        albums: Sequence[StoredAlbum],
+        *,
+        offline: bool,
+        refresh: bool = False,
+        count: bool = True,
+        progress: Progress | None = None,
+    ) -> list[AlbumView]:
+        """Album objects; fetches what is missing unless offline (everything with refresh)."""
+        policy = Policy.OFFLINE if offline else Policy.ALL if refresh else Policy.MISSING
+        resolution = self.resolve(albums, policy, progress=progress, count=count)
+        return [self.view(album, resolution) for album in albums]
+
+    def view(self, album: StoredAlbum, resolution: Resolution) -> AlbumView:
+        return build_view(
+            album,
+            resolution,
+            now=self.clock(),
+            lifetimes=self.lifetimes,
+            not_before=remembered_until(self.store, NOT_BEFORE, self.clock()),
+        )
+
+    def cache_states(self, albums: Sequence[StoredAlbum]) -> dict[int, str]:
+        """A word per album for `list`: cover cached, not found, no link, not cached."""
+        ids = [a.spotify_id for a in albums if a.spotify_id]
+        keys = [cache_key(k, i) for i in ids for k in ("album", "oembed")]
+        index = self.store.cache_index(keys)
+        states: dict[int, str] = {}
+        for album in albums:
+            if not album.spotify_id:
+                states[album.id] = "no link"
+                continue
+            entries = [index.get(cache_key(k, album.spotify_id)) for k in ("album", "oembed")]
+            known = [e for e in entries if e is not None]
+            if any(e.status == "found" and e.cover_url for e in known):
+                states[album.id] = "cover"
+            elif any(e.status == "not_found" for e in known):
+                states[album.id] = "not found"
+            else:
+                states[album.id] = "not cached"
+        return states
+
+
+def _looks_like_id(text: str) -> bool:
+    """A 22-character word is a Spotify id only if it mixes letters and digits or cases."""
+    return not (text.isalpha() and (text.islower() or text.isupper())) and not text.isdigit()
+
+
+def _same_album_once(matches: list[StoredAlbum]) -> list[StoredAlbum]:
+    """One row per album: the same release listed in two tabs is one match."""
+    seen: dict[tuple[str, str, str | None], StoredAlbum] = {}
+    for album in matches:
+        seen.setdefault((fold(album.artist), fold(album.title), album.spotify_id), album)
+    return list(seen.values())
+
+
+def _one(query: str, matches: list[StoredAlbum]) -> StoredAlbum:
+    if len(matches) == 1:
+        return matches[0]
+    raise AmbiguousAlbum(query, [a.id for a in matches])
+
+
+# -- the album object ----------------------------------------------------------------------
+
+
+def build_view(
+    album: StoredAlbum,
+    resolution: Resolution,
+    *,
+    now: float,
+    lifetimes: Lifetimes,
+    not_before: float | None,
+) -> AlbumView:
+    """The contract's album object for one stored album and what the resolver knows."""
+    spotify: SpotifyView | None = None
+    state: CoverState
+    note: str | None = None
+    spotify_id = album.spotify_id
+    entry = (
+        album_entry(spotify_id, resolution.entries, with_credentials=resolution.with_credentials)
+        if spotify_id
+        else None
+    )
+    if entry is None and spotify_id:
+        # Without credentials an API entry may be absent while an oEmbed one exists.
+        entry = resolution.entries.get(cache_key("oembed", spotify_id))
+    if not spotify_id:
+        state = "no_spotify_link"
+        note = (
+            "the Spotify link is not an album" if album.spotify_link_invalid else "no Spotify link"
+        )
+    elif entry is not None and freshness(entry, now, lifetimes) is not Freshness.MISSING:
+        if entry.found:
+            state = "fetched" if spotify_id in resolution.fetched else "cached"
+            spotify = _spotify_view(entry, resolution.entries, now, lifetimes)
+            if entry.kind == "oembed":
+                note = NEEDS_CREDENTIALS
+        else:
+            state, note = "not_found", "not found on Spotify"
+    else:
+        state, note = _missing_state(spotify_id, resolution, not_before)
+    cover_url = spotify["images"][0]["url"] if spotify and spotify["images"] else None
+    return {
+        "id": album.id,
+        "artist": album.artist,
+        "title": album.title,
+        "release_date": album.release_date,
+        "release_text": album.release_text,
+        "year": album.year,
+        "kind": album.kind,
+        "genres": list(album.genres),
+        "vocal_style": album.vocal_style,
+        "location": album.location,
+        "tab": album.tab,
+        "row": album.row_number,
+        "links": dict(album.links),
+        "spotify_id": spotify_id,
+        "spotify_id_source": album.spotify_id_source,  # type: ignore[typeddict-item]
+        "cover_url": cover_url,
+        "cover_state": state,
+        "cover_note": note,
+        "spotify": spotify,
+    }
+
+
+def _missing_state(
+    spotify_id: str, resolution: Resolution, not_before: float | None
+) -> tuple[CoverState, str]:
+    reason = resolution.failed.get(spotify_id)
+    until = resolution.rate_limited_until or not_before
+    if reason == "rate_limited":
+        when = datetime.fromtimestamp(until).strftime("%H:%M") if until else "later"
+        return "rate_limited", f"rate-limited until {when}"
+    if reason is not None:
+        error = resolution.error
+        if isinstance(error, RateLimited):
+            when = error.not_before.astimezone().strftime("%H:%M")
+            return "rate_limited", f"rate-limited until {when}"
+        return "unavailable", f"Spotify unavailable: {error}" if error else "Spotify unavailable"
+    return "not_cached", "not cached (offline)"
+
+
+def _spotify_view(
+    entry: Entry, entries: dict[str, Entry], now: float, lifetimes: Lifetimes
+) -> SpotifyView:
+    stale = freshness(entry, now, lifetimes) is Freshness.STALE
+    fetched_at = datetime.fromtimestamp(entry.fetched_at).astimezone().isoformat(timespec="seconds")
+    data = entry.data or {}
+    if entry.kind == "oembed":
+        url = data.get("thumbnail_url")
+        images = (
+            [
+                {
+                    "url": url,
+                    "width": data.get("thumbnail_width"),
+                    "height": data.get("thumbnail_height"),
+                }
+            ]
+            if isinstance(url, str)
+            else []
+        )
+        return {
+            "name": data.get("title"),
+            "release_date": None,
+            "total_tracks": None,
+            "tracks": None,
+            "images": images,  # type: ignore[typeddict-item]
+            "label": None,
+            "popularity": None,
+            "genres": None,
+            "copyrights": None,
+            "fetched_at": fetched_at,
+            "url": f"https://open.spotify.com/album/{entry.spotify_id}",
+            "artists": None,
+            "total_duration_ms": None,
+            "stale": stale,
+            "source": "oembed",
+        }
+    album: AlbumData = data  # type: ignore[assignment]
+    tracks: list[TrackView] = [
+        {
+            "disc": t["disc"],
+            "number": t["number"],
+            "name": t["name"],
+            "duration_ms": t["duration_ms"],
+        }
+        for t in album.get("tracks") or []
+    ]
+    durations = [t["duration_ms"] for t in tracks if t["duration_ms"] is not None]
+    return {
+        "name": album.get("name"),
+        "release_date": album.get("release_date"),
+        "total_tracks": album.get("total_tracks"),
+        "tracks": tracks,
+        "images": [dict(i) for i in album.get("images") or []],  # type: ignore[misc]
+        "label": album.get("label"),
+        "popularity": album.get("popularity"),
+        "genres": _genres(album, entries),
+        "copyrights": album.get("copyrights"),
+        "fetched_at": fetched_at,
+        "url": album.get("url") or f"https://open.spotify.com/album/{entry.spotify_id}",
+        "artists": album.get("artists"),
+        "total_duration_ms": sum(durations) if durations else None,
+        "stale": stale,
+        "source": "api",
+    }
+
+
+def _genres(album: AlbumData, entries: dict[str, Entry]) -> list[str] | None:
+    """Spotify's genres live on artists; album genres are always [] in practice.
+
+    None when the app gets no genres or the artists are not fetched yet.
+    """
+    genres: dict[str, None] = dict.fromkeys(album.get("genres") or [])
+    known = False
+    for artist_id in album.get("artist_ids") or []:
+        artist = entries.get(cache_key("artist", artist_id))
+        if artist is None or not artist.data or artist.data.get("genres") is None:
+            continue
+        known = True
+        genres.update(dict.fromkeys(artist.data["genres"]))
+    return list(genres) if known or genres else None

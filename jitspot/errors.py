@@ -1,0 +1,77 @@
+"""Errors the core raises; the CLI maps each to an exit code and a one-line message."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+# Exit codes of the contract (DESIGN.md §1), named for what they mean.
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_DATA = 65
+EXIT_NO_INPUT = 66
+EXIT_UNAVAILABLE = 69
+EXIT_TEMPFAIL = 75
+EXIT_CONFIG = 78
+
+
+class JitspotError(Exception):
+    """Base of every error jitspot reports to its user."""
+
+    exit_code = EXIT_PARTIAL
+
+
+class InputNotReadable(JitspotError):
+    """The input exists but is not a sheet jitspot can read (65)."""
+
+    exit_code = EXIT_DATA
+
+
+class InputNotFound(JitspotError):
+    """The input does not exist or cannot be downloaded (66)."""
+
+    exit_code = EXIT_NO_INPUT
+
+
+class SpotifyUnavailable(JitspotError):
+    """Spotify could not be reached after retries (69)."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class StoppedEarly(JitspotError):
+    """Stopped before the end; nothing is lost and a re-run continues (75)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class RateLimited(StoppedEarly):
+    """Spotify asked us to wait longer than the configured cap."""
+
+    def __init__(self, not_before: datetime, message: str | None = None) -> None:
+        self.not_before = not_before
+        when = not_before.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        super().__init__(message or f"rate-limited by Spotify until {when}")
+
+
+class Locked(StoppedEarly):
+    """Another jitspot run holds the lock."""
+
+
+class ConfigError(JitspotError):
+    """The configuration is missing or wrong (78)."""
+
+    exit_code = EXIT_CONFIG
+
+
+class AlbumNotFound(JitspotError):
+    """No album in the store matches the query (1)."""
+
+
+class AmbiguousAlbum(JitspotError):
+    """Several albums match the query (1); `candidates` holds their store ids."""
+
+    def __init__(self, query: str, candidates: list[int]) -> None:
+        self.query = query
+        self.candidates = candidates
+        super().__init__(f"{len(candidates)} albums match {query!r}; pick one with --id")

@@ -1,0 +1,476 @@
+"""The Spotify gateway: the only code that talks to Spotify.
+
+Behind a small interface (`Gateway`) that speaks jitspot's own dicts
+(`spotify_data`), never spotipy types. One retry layer, ours: spotipy gets a
+plain `requests.Session`, so urllib3 never retries behind our back (its
+retries hide 429s and can sleep for hours); tenacity backs off on 5xx and
+timeouts; a 429 waits exactly its Retry-After up to a cap, and past the cap
+stops every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
+from jitspot.links import album_url
+from jitspot.logs import register_secret
+from jitspot.pacing import Clock, Gate, Sleep
+from jitspot.settings import Settings
+from jitspot.spotify_data import (
+    AlbumData,
+    ArtistData,
+    OEmbedData,
+    next_tracks_url,
+    parse_album,
+    parse_artist,
+    parse_oembed,
+    parse_track,
+)
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger("jitspot.spotify")
+T = TypeVar("T")
+
+ALBUM_BATCH = 20
+ARTIST_BATCH = 50
+MAX_SHORT_WAITS = 8  # 429s with a short Retry-After tolerated for one request
+
+
+class EndpointForbidden(Exception):
+    """403: the app may not use this endpoint (batch lookups in development mode)."""
+
+
+class Meter:
+    """Thread-safe counts of what the gateway did, drained into the store's counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, float] = {}
+
+    def add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0.0) + amount
+
+    def drain(self) -> dict[str, float]:
+        """Counts since the last drain (names like `api.calls.album`, `api.retries`)."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        return counts
+
+    def peek(self, name: str) -> float:
+        with self._lock:
+            return self._counts.get(name, 0.0)
+
+
+class Gateway(Protocol):
+    """What the resolver needs from Spotify. `None` answers mean "not found"."""
+
+    meter: Meter
+    has_credentials: bool
+
+    def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]: ...
+    def album(self, album_id: str) -> AlbumData | None: ...
+    def artists_batch(self, ids: Sequence[str]) -> dict[str, ArtistData | None]: ...
+    def artist(self, artist_id: str) -> ArtistData | None: ...
+    def oembed(self, album_id: str) -> OEmbedData | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFailure(Exception):
+    """A non-2xx answer, reduced to what the retry policy needs."""
+
+    status: int
+    retry_after: float | None
+    endpoint: str
+
+
+class _Transient(Exception):
+    """Worth another try after a backoff (5xx, timeouts, connection errors)."""
+
+
+class _RenewToken(Exception):
+    """401: try again at once with a new token."""
+
+
+class _ShortRateLimit(Exception):
+    """429 within the cap (or without a usable Retry-After): wait, then retry."""
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError):
+            return None
+    return seconds if seconds > 0 else None
+
+
+class TokenFile:
+    """spotipy's token cache, kept in JITSPOT_HOME (never ./.cache), mode 0600.
+
+    The token is bound to the client id it was issued for, so changing
+    credentials never reuses a stale token.
+    """
+
+    def __init__(self, path: Path, client_id: str, meter: Meter) -> None:
+        self.path = path
+        self.client_id = client_id
+        self.meter = meter
+        self._token: dict[str, Any] | None = None
+        self._loaded = False
+
+    # spotipy's CacheHandler interface (duck-typed: spotipy checks the base class,
+    # see `spotipy_cache_handler`).
+    def get_cached_token(self) -> dict[str, Any] | None:
+        if not self._loaded:
+            self._loaded = True
+            try:
+                saved = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                saved = None
+            if isinstance(saved, dict) and saved.get("client_id") == self.client_id:
+                self._token = saved.get("token")
+        if self._token:
+            register_secret(str(self._token.get("access_token", "")))
+        return self._token
+
+    def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
+        self.meter.add("api.token_requests")
+        register_secret(str(token_info.get("access_token", "")))
+        self._token = token_info
+        self._loaded = True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps({"client_id": self.client_id, "token": token_info})
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, payload.encode())
+        finally:
+            os.close(fd)
+
+    def forget(self) -> None:
+        """Drop the token (Spotify said 401): the next call asks for a new one."""
+        self._token = None
+        self._loaded = True
+        self.path.unlink(missing_ok=True)
+
+
+class SpotifyGateway:
+    """The real gateway: spotipy for the Web API, plain requests for oEmbed."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        gate: Gate,
+        *,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        import requests
+
+        self.settings = settings
+        self.gate = gate
+        self.meter = Meter()
+        self._clock = clock
+        self._sleep = sleep
+        self._session = requests.Session()  # no urllib3 retries: ours are the only ones
+        self._session.headers["User-Agent"] = "jitspot"
+        self.has_credentials = settings.has_credentials
+        self._token_lock = threading.Lock()
+        self._spotify: Any = None
+        self._auth: Any = None
+        self._tokens: TokenFile | None = None
+        if settings.client_secret is not None:
+            register_secret(settings.client_secret.get_secret_value())
+
+    # -- the Web API -------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        """spotipy's client, built on first use (importing spotipy costs ~0.1 s)."""
+        if self._spotify is None:
+            if not self.has_credentials:
+                raise ConfigError(
+                    "Spotify credentials are needed: set SPOTIPY_CLIENT_ID and"
+                    " SPOTIPY_CLIENT_SECRET"
+                )
+            import spotipy
+
+            assert self.settings.client_id is not None
+            assert self.settings.client_secret is not None
+            self._tokens = TokenFile(self.settings.token_path, self.settings.client_id, self.meter)
+            self._auth = spotipy.SpotifyClientCredentials(
+                client_id=self.settings.client_id,
+                client_secret=self.settings.client_secret.get_secret_value(),
+                requests_session=self._session,
+                requests_timeout=self.settings.http_timeout,
+                cache_handler=spotipy_cache_handler(self._tokens),
+            )
+            self._auth.OAUTH_TOKEN_URL = self.settings.token_url
+            client = spotipy.Spotify(
+                auth_manager=self._auth,
+                requests_session=self._session,
+                requests_timeout=self.settings.http_timeout,
+                retries=0,
+            )
+            api = self.settings.api_url
+            client.prefix = api if api.endswith("/") else api + "/"
+            self._spotify = client
+        return self._spotify
+
+    def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]:
+        """Up to 20 albums in one call (plus track pages for albums past 50 tracks)."""
+        assert 0 < len(ids) <= ALBUM_BATCH
+        client = self._client()
+        raw = self._api("albums_batch", lambda: client.albums(list(ids)))
+        found: dict[str, AlbumData | None] = dict.fromkeys(ids)
+        for item in raw.get("albums") or []:
+            if isinstance(item, dict) and item.get("id") in found:
+                found[str(item["id"])] = self._with_all_tracks(item)
+        return found
+
+    def album(self, album_id: str) -> AlbumData | None:
+        client = self._client()
+        try:
+            raw = self._api("album", lambda: client.album(album_id))
+        except HttpFailure as failure:
+            if failure.status in (400, 404):
+                return None
+            raise
+        return self._with_all_tracks(raw)
+
+    def artists_batch(self, ids: Sequence[str]) -> dict[str, ArtistData | None]:
+        assert 0 < len(ids) <= ARTIST_BATCH
+        client = self._client()
+        raw = self._api("artists_batch", lambda: client.artists(list(ids)))
+        found: dict[str, ArtistData | None] = dict.fromkeys(ids)
+        for item in raw.get("artists") or []:
+            if isinstance(item, dict) and item.get("id") in found:
+                found[str(item["id"])] = parse_artist(item)
+        return found
+
+    def artist(self, artist_id: str) -> ArtistData | None:
+        client = self._client()
+        try:
+            return parse_artist(self._api("artist", lambda: client.artist(artist_id)))
+        except HttpFailure as failure:
+            if failure.status in (400, 404):
+                return None
+            raise
+
+    def _with_all_tracks(self, raw: dict[str, Any]) -> AlbumData:
+        """The album with every track: follows `tracks.next` past the first 50."""
+        album = parse_album(raw)
+        url = next_tracks_url(raw)
+        client = self._client()
+        while url:
+            page = self._api("album_tracks", partial(client.next, {"next": url}))
+            album["tracks"].extend(parse_track(t) for t in page.get("items") or [])
+            url = page.get("next")
+        return album
+
+    def _api(self, endpoint: str, request: Callable[[], Any]) -> Any:
+        """One Web API request through the retry policy; spotipy errors become HttpFailure."""
+        from spotipy.exceptions import SpotifyException
+        from spotipy.oauth2 import SpotifyOauthError
+
+        renewed = False
+
+        def attempt() -> Any:
+            nonlocal renewed
+            self._ensure_token()
+            try:
+                return request()
+            except SpotifyException as exc:
+                headers = exc.headers or {}
+                failure = HttpFailure(
+                    exc.http_status,
+                    parse_retry_after(headers.get("Retry-After"), self._clock()),
+                    endpoint,
+                )
+            except SpotifyOauthError as exc:
+                if getattr(exc, "error", None) in ("invalid_client", "unauthorized_client"):
+                    raise ConfigError(
+                        "Spotify rejected the client credentials (invalid_client)"
+                    ) from None
+                raise _Transient(f"token request failed: {exc.error}") from None
+            if failure.status == 401:
+                if renewed:
+                    raise ConfigError(
+                        "Spotify refuses the access token (401) even after renewing it"
+                    )
+                # The token expired early or was revoked: renew it once, right away.
+                renewed = True
+                log.debug("401 from %s: renewing the token", endpoint)
+                assert self._tokens is not None
+                self._tokens.forget()
+                raise _RenewToken()
+            if failure.status == 403:
+                raise EndpointForbidden(endpoint)
+            raise failure
+
+        return self._with_retries(endpoint, attempt)
+
+    def _ensure_token(self) -> None:
+        """Get a token before the request, under a lock so workers ask only once."""
+        with self._token_lock:
+            self._auth.get_access_token(as_dict=False)
+
+    # -- oEmbed: covers without credentials -------------------------------------------
+
+    def oembed(self, album_id: str) -> OEmbedData | None:
+        """Title and 300 px cover from Spotify's public oEmbed endpoint (no token)."""
+
+        def attempt() -> Any:
+            response = self._session.get(
+                self.settings.oembed_url,
+                params={"url": album_url(album_id)},
+                timeout=self.settings.http_timeout,
+            )
+            if response.status_code == 200:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise _Transient("oEmbed answered with something that is not JSON") from None
+            raise HttpFailure(
+                response.status_code,
+                parse_retry_after(response.headers.get("Retry-After"), self._clock()),
+                "oembed",
+            )
+
+        try:
+            raw = self._with_retries("oembed", attempt)
+        except HttpFailure as failure:
+            if failure.status in (400, 404):
+                return None
+            raise
+        return parse_oembed(album_id, raw) if isinstance(raw, dict) else None
+
+    # -- the retry policy --------------------------------------------------------------
+
+    def _with_retries(self, endpoint: str, attempt: Callable[[], T]) -> T:
+        """Run `attempt` under the gate, retrying 5xx/timeouts and short 429s."""
+        import requests
+
+        short_waits = 0
+        transient_failures = 0
+
+        def call() -> T:
+            nonlocal short_waits, transient_failures
+            self.gate.admit()
+            self.meter.add(f"api.calls.{endpoint}")
+            started = time.perf_counter()
+            try:
+                result = attempt()
+            except HttpFailure as failure:
+                log.debug("%s -> %s", endpoint, failure.status)
+                if failure.status == 429:
+                    self.meter.add("api.rate_limited_responses")
+                    self._on_rate_limit(failure)
+                    short_waits += 1
+                    raise _ShortRateLimit(failure.retry_after) from None
+                if failure.status >= 500:
+                    transient_failures += 1
+                    raise _Transient(f"HTTP {failure.status}") from None
+                raise
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                transient_failures += 1
+                raise _Transient(type(exc).__name__) from None
+            except _Transient:
+                transient_failures += 1
+                raise
+            log.debug("%s -> 200 in %.3f s", endpoint, time.perf_counter() - started)
+            return result
+
+        backoff = wait_exponential_jitter(initial=0.5, max=30, jitter=0.5)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _RenewToken):
+                return 0.0
+            if isinstance(error, _ShortRateLimit) and error.seconds is not None:
+                return error.seconds  # exactly what Spotify asked: never shorter
+            return min(backoff(state), self.settings.max_retry_after or 30)
+
+        def stop(state: RetryCallState) -> bool:
+            return (
+                transient_failures >= self.settings.retry_attempts or short_waits >= MAX_SHORT_WAITS
+            )
+
+        def before_sleep(state: RetryCallState) -> None:
+            seconds = state.next_action.sleep if state.next_action else 0.0
+            self.meter.add("api.retries")
+            self.meter.add("api.backoff_seconds", seconds)
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _ShortRateLimit):
+                self.gate.pause(self._clock() + seconds)
+            log.info("%s: %s; retrying in %.1f s", endpoint, error or "failed", seconds)
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((_Transient, _ShortRateLimit, _RenewToken)),
+            wait=wait,
+            stop=stop,
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(call)
+        except _Transient as exc:
+            raise SpotifyUnavailable(
+                f"Spotify unreachable after {transient_failures} tries ({exc})"
+            ) from None
+        except _ShortRateLimit:
+            until = self._clock() + (self.settings.max_retry_after or 60)
+            self.gate.stop(until)
+            raise RateLimited(datetime.fromtimestamp(until, UTC)) from None
+
+    def _on_rate_limit(self, failure: HttpFailure) -> None:
+        """A 429 beyond the cap stops every worker: no call before Retry-After."""
+        seconds = failure.retry_after
+        if seconds is not None and seconds > self.settings.max_retry_after:
+            until = self._clock() + seconds
+            self.gate.stop(until)
+            log.info(
+                "%s: 429 with Retry-After %.0f s, past the cap: stopping", failure.endpoint, seconds
+            )
+            raise RateLimited(datetime.fromtimestamp(until, UTC))
+
+
+def spotipy_cache_handler(tokens: TokenFile) -> Any:
+    """Wrap a TokenFile in spotipy's CacheHandler base class (spotipy asserts on it)."""
+    from spotipy.cache_handler import CacheHandler
+
+    class _Handler(CacheHandler):  # type: ignore[misc]
+        def get_cached_token(self) -> dict[str, Any] | None:
+            return tokens.get_cached_token()
+
+        def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
+            tokens.save_token_to_cache(token_info)
+
+    return _Handler()

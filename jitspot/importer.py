@@ -1,0 +1,90 @@
+"""`jitspot import`: read a source into the store. Never calls Spotify."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from jitspot.readers import SheetData, is_url, read_source
+from jitspot.settings import Settings
+from jitspot.sheet import SheetRow, interpret
+from jitspot.store import ImportReport, Store
+
+
+def import_source(
+    store: Store, settings: Settings, source: str, tab_globs: Sequence[str] = ()
+) -> ImportReport:
+    """Read `source` and upsert its album rows in one transaction.
+
+    An unchanged local file already imported with the same tab selection is
+    recognised by its digest and not read again.
+    """
+    started = time.perf_counter()
+    digest = None if is_url(source) else _file_digest(Path(source).expanduser())
+    memo_key = f"import_digest:{Path(source).expanduser().resolve() if digest else source}"
+    memo = store.get_meta(memo_key) if digest else None
+    if (
+        memo
+        and memo.get("digest") == digest
+        and memo.get("tabs") == sorted(tab_globs)
+        and memo.get("generation") == store.get_meta("generation")
+    ):
+        report = ImportReport(source=source, **memo["report"])
+        report.unchanged = report.rows
+        report.seconds = time.perf_counter() - started
+        return report
+
+    data = read_source(
+        source,
+        tab_globs,
+        max_bytes=int(settings.download_max_mb * 2**20),
+        timeout=settings.download_timeout,
+    )
+    report = ImportReport(source=source, tabs=list(data.tabs))
+    rows = interpret_rows(data, report)
+    store.apply_import(rows, data.tabs, source, report)
+    report.seconds = time.perf_counter() - started
+    if digest:
+        store.set_meta(
+            memo_key,
+            {
+                "digest": digest,
+                "tabs": sorted(tab_globs),
+                "generation": store.get_meta("generation"),
+                "report": {
+                    "rows": report.rows,
+                    "skipped": report.skipped,
+                    "with_spotify_link": report.with_spotify_link,
+                    "invalid_spotify_links": report.invalid_spotify_links,
+                    "tabs": report.tabs,
+                },
+            },
+        )
+    return report
+
+
+def interpret_rows(data: SheetData, report: ImportReport) -> list[SheetRow]:
+    """Album rows of `data`; rows that name no album are counted as skipped."""
+    rows: list[SheetRow] = []
+    for raw in data.rows:
+        row = interpret(raw)
+        if row is None:
+            report.skipped += 1
+            continue
+        rows.append(row)
+        if row.spotify_id:
+            report.with_spotify_link += 1
+        elif row.spotify_link_invalid:
+            report.invalid_spotify_links += 1
+    report.rows = len(rows)
+    return rows
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "blake2b").hexdigest()
+    except OSError:
+        return None  # read_source reports the problem

@@ -1,0 +1,190 @@
+"""What a sheet row is, and turning raw cells into one. Pure; readers live in `readers`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from jitspot.links import SpotifyRef, link_key, parse_spotify_ref, unwrap_redirect
+from jitspot.text import cell_text, fold, normalise_vocal_style, split_genres
+
+# Header names as they stand in the sheet, folded; aliases map to one field.
+HEADER_FIELDS: dict[str, str] = {
+    "artist": "artist",
+    "album": "title",
+    "title": "title",
+    "release date": "release",
+    "release": "release",
+    "date": "release",
+    "length": "kind",
+    "kind": "kind",
+    "type": "kind",
+    "genre / subgenres": "genres",
+    "genre/subgenres": "genres",
+    "genres": "genres",
+    "genre": "genres",
+    "vocal style": "vocal_style",
+    "vocals": "vocal_style",
+    "country / state": "location",
+    "country/state": "location",
+    "location": "location",
+    "country": "location",
+}
+# Link columns: a header that names a service. Values are URLs (cell hyperlink,
+# HYPERLINK() formula, or a plain URL in CSV).
+LINK_HEADERS = {
+    "bandcamp",
+    "spotify",
+    "youtube",
+    "amazon",
+    "google play",
+    "apple music",
+    "deezer",
+    "tidal",
+    "soundcloud",
+}
+REQUIRED = ("artist", "title")
+
+
+def header_map(cells: list[str]) -> dict[str, int] | None:
+    """Column index of each known field in a candidate header row, or None.
+
+    A header row names at least Artist and Album; columns are found by name,
+    never by position.
+    """
+    found: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        name = fold(cell)
+        target = HEADER_FIELDS.get(name)
+        if target is None and name in LINK_HEADERS:
+            target = "link:" + link_key(name)
+        if target and target not in found:
+            found[target] = index
+    if all(key in found for key in REQUIRED):
+        return found
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One data row as read from a source, before interpretation.
+
+    `cells` holds typed values (str, float, int, date, datetime, None);
+    `links` the URLs found behind link columns (hyperlink, formula or text).
+    """
+
+    tab: str
+    row_number: int
+    cells: dict[str, Any]
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SheetRow:
+    """An album row, interpreted: what the store keeps of the sheet."""
+
+    tab: str
+    row_number: int
+    artist: str
+    title: str
+    release_date: str | None  # ISO date
+    release_text: str | None  # the cell as written when it is not a date ("TBA")
+    year: int | None
+    kind: str | None
+    genres: tuple[str, ...]
+    vocal_style: str | None
+    vocal_style_raw: str | None
+    location: str | None
+    links: dict[str, str]
+    spotify_id: str | None
+    spotify_link_invalid: bool
+
+    def content_hash(self) -> str:
+        """Digest of what the sheet says of the album (not where it stands), to skip
+        unchanged rows on re-import."""
+        payload = json.dumps(
+            [
+                self.artist,
+                self.title,
+                self.release_date,
+                self.release_text,
+                self.year,
+                self.kind,
+                self.genres,
+                self.vocal_style_raw,
+                self.location,
+                sorted(self.links.items()),
+            ],
+            ensure_ascii=False,
+        )
+        return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+def tab_year(tab: str) -> int | None:
+    """`2020 Prog-metal` -> 2020: the year a tab is about, when it says."""
+    for token in tab.replace("_", " ").split():
+        if len(token) == 4 and token.isdigit() and 1900 <= int(token) <= 2100:
+            return int(token)
+    return None
+
+
+def _release(value: Any, tab: str) -> tuple[str | None, str | None, int | None]:
+    """(ISO date, text as written, year) of a release cell."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat(), None, value.year
+    text = cell_text(value)
+    if not text:
+        return None, None, tab_year(tab)
+    parsed = _parse_iso_date(text)
+    if parsed:
+        return parsed.isoformat(), None, parsed.year
+    if text.isdigit() and len(text) == 4:
+        return None, text, int(text)
+    return None, text, tab_year(tab)
+
+
+def _parse_iso_date(text: str) -> date | None:
+    for fmt in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def interpret(raw: RawRow) -> SheetRow | None:
+    """A RawRow as an album row; None when it names no album (no title, or empty)."""
+    artist = cell_text(raw.cells.get("artist"))
+    title = cell_text(raw.cells.get("title"))
+    if not artist or not title:
+        return None
+    release_date, release_text, year = _release(raw.cells.get("release"), raw.tab)
+    vocal_raw = cell_text(raw.cells.get("vocal_style")) or None
+    links = {key: unwrap_redirect(url) for key, url in raw.links.items() if url and url.strip()}
+    spotify_id: str | None = None
+    invalid = False
+    if "spotify" in links:
+        ref, spotify_id = parse_spotify_ref(links["spotify"])
+        invalid = ref is not SpotifyRef.ALBUM
+    return SheetRow(
+        tab=raw.tab,
+        row_number=raw.row_number,
+        artist=artist,
+        title=title,
+        release_date=release_date,
+        release_text=release_text,
+        year=year,
+        kind=cell_text(raw.cells.get("kind")) or None,
+        genres=tuple(split_genres(cell_text(raw.cells.get("genres")))),
+        vocal_style=normalise_vocal_style(vocal_raw or ""),
+        vocal_style_raw=vocal_raw,
+        location=cell_text(raw.cells.get("location")) or None,
+        links=links,
+        spotify_id=spotify_id,
+        spotify_link_invalid=invalid,
+    )

@@ -1,0 +1,143 @@
+"""Spotify answers, reduced to what jitspot keeps. Pure parsing, no I/O.
+
+Fields an app does not get (label, popularity, genres for development-mode
+apps) are None, not guessed: None means "Spotify did not say".
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class TrackData(TypedDict):
+    disc: int
+    number: int
+    name: str
+    duration_ms: int | None
+
+
+class ImageData(TypedDict):
+    url: str
+    width: int | None
+    height: int | None
+
+
+class AlbumData(TypedDict):
+    id: str
+    name: str | None
+    album_type: str | None
+    release_date: str | None
+    release_date_precision: str | None
+    total_tracks: int | None
+    tracks: list[TrackData]
+    images: list[ImageData]
+    label: str | None
+    popularity: int | None
+    genres: list[str] | None
+    copyrights: list[dict[str, str]] | None
+    artist_ids: list[str]
+    artists: list[str]
+    upc: str | None
+    url: str | None
+
+
+class ArtistData(TypedDict):
+    id: str
+    name: str | None
+    genres: list[str] | None
+
+
+class OEmbedData(TypedDict):
+    id: str
+    title: str | None
+    thumbnail_url: str | None
+    thumbnail_width: int | None
+    thumbnail_height: int | None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_track(item: dict[str, Any]) -> TrackData:
+    return {
+        "disc": _int(item.get("disc_number")) or 1,
+        "number": _int(item.get("track_number")) or 0,
+        "name": _str(item.get("name")) or "",
+        "duration_ms": _int(item.get("duration_ms")),
+    }
+
+
+def parse_images(items: Any) -> list[ImageData]:
+    """Images widest first (Spotify's order is not a promise)."""
+    images: list[ImageData] = [
+        {"url": item["url"], "width": _int(item.get("width")), "height": _int(item.get("height"))}
+        for item in items or []
+        if isinstance(item, dict) and isinstance(item.get("url"), str)
+    ]
+    return sorted(images, key=lambda image: -(image["width"] or 0))
+
+
+def parse_album(raw: dict[str, Any]) -> AlbumData:
+    """An album object (full or from a batch); `tracks` holds the first page only."""
+    artists = [a for a in raw.get("artists") or [] if isinstance(a, dict)]
+    tracks = raw.get("tracks")
+    paging: dict[str, Any] = tracks if isinstance(tracks, dict) else {}
+    copyrights = raw.get("copyrights")
+    genres = raw.get("genres")
+    return {
+        "id": str(raw.get("id")),
+        "name": _str(raw.get("name")),
+        "album_type": _str(raw.get("album_type")),
+        "release_date": _str(raw.get("release_date")),
+        "release_date_precision": _str(raw.get("release_date_precision")),
+        "total_tracks": _int(raw.get("total_tracks")),
+        "tracks": [parse_track(t) for t in paging.get("items") or [] if isinstance(t, dict)],
+        "images": parse_images(raw.get("images")),
+        "label": _str(raw.get("label")),
+        "popularity": _int(raw.get("popularity")),
+        "genres": [g for g in genres if isinstance(g, str)] if isinstance(genres, list) else None,
+        "copyrights": (
+            [
+                {"text": str(c.get("text", "")), "type": str(c.get("type", ""))}
+                for c in copyrights
+                if isinstance(c, dict)
+            ]
+            if isinstance(copyrights, list)
+            else None
+        ),
+        "artist_ids": [str(a["id"]) for a in artists if a.get("id")],
+        "artists": [str(a.get("name", "")) for a in artists],
+        "upc": _str((raw.get("external_ids") or {}).get("upc")),
+        "url": _str((raw.get("external_urls") or {}).get("spotify")),
+    }
+
+
+def next_tracks_url(raw: dict[str, Any]) -> str | None:
+    """The `next` URL of an album's track paging, when it has more than one page."""
+    paging = raw.get("tracks")
+    return _str(paging.get("next")) if isinstance(paging, dict) else None
+
+
+def parse_artist(raw: dict[str, Any]) -> ArtistData:
+    genres = raw.get("genres")
+    return {
+        "id": str(raw.get("id")),
+        "name": _str(raw.get("name")),
+        # A missing key means the app is not given genres; [] means the artist has none.
+        "genres": [g for g in genres if isinstance(g, str)] if isinstance(genres, list) else None,
+    }
+
+
+def parse_oembed(album_id: str, raw: dict[str, Any]) -> OEmbedData:
+    return {
+        "id": album_id,
+        "title": _str(raw.get("title")),
+        "thumbnail_url": _str(raw.get("thumbnail_url")),
+        "thumbnail_width": _int(raw.get("thumbnail_width")),
+        "thumbnail_height": _int(raw.get("thumbnail_height")),
+    }

@@ -1,0 +1,677 @@
+"""The SQLite store: albums from the sheet, the cache index, counters and shared state.
+
+One file in JITSPOT_HOME, opened in WAL mode with a busy timeout so that a
+cron `refresh` and an interactive `show` can run side by side; every write
+is one `BEGIN IMMEDIATE` transaction, so a failed command leaves the store
+as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jitspot.errors import ConfigError
+from jitspot.sheet import SheetRow
+from jitspot.text import fold
+
+BUSY_TIMEOUT_MS = 10_000
+
+# Each migration moves the schema from version i to i + 1; never edit one that
+# has shipped, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE albums (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        tab TEXT NOT NULL,
+        row_number INTEGER NOT NULL,
+        artist TEXT NOT NULL,
+        title TEXT NOT NULL,
+        release_date TEXT,
+        release_text TEXT,
+        year INTEGER,
+        kind TEXT,
+        genres TEXT NOT NULL DEFAULT '[]',
+        vocal_style TEXT,
+        vocal_style_raw TEXT,
+        location TEXT,
+        links TEXT NOT NULL DEFAULT '{}',
+        spotify_id TEXT,
+        spotify_link_invalid INTEGER NOT NULL DEFAULT 0,
+        match_id TEXT,
+        match_score REAL,
+        match_state TEXT,
+        artist_folded TEXT NOT NULL,
+        search_folded TEXT NOT NULL,
+        genres_folded TEXT NOT NULL,
+        vocal_folded TEXT NOT NULL,
+        tab_folded TEXT NOT NULL,
+        row_hash TEXT NOT NULL,
+        source TEXT,
+        imported_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT
+    );
+    CREATE INDEX albums_active ON albums(removed_at, tab, row_number);
+    CREATE INDEX albums_spotify ON albums(spotify_id);
+    CREATE INDEX albums_match ON albums(match_id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value REAL NOT NULL DEFAULT 0);
+    CREATE TABLE cache_index (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        spotify_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        source TEXT NOT NULL,
+        fetched_at REAL NOT NULL,
+        cover_url TEXT
+    );
+    CREATE INDEX cache_index_id ON cache_index(spotify_id, kind);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT,
+        summary TEXT
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ALBUM_COLUMNS = (
+    "id, tab, row_number, artist, title, release_date, release_text, year, kind, genres,"
+    " vocal_style, vocal_style_raw, location, links, spotify_id, spotify_link_invalid,"
+    " match_id, match_score, match_state, removed_at"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlbum:
+    """An album row as the store holds it."""
+
+    id: int
+    tab: str
+    row_number: int
+    artist: str
+    title: str
+    release_date: str | None
+    release_text: str | None
+    year: int | None
+    kind: str | None
+    genres: list[str]
+    vocal_style: str | None
+    vocal_style_raw: str | None
+    location: str | None
+    links: dict[str, str]
+    sheet_spotify_id: str | None
+    spotify_link_invalid: bool
+    match_id: str | None
+    match_score: float | None
+    match_state: str | None
+    removed: bool
+
+    # A match is used when it was accepted, or scored above the threshold.
+    MATCH_THRESHOLD = 0.9
+
+    @property
+    def spotify_id(self) -> str | None:
+        """The id jitspot uses: the sheet's link, else an accepted or confident match."""
+        if self.sheet_spotify_id:
+            return self.sheet_spotify_id
+        if self.match_id and self.match_state != "rejected":
+            confident = (self.match_score or 0.0) >= self.MATCH_THRESHOLD
+            if self.match_state == "accepted" or confident:
+                return self.match_id
+        return None
+
+    @property
+    def spotify_id_source(self) -> str | None:
+        if self.sheet_spotify_id:
+            return "sheet"
+        return "match" if self.spotify_id else None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> StoredAlbum:
+        return cls(
+            id=row["id"],
+            tab=row["tab"],
+            row_number=row["row_number"],
+            artist=row["artist"],
+            title=row["title"],
+            release_date=row["release_date"],
+            release_text=row["release_text"],
+            year=row["year"],
+            kind=row["kind"],
+            genres=json.loads(row["genres"]),
+            vocal_style=row["vocal_style"],
+            vocal_style_raw=row["vocal_style_raw"],
+            location=row["location"],
+            links=json.loads(row["links"]),
+            sheet_spotify_id=row["spotify_id"],
+            spotify_link_invalid=bool(row["spotify_link_invalid"]),
+            match_id=row["match_id"],
+            match_score=row["match_score"],
+            match_state=row["match_state"],
+            removed=row["removed_at"] is not None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumFilter:
+    """The FILTERS shared by list, export and refresh. Empty means everything."""
+
+    artist: str | None = None
+    genre: str | None = None
+    year: int | None = None
+    tabs: tuple[str, ...] = ()
+    vocal: str | None = None
+    query: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL condition and parameters; matching is on folded (case/accent-free) columns."""
+        clauses = ["removed_at IS NULL"]
+        params: list[Any] = []
+        if self.artist:
+            clauses.append("instr(artist_folded, ?) > 0")
+            params.append(fold(self.artist))
+        if self.genre:
+            clauses.append("instr(genres_folded, ?) > 0")
+            params.append(fold(self.genre))
+        if self.year is not None:
+            clauses.append("year = ?")
+            params.append(self.year)
+        if self.tabs:
+            clauses.append("(" + " OR ".join("tab_folded GLOB ?" for _ in self.tabs) + ")")
+            params.extend(fold(pattern) for pattern in self.tabs)
+        if self.vocal:
+            clauses.append("vocal_folded = ?")
+            params.append(fold(self.vocal))
+        for word in fold(self.query or "").split():
+            clauses.append("instr(search_folded, ?) > 0")
+            params.append(word)
+        return " AND ".join(clauses), params
+
+
+@dataclass(slots=True)
+class RowChange:
+    """One row an import added, updated or removed (shown with `-v`)."""
+
+    change: str
+    tab: str
+    artist: str
+    title: str
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did; the keys of `import --json`."""
+
+    source: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: int = 0
+    with_spotify_link: int = 0
+    invalid_spotify_links: int = 0
+    tabs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    changes: list[RowChange] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": self.skipped,
+            "with_spotify_link": self.with_spotify_link,
+            "invalid_spotify_links": self.invalid_spotify_links,
+            "tabs": self.tabs,
+            "seconds": round(self.seconds, 3),
+            "changes": [vars(change) for change in self.changes],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CacheIndexEntry:
+    """What the store knows of a cached Spotify entry (the value lives in the disk cache)."""
+
+    key: str
+    kind: str
+    spotify_id: str
+    status: str
+    source: str
+    fetched_at: float
+    cover_url: str | None
+
+
+def row_key(tab: str, artist: str, title: str, occurrence: int) -> str:
+    """Identity of a sheet row across imports: its tab, artist and title."""
+    return "\x1f".join((fold(tab), fold(artist), fold(title), str(occurrence)))
+
+
+class Store:
+    """A connection to the store. Use `open_store` to get one."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    # -- connection and transactions -------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- meta: shared state between processes -----------------------------------------
+
+    def get_meta(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction() as conn:
+            _put_meta(conn, key, value)
+
+    def delete_meta(self, key: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    # -- counters ----------------------------------------------------------------------
+
+    def add_counters(self, deltas: dict[str, float]) -> None:
+        """Add to named counters in one transaction (hits, misses, calls...)."""
+        items = [(name, value) for name, value in deltas.items() if value]
+        if items:
+            with self.transaction() as conn:
+                _add_counters(conn, items)
+
+    def counters(self) -> dict[str, float]:
+        return {
+            name: value for name, value in self.conn.execute("SELECT name, value FROM counters")
+        }
+
+    # -- albums ------------------------------------------------------------------------
+
+    def albums(self, where: AlbumFilter | None = None) -> list[StoredAlbum]:
+        """Albums present in the sheet, in sheet order (tab, then row)."""
+        condition, params = (where or AlbumFilter()).where()
+        rows = self.conn.execute(
+            f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE {condition}"  # noqa: S608
+            " ORDER BY tab, row_number, id",
+            params,
+        )
+        return [StoredAlbum.from_row(row) for row in rows]
+
+    def album_by_id(self, album_id: int) -> StoredAlbum | None:
+        row = self.conn.execute(
+            f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE id = ? AND removed_at IS NULL",  # noqa: S608
+            (album_id,),
+        ).fetchone()
+        return None if row is None else StoredAlbum.from_row(row)
+
+    def albums_by_spotify_id(self, spotify_id: str) -> list[StoredAlbum]:
+        rows = self.conn.execute(
+            f"SELECT {_ALBUM_COLUMNS} FROM albums"  # noqa: S608
+            " WHERE (spotify_id = ? OR match_id = ?) AND removed_at IS NULL"
+            " ORDER BY tab, row_number",
+            (spotify_id, spotify_id),
+        )
+        return [a for a in map(StoredAlbum.from_row, rows) if a.spotify_id == spotify_id]
+
+    def search_albums(self, text: str) -> list[StoredAlbum]:
+        """Albums whose "artist title" holds every word of `text` (folded)."""
+        return self.albums(AlbumFilter(query=text))
+
+    def count_albums(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM albums WHERE removed_at IS NULL").fetchone()
+        return int(row[0])
+
+    # -- import ------------------------------------------------------------------------
+
+    def apply_import(
+        self, rows: Sequence[SheetRow], tabs: Sequence[str], source: str, report: ImportReport
+    ) -> None:
+        """Upsert `rows` and remove rows gone from `tabs`, all in one transaction.
+
+        A row is the same album across imports when its tab, artist and title
+        match; failing that, an unmatched old row of the same tab with the same
+        Spotify id, or the same artist at the same row, is the same album edited.
+        Unchanged rows (same content digest) are not written at all.
+        """
+        stamp = now_iso()
+        with self.transaction() as conn:
+            existing = _existing_rows(conn, tabs)
+            keyed = _key_rows(rows)
+            matched: dict[str, int] = {}
+            unmatched_new: list[tuple[str, SheetRow]] = []
+            for key, row in keyed:
+                if key in existing:
+                    matched[key] = existing[key].id
+                else:
+                    unmatched_new.append((key, row))
+            leftovers = {k: old for k, old in existing.items() if k not in matched}
+            renamed = _pair_edits(unmatched_new, leftovers)
+
+            updates: list[tuple[Any, ...]] = []
+            inserts: list[tuple[Any, ...]] = []
+            moves: list[tuple[int, str, int]] = []
+            for key, row in keyed:
+                digest = row.content_hash()
+                old = existing.get(key) or renamed.get(key)
+                if old is None:
+                    inserts.append((*_row_values(key, row, digest, source, stamp), stamp))
+                    report.added += 1
+                    report.changes.append(RowChange("added", row.tab, row.artist, row.title))
+                elif old.row_hash == digest and old.removed_at is None and old.key == key:
+                    report.unchanged += 1
+                    if old.row_number != row.row_number:
+                        # Rows inserted above it moved it: keep sheet order, not a change.
+                        moves.append((row.row_number, stamp, old.id))
+                else:
+                    updates.append((*_row_values(key, row, digest, source, stamp), old.id))
+                    report.updated += 1
+                    report.changes.append(RowChange("updated", row.tab, row.artist, row.title))
+            renamed_ids = {old.id for old in renamed.values()}
+            gone = [
+                old
+                for old in leftovers.values()
+                if old.removed_at is None and old.id not in renamed_ids
+            ]
+            conn.executemany(_UPDATE_SQL, updates)
+            conn.executemany(_INSERT_SQL, inserts)
+            conn.executemany("UPDATE albums SET row_number = ?, updated_at = ? WHERE id = ?", moves)
+            conn.executemany(
+                "UPDATE albums SET removed_at = ?, updated_at = ? WHERE id = ?",
+                [(stamp, stamp, old.id) for old in gone],
+            )
+            for old in gone:
+                report.changes.append(RowChange("removed", old.tab, old.artist, old.title))
+            report.removed = len(gone)
+            if report.added or report.updated or report.removed:
+                generation = json.loads(
+                    (
+                        conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+                        or ["0"]
+                    )[0]
+                )
+                _put_meta(conn, "generation", generation + 1)
+            _put_meta(
+                conn,
+                "last_import",
+                {
+                    "at": stamp,
+                    "source": source,
+                    "rows": report.rows,
+                    "added": report.added,
+                    "updated": report.updated,
+                    "removed": report.removed,
+                },
+            )
+
+    # -- cache index ---------------------------------------------------------------------
+
+    def index_cache_entries(
+        self, entries: Iterable[CacheIndexEntry], counters: dict[str, float] | None = None
+    ) -> None:
+        """Index cached entries and add to counters in one transaction."""
+        rows = [
+            (e.key, e.kind, e.spotify_id, e.status, e.source, e.fetched_at, e.cover_url)
+            for e in entries
+        ]
+        deltas = [(name, value) for name, value in (counters or {}).items() if value]
+        if not rows and not deltas:
+            return
+        with self.transaction() as conn:
+            _add_counters(conn, deltas)
+            conn.executemany(
+                "INSERT OR REPLACE INTO cache_index"
+                "(key, kind, spotify_id, status, source, fetched_at, cover_url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def cache_index(self, keys: Iterable[str] | None = None) -> dict[str, CacheIndexEntry]:
+        """Index entries by key (all of them when `keys` is None)."""
+        if keys is None:
+            cursor = self.conn.execute("SELECT * FROM cache_index")
+            return {row["key"]: _index_entry(row) for row in cursor}
+        wanted = list(keys)
+        found: dict[str, CacheIndexEntry] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cursor = self.conn.execute(
+                f"SELECT * FROM cache_index WHERE key IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            found.update((row["key"], _index_entry(row)) for row in cursor)
+        return found
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def record_run(self, command: str, started_at: str, status: str, summary: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO runs(command, started_at, finished_at, status, summary)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (command, started_at, now_iso(), status, json.dumps(summary)),
+            )
+
+
+_INSERT_SQL = (
+    "INSERT INTO albums (key, tab, row_number, artist, title, release_date, release_text, year,"
+    " kind, genres, vocal_style, vocal_style_raw, location, links, spotify_id,"
+    " spotify_link_invalid, artist_folded, search_folded, genres_folded, vocal_folded,"
+    " tab_folded, row_hash, source, updated_at, removed_at, imported_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_SQL = (
+    "UPDATE albums SET key = ?, tab = ?, row_number = ?, artist = ?, title = ?,"
+    " release_date = ?, release_text = ?, year = ?, kind = ?, genres = ?, vocal_style = ?,"
+    " vocal_style_raw = ?, location = ?, links = ?, spotify_id = ?, spotify_link_invalid = ?,"
+    " artist_folded = ?, search_folded = ?, genres_folded = ?, vocal_folded = ?,"
+    " tab_folded = ?, row_hash = ?, source = ?, updated_at = ?, removed_at = ? WHERE id = ?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    id: int
+    key: str
+    tab: str
+    artist: str
+    title: str
+    row_number: int
+    spotify_id: str | None
+    artist_folded: str
+    row_hash: str
+    removed_at: str | None
+
+
+def _existing_rows(conn: sqlite3.Connection, tabs: Sequence[str]) -> dict[str, _Existing]:
+    found: dict[str, _Existing] = {}
+    for tab in tabs:
+        cursor = conn.execute(
+            "SELECT id, key, tab, artist, title, row_number, spotify_id, artist_folded,"
+            " row_hash, removed_at FROM albums WHERE tab = ?",
+            (tab,),
+        )
+        for row in cursor:
+            found[row["key"]] = _Existing(*row)
+    return found
+
+
+def _key_rows(rows: Sequence[SheetRow]) -> list[tuple[str, SheetRow]]:
+    """Key each row; the same album twice in one tab gets occurrence 0, 1, ..."""
+    seen: dict[str, int] = {}
+    keyed: list[tuple[str, SheetRow]] = []
+    for row in rows:
+        base = row_key(row.tab, row.artist, row.title, 0)
+        occurrence = seen.get(base, 0)
+        seen[base] = occurrence + 1
+        key = base if occurrence == 0 else row_key(row.tab, row.artist, row.title, occurrence)
+        keyed.append((key, row))
+    return keyed
+
+
+def _pair_edits(
+    new_rows: list[tuple[str, SheetRow]], leftovers: dict[str, _Existing]
+) -> dict[str, _Existing]:
+    """New keys that are an old row edited (title or artist fixed): key -> old row."""
+    by_spotify: dict[tuple[str, str], _Existing] = {}
+    by_position: dict[tuple[str, str, int], _Existing] = {}
+    for old in leftovers.values():
+        if old.spotify_id:
+            by_spotify.setdefault((old.tab, old.spotify_id), old)
+        by_position.setdefault((old.tab, old.artist_folded, old.row_number), old)
+    paired: dict[str, _Existing] = {}
+    used: set[int] = set()
+    for key, row in new_rows:
+        candidates: list[_Existing | None] = []
+        if row.spotify_id:
+            candidates.append(by_spotify.get((row.tab, row.spotify_id)))
+        candidates.append(by_position.get((row.tab, fold(row.artist), row.row_number)))
+        for candidate in candidates:
+            if candidate is not None and candidate.id not in used:
+                paired[key] = candidate
+                used.add(candidate.id)
+                break
+    return paired
+
+
+def _row_values(key: str, row: SheetRow, digest: str, source: str, stamp: str) -> tuple[Any, ...]:
+    return (
+        key,
+        row.tab,
+        row.row_number,
+        row.artist,
+        row.title,
+        row.release_date,
+        row.release_text,
+        row.year,
+        row.kind,
+        json.dumps(list(row.genres), ensure_ascii=False),
+        row.vocal_style,
+        row.vocal_style_raw,
+        row.location,
+        json.dumps(row.links, ensure_ascii=False),
+        row.spotify_id,
+        int(row.spotify_link_invalid),
+        fold(row.artist),
+        fold(f"{row.artist} {row.title}"),
+        fold(", ".join(row.genres)),
+        fold(row.vocal_style or ""),
+        fold(row.tab),
+        digest,
+        source,
+        stamp,
+        None,
+    )
+
+
+def _index_entry(row: sqlite3.Row) -> CacheIndexEntry:
+    return CacheIndexEntry(
+        key=row["key"],
+        kind=row["kind"],
+        spotify_id=row["spotify_id"],
+        status=row["status"],
+        source=row["source"],
+        fetched_at=row["fetched_at"],
+        cover_url=row["cover_url"],
+    )
+
+
+def _add_counters(conn: sqlite3.Connection, items: list[tuple[str, float]]) -> None:
+    conn.executemany(
+        "INSERT INTO counters(name, value) VALUES (?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+        items,
+    )
+
+
+def _put_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+
+def open_store(path: Path) -> Store:
+    """Open (creating and migrating as needed) the store at `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot open the store at {path}: {exc}") from None
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise ConfigError(f"the store at {path} is not usable: {exc}") from None
+    return Store(conn, path)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"the store was written by a newer jitspot (schema {version} > {SCHEMA_VERSION})"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for target in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target + 1}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def epoch() -> float:
+    """Wall-clock seconds (the store records times as epoch floats and ISO strings)."""
+    return time.time()

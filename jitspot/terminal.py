@@ -1,0 +1,161 @@
+"""Rendering for people at a terminal (part of the CLI layer: it may use rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from jitspot.store import StoredAlbum
+from jitspot.views import AlbumView
+
+_STATE_STYLE = {"cover": "green", "not found": "red", "no link": "dim", "not cached": "yellow"}
+
+
+def release_of(album: StoredAlbum | AlbumView) -> str:
+    if isinstance(album, StoredAlbum):
+        return album.release_date or album.release_text or ""
+    return album["release_date"] or album["release_text"] or ""
+
+
+def album_lines(
+    albums: Sequence[StoredAlbum], states: dict[int, str], *, color: bool
+) -> Iterator[str]:
+    """One line per album: id, artist — title, date, kind, tab, cover state."""
+    if not albums:
+        return
+    id_width = max(len(str(a.id)) for a in albums)
+    name_width = min(60, max(len(f"{a.artist} — {a.title}") for a in albums))
+    tab_width = max(len(a.tab) for a in albums)
+    for album in albums:
+        name = f"{album.artist} — {album.title}"
+        if len(name) > name_width:
+            name = name[: name_width - 1] + "…"
+        state = states.get(album.id, "")
+        cells = [
+            f"{album.id:>{id_width}}",
+            f"{name:<{name_width}}",
+            f"{release_of(album):<10}",
+            f"{album.kind or '':<6}",
+            f"{album.tab:<{tab_width}}",
+        ]
+        if color:
+            style = _STATE_STYLE.get(state, "")
+            cells = [escape(c) for c in cells]
+            cells[0] = f"[dim]{cells[0]}[/]"
+            yield "  ".join([*cells, f"[{style}]{state}[/]" if style else state])
+        else:
+            yield "  ".join([*cells, state])
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def age(fetched_at: str | None) -> str:
+    if not fetched_at:
+        return ""
+    delta = datetime.now().astimezone() - datetime.fromisoformat(fetched_at)
+    days = delta.days
+    if days >= 1:
+        return f"{days} day{'s' if days != 1 else ''} ago"
+    hours = delta.seconds // 3600
+    if hours >= 1:
+        return f"{hours} h ago"
+    return f"{max(delta.seconds // 60, 0)} min ago"
+
+
+def show_page(view: AlbumView) -> RenderableType:
+    """`jitspot show` for a person: the sheet's facts, then Spotify's."""
+    head = Text()
+    head.append(view["artist"], style="bold")
+    head.append(" — ")
+    head.append(view["title"], style="bold cyan")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="dim", justify="right")
+    facts.add_column()
+
+    def fact(label: str, value: str | None) -> None:
+        if value:
+            facts.add_row(label, Text(value))
+
+    fact("released", release_of(view))
+    fact("kind", view["kind"])
+    fact("tab", f"{view['tab']} (row {view['row']}, id {view['id']})")
+    fact("genres", ", ".join(view["genres"]))
+    fact("vocals", view["vocal_style"])
+    fact("from", view["location"])
+    for name, url in view["links"].items():
+        fact(name.replace("_", " "), url)
+    spotify = view["spotify"]
+    state = view["cover_state"]
+    fact("cover", view["cover_url"] or f"— {view['cover_note'] or state.replace('_', ' ')}")
+    parts: list[RenderableType] = [head, facts]
+    if spotify is not None:
+        cache = "fetched now" if state == "fetched" else f"cached {age(spotify['fetched_at'])}"
+        if spotify["stale"]:
+            cache += " (stale: `jitspot refresh` renews it)"
+        meta = Table.grid(padding=(0, 2))
+        meta.add_column(style="dim", justify="right")
+        meta.add_column()
+
+        def meta_row(label: str, value: object) -> None:
+            if value not in (None, "", []):
+                meta.add_row(label, Text(str(value)))
+
+        meta_row("spotify", spotify["name"])
+        meta_row("released", spotify["release_date"])
+        meta_row("label", spotify["label"] or _needs(spotify, "label"))
+        meta_row(
+            "popularity",
+            spotify["popularity"]
+            if spotify["popularity"] is not None
+            else _needs(spotify, "popularity"),
+        )
+        meta_row(
+            "genres",
+            ", ".join(spotify["genres"]) if spotify["genres"] else _needs(spotify, "genres"),
+        )
+        for line in spotify["copyrights"] or []:
+            meta_row(f"({line.get('type', '')})", line.get("text"))
+        meta_row("cache", cache)
+        parts += [Text(""), Text("Spotify", style="bold"), meta]
+        if spotify["tracks"]:
+            parts += [Text(""), _tracks(view)]
+        elif spotify["source"] == "oembed":
+            parts += [Text(""), Text(view["cover_note"] or "", style="yellow")]
+    elif view["cover_note"]:
+        parts += [Text(""), Text(f"Spotify: {view['cover_note']}", style="yellow")]
+    return Group(*parts)
+
+
+def _needs(spotify: object, field: str) -> str:
+    return "—"
+
+
+def _tracks(view: AlbumView) -> Table:
+    spotify = view["spotify"]
+    assert spotify is not None
+    tracks = spotify["tracks"] or []
+    multi_disc = len({t["disc"] for t in tracks}) > 1
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(justify="right", style="dim")
+    table.add_column()
+    table.add_column(justify="right")
+    for track in tracks:
+        number = f"{track['disc']}-{track['number']}" if multi_disc else str(track["number"])
+        table.add_row(number, Text(track["name"]), duration(track["duration_ms"]))
+    total = spotify["total_duration_ms"]
+    table.add_row(
+        "", Text(f"{len(tracks)} tracks", style="dim"), Text(duration(total), style="bold")
+    )
+    return table
