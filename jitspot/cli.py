@@ -45,7 +45,9 @@ class State:
     quiet: bool = False
     settings: Settings | None = None
     store: Store | None = None
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    err: Console = field(
+        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+    )
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
 
     def get_settings(self) -> Settings:
@@ -382,7 +384,7 @@ def _progress(label: str) -> Iterator[Progress | None]:
 
 def _fail(message: str, code: int) -> NoReturn:
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    state.err.print(f"jitspot: {first_line}", markup=False, highlight=False)
+    sys.stderr.write(f"jitspot: {first_line}\n")
     raise SystemExit(code)
 
 

@@ -303,8 +303,8 @@ class SpotifyGateway:
 
         def attempt() -> Any:
             nonlocal renewed
-            self._ensure_token()
             try:
+                self._ensure_token()
                 return request()
             except SpotifyException as exc:
                 headers = exc.headers or {}
@@ -407,7 +407,7 @@ class SpotifyGateway:
             log.debug("%s -> 200 in %.3f s", endpoint, time.perf_counter() - started)
             return result
 
-        backoff = wait_exponential_jitter(initial=0.5, max=30, jitter=0.5)
+        backoff = wait_exponential_jitter(multiplier=0.5, max=30, jitter=0.5)
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None

@@ -226,7 +226,7 @@ def _raw_row(tab: str, number: int, record: list[str], columns: dict[str, int]) 
     cells: dict[str, Any] = {}
     links: dict[str, str] = {}
     for name, index in columns.items():
-        value = record[index].strip() if index < len(record) else ""
+        value = _unneutralise(record[index].strip()) if index < len(record) else ""
         if name.startswith("link:"):
             if "://" in value or value.startswith("spotify:"):
                 links[name[5:]] = value
@@ -235,6 +235,13 @@ def _raw_row(tab: str, number: int, record: list[str], columns: dict[str, int]) 
     if not cells.get("artist") and not cells.get("title"):
         return None
     return RawRow(tab=tab, row_number=number, cells=cells, links=links)
+
+
+def _unneutralise(value: str) -> str:
+    """Undo the `'` jitspot's CSV export puts before cells a spreadsheet would run."""
+    if len(value) > 1 and value[0] == "'" and value[1] in "=+-@\t\r":
+        return value[1:]
+    return value
 
 
 # -- JSON (jitspot's own export) ---------------------------------------------------------

@@ -17,6 +17,7 @@ HEADER_FIELDS: dict[str, str] = {
     "album": "title",
     "title": "title",
     "release date": "release",
+    "release text": "release_text",
     "release": "release",
     "date": "release",
     "length": "kind",
@@ -57,7 +58,7 @@ def header_map(cells: list[str]) -> dict[str, int] | None:
     """
     found: dict[str, int] = {}
     for index, cell in enumerate(cells):
-        name = fold(cell)
+        name = fold(str(cell).replace("_", " "))
         target = HEADER_FIELDS.get(name)
         if target is None and name in LINK_HEADERS:
             target = "link:" + link_key(name)
@@ -114,7 +115,8 @@ class SheetRow:
                 self.year,
                 self.kind,
                 self.genres,
-                self.vocal_style_raw,
+                # Normalised: `Mixed ` -> `Mixed` is not an edit worth reporting.
+                self.vocal_style,
                 self.location,
                 sorted(self.links.items()),
             ],
@@ -163,7 +165,10 @@ def interpret(raw: RawRow) -> SheetRow | None:
     title = cell_text(raw.cells.get("title"))
     if not artist or not title:
         return None
-    release_date, release_text, year = _release(raw.cells.get("release"), raw.tab)
+    release = raw.cells.get("release")
+    if release in (None, ""):
+        release = raw.cells.get("release_text")
+    release_date, release_text, year = _release(release, raw.tab)
     vocal_raw = cell_text(raw.cells.get("vocal_style")) or None
     links = {key: unwrap_redirect(url) for key, url in raw.links.items() if url and url.strip()}
     spotify_id: str | None = None

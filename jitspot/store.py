@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,7 +245,7 @@ class ImportReport:
             "invalid_spotify_links": self.invalid_spotify_links,
             "tabs": self.tabs,
             "seconds": round(self.seconds, 3),
-            "changes": [vars(change) for change in self.changes],
+            "changes": [asdict(change) for change in self.changes],
         }
 
 

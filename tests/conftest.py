@@ -1,0 +1,187 @@
+"""Fixtures: a store home in tmp_path, the loopback Spotify double, the CLI, and sheets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from spotify_double import SpotifyDouble
+
+from jitspot import cli
+from jitspot.catalog import Catalog
+from jitspot.settings import Settings, load_settings
+from jitspot.store import Store, open_store
+
+HEADER = [
+    "Artist",
+    "Album",
+    "Release Date",
+    "Length",
+    "Genre / Subgenres",
+    "Vocal Style",
+    "Country / State",
+    "Bandcamp",
+    "Spotify",
+    "YouTube",
+    "Amazon",
+]
+SPOTIFY_ENV = (
+    "SPOTIPY_CLIENT_ID",
+    "SPOTIPY_CLIENT_SECRET",
+    "SPOTIFY_CLIENT_ID",
+    "SPOTIFY_CLIENT_SECRET",
+    "JITSPOT_SPOTIFY_API_URL",
+    "JITSPOT_SPOTIFY_TOKEN_URL",
+    "JITSPOT_SPOTIFY_OEMBED_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own JITSPOT_HOME and no Spotify settings from the real env."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("JITSPOT_HOME", str(path))
+    for name in SPOTIFY_ENV:
+        monkeypatch.delenv(name, raising=False)
+    # Spotify must never be reached by accident: point it at a closed port.
+    monkeypatch.setenv("JITSPOT_SPOTIFY_API_URL", "http://127.0.0.1:9/v1/")
+    monkeypatch.setenv("JITSPOT_SPOTIFY_TOKEN_URL", "http://127.0.0.1:9/api/token")
+    monkeypatch.setenv("JITSPOT_SPOTIFY_OEMBED_URL", "http://127.0.0.1:9/oembed")
+    return path
+
+
+@pytest.fixture
+def spotify(monkeypatch: pytest.MonkeyPatch) -> Iterator[SpotifyDouble]:
+    """The Spotify double on loopback, with credentials in the environment."""
+    with SpotifyDouble() as double:
+        for name, value in double.env().items():
+            monkeypatch.setenv(name, value)
+        yield double
+
+
+@pytest.fixture
+def spotify_no_credentials(
+    spotify: SpotifyDouble, monkeypatch: pytest.MonkeyPatch
+) -> SpotifyDouble:
+    """The double, but jitspot has no client id/secret (oEmbed covers only)."""
+    monkeypatch.delenv("SPOTIPY_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SPOTIPY_CLIENT_SECRET", raising=False)
+    return spotify
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run the CLI in-process, as `jitspot ARGS...`; returns exit code and output."""
+
+    def invoke(*args: str) -> Result:
+        capsys.readouterr()
+        try:
+            cli.main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    return load_settings(home)
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with open_store(settings.store_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def catalog(store: Store, settings: Settings) -> Iterator[Catalog]:
+    opened = Catalog(store, settings)
+    yield opened
+    opened.close()
+
+
+Row = Sequence[Any]
+
+
+@pytest.fixture
+def make_sheet(tmp_path: Path) -> Callable[..., Path]:
+    """Write a real-shaped xlsx: title block, header on row `header_row`, link cells.
+
+    `tabs` maps a tab name to rows of [artist, album, date, length, genres,
+    vocals, location, bandcamp, spotify, youtube, amazon]; link values are
+    written as cell hyperlinks (link_style="hyperlink") or HYPERLINK()
+    formulas ("formula"), shown as "BC"/"S"/"YT"/"A".
+    """
+    import openpyxl
+
+    def build(
+        tabs: dict[str, list[Row]],
+        *,
+        name: str = "releases.xlsx",
+        header_row: int = 5,
+        link_style: str = "hyperlink",
+        header: Sequence[str] = HEADER,
+    ) -> Path:
+        workbook = openpyxl.Workbook()
+        workbook.remove(workbook.active)
+        for tab, rows in tabs.items():
+            sheet = workbook.create_sheet(tab)
+            sheet["A1"] = f"{tab} Albums"
+            sheet.merge_cells("A1:B2")
+            sheet["C1"] = "Releases:"
+            sheet["D1"] = '=COUNTIF(C6:C999, ">12/31/2019")'
+            sheet["A3"] = '=HYPERLINK("https://discord.gg/prog","The Prog Discord")'
+            for column, title in enumerate(header, start=1):
+                sheet.cell(row=header_row, column=column, value=title)
+            for offset, row in enumerate(rows, start=1):
+                for column, value in enumerate(row, start=1):
+                    cell = sheet.cell(row=header_row + offset, column=column)
+                    title = header[column - 1] if column <= len(header) else ""
+                    if title in LINK_LABELS and value:
+                        label = LINK_LABELS[title]
+                        style = link_style
+                        if isinstance(value, tuple):
+                            value, style = value
+                        if style == "formula":
+                            cell.value = f'=HYPERLINK("{value}","{label}")'
+                        else:
+                            cell.value = label
+                            cell.hyperlink = value
+                    else:
+                        cell.value = value
+        path = tmp_path / name
+        workbook.save(path)
+        return path
+
+    return build
+
+
+LINK_LABELS = {
+    "Bandcamp": "BC",
+    "Spotify": "S",
+    "YouTube": "YT",
+    "Amazon": "A",
+    "Google Play": "GP",
+}
+
+
+def album_url(spotify_id: str) -> str:
+    return f"https://open.spotify.com/album/{spotify_id}?si=abc123"

@@ -1,0 +1,526 @@
+"""The export renderers: JSON, CSV, Markdown and the HTML cover gallery."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jitspot.export import (
+    cover_reason,
+    format_duration,
+    render_csv,
+    render_html,
+    render_json,
+    render_markdown,
+)
+from jitspot.views import AlbumView, SpotifyView
+
+CONTRACT_KEYS = {
+    "id",
+    "artist",
+    "title",
+    "release_date",
+    "release_text",
+    "kind",
+    "genres",
+    "vocal_style",
+    "location",
+    "tab",
+    "links",
+    "spotify_id",
+    "spotify_id_source",
+    "cover_url",
+    "cover_state",
+    "spotify",
+}
+SPOTIFY_KEYS = {
+    "name",
+    "release_date",
+    "total_tracks",
+    "tracks",
+    "images",
+    "label",
+    "popularity",
+    "genres",
+    "copyrights",
+    "fetched_at",
+}
+SPOTIFY_ID = "4uLU6hMCjMI75M1A2tKUQC"
+COVER = "https://i.scdn.co/image/ab67616d0000b273cover"
+
+
+def spotify_view(**overrides: Any) -> SpotifyView:
+    view: SpotifyView = {
+        "name": "Distance over Time",
+        "release_date": "2019-02-22",
+        "total_tracks": 2,
+        "tracks": [
+            {"disc": 1, "number": 1, "name": "Untethered Angel", "duration_ms": 374_000},
+            {"disc": 1, "number": 2, "name": "Paralyzed", "duration_ms": 258_000},
+        ],
+        "images": [{"url": COVER, "width": 640, "height": 640}],
+        "label": "InsideOut Music",
+        "popularity": 54,
+        "genres": ["progressive metal", "symphonic metal"],
+        "copyrights": [{"text": "2019 InsideOut", "type": "C"}],
+        "fetched_at": "2026-03-01T10:00:00+00:00",
+        "url": f"https://open.spotify.com/album/{SPOTIFY_ID}",
+        "artists": ["Dream Theater"],
+        "total_duration_ms": 632_000,
+        "stale": False,
+        "source": "api",
+    }
+    view.update(overrides)  # type: ignore[typeddict-item]
+    return view
+
+
+def album(**overrides: Any) -> AlbumView:
+    view: AlbumView = {
+        "id": 1,
+        "artist": "Dream Theater",
+        "title": "Distance over Time",
+        "release_date": "2019-02-22",
+        "release_text": None,
+        "year": 2019,
+        "kind": "LP",
+        "genres": ["Progressive metal"],
+        "vocal_style": "Clean",
+        "location": "New York, USA",
+        "tab": "2019 Prog-metal",
+        "row": 7,
+        "links": {
+            "bandcamp": "https://dreamtheater.bandcamp.com/album/distance-over-time",
+            "spotify": f"https://open.spotify.com/album/{SPOTIFY_ID}",
+        },
+        "spotify_id": SPOTIFY_ID,
+        "spotify_id_source": "sheet",
+        "cover_url": COVER,
+        "cover_state": "cached",
+        "cover_note": None,
+        "spotify": spotify_view(),
+    }
+    view.update(overrides)  # type: ignore[typeddict-item]
+    return view
+
+
+def no_cover(state: str, note: str | None = None, **overrides: Any) -> AlbumView:
+    return album(cover_state=state, cover_note=note, cover_url=None, spotify=None, **overrides)
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def tiles(page: str) -> list[str]:
+    return re.findall(r'<article class="tile".*?</article>', page, flags=re.S)
+
+
+# ----------------------------------------------------------------------- JSON
+
+
+def test_render_json__round_trips_albums_with_all_contract_keys() -> None:
+    albums = [album(), no_cover("no_spotify_link", id=2, artist="Åmål", title="20247")]
+
+    text = render_json(albums)
+    loaded = json.loads(text)
+
+    assert loaded == albums
+    assert all(set(item) >= CONTRACT_KEYS for item in loaded)
+    assert set(loaded[0]["spotify"]) >= SPOTIFY_KEYS
+    assert loaded[1]["spotify"] is None
+    assert text.endswith("]\n")
+
+
+def test_render_json__keeps_non_ascii_text_readable() -> None:
+    text = render_json([album(artist="Sólstafir")])
+
+    assert "Sólstafir" in text
+
+
+def test_render_json__empty_catalog_is_an_empty_list() -> None:
+    assert json.loads(render_json([])) == []
+
+
+# ------------------------------------------------------------------------ CSV
+
+
+@pytest.mark.parametrize("first", ["=", "+", "-", "@", "\t", "\r"])
+def test_render_csv__neutralises_formula_cells(first: str) -> None:
+    dangerous = f'{first}HYPERLINK("http://evil","x")'
+
+    row = csv_rows(render_csv([album(artist=dangerous, location=dangerous)]))[0]
+
+    assert row["artist"] == "'" + dangerous
+    assert row["location"] == "'" + dangerous
+
+
+def test_render_csv__neutralises_link_and_spotify_cells() -> None:
+    view = album(
+        links={"youtube": "=cmd|'/c calc'!A1"},
+        spotify=spotify_view(label="@SUM(1+1)", genres=["-1+2"]),
+    )
+
+    row = csv_rows(render_csv([view]))[0]
+
+    assert row["youtube"] == "'=cmd|'/c calc'!A1"
+    assert row["label"] == "'@SUM(1+1)"
+    assert row["spotify_genres"] == "'-1+2"
+
+
+def test_render_csv__leaves_plain_cells_untouched() -> None:
+    row = csv_rows(render_csv([album(artist="1349", title="A = B", kind="2xLP")]))[0]
+
+    assert row["artist"] == "1349"
+    assert row["title"] == "A = B"
+    assert row["kind"] == "2xLP"
+    assert row["popularity"] == "54"
+    assert row["id"] == "1"
+
+
+def test_render_csv__has_sheet_link_and_spotify_columns() -> None:
+    albums = [
+        album(),
+        no_cover("no_spotify_link", id=2, links={"youtube": "https://youtu.be/x"}),
+    ]
+
+    text = render_csv(albums)
+    header = next(csv.reader(io.StringIO(text)))
+    rows = csv_rows(text)
+
+    assert header[:10] == [
+        "id",
+        "artist",
+        "title",
+        "release_date",
+        "release_text",
+        "kind",
+        "genres",
+        "vocal_style",
+        "location",
+        "tab",
+    ]
+    assert header[10:13] == ["bandcamp", "spotify", "youtube"]
+    for column in (
+        "spotify_id",
+        "spotify_id_source",
+        "cover_url",
+        "cover_state",
+        "spotify_name",
+        "track_count",
+        "total_duration",
+        "total_duration_ms",
+        "label",
+        "popularity",
+        "spotify_genres",
+        "fetched_at",
+    ):
+        assert column in header
+    first, second = rows
+    assert first["genres"] == "Progressive metal"
+    assert first["spotify_genres"] == "progressive metal; symphonic metal"
+    assert first["total_duration"] == "10:32"
+    assert first["total_duration_ms"] == "632000"
+    assert first["track_count"] == "2"
+    assert first["youtube"] == ""
+    assert second["youtube"] == "https://youtu.be/x"
+    assert second["spotify_name"] == ""
+    assert second["popularity"] == ""
+    assert second["cover_state"] == "no_spotify_link"
+
+
+def test_render_csv__joins_sheet_genres_and_quotes_line_breaks() -> None:
+    text = render_csv([album(genres=["Prog-metal", "Djent"], title="Two\nlines")])
+
+    row = csv_rows(text)[0]
+
+    assert row["genres"] == "Prog-metal; Djent"
+    assert row["title"] == "Two\nlines"
+    assert text.endswith("\r\n")
+
+
+def test_format_duration__uses_hours_only_when_needed() -> None:
+    assert format_duration(59_600) == "1:00"
+    assert format_duration(632_000) == "10:32"
+    assert format_duration(3_723_000) == "1:02:03"
+    assert format_duration(None) == ""
+
+
+# ------------------------------------------------------------------- Markdown
+
+
+def test_render_markdown__has_the_table_header() -> None:
+    lines = render_markdown([album()]).splitlines()
+
+    assert lines[0] == "| Artist | Album | Release | Kind | Genres | Links |"
+    assert lines[1] == "|---|---|---|---|---|---|"
+    assert len(lines) == 3
+
+
+def test_render_markdown__escapes_table_and_emphasis_syntax() -> None:
+    text = render_markdown([album(artist="A|B *x* _y_", title="[z] `c` <b>")])
+    row = text.splitlines()[2]
+
+    assert r"A\|B \*x\* \_y\_" in row
+    assert r"\[z\] \`c\` \<b\>" in row
+    assert row.count(" | ") == 5  # exactly six cells
+
+
+def test_render_markdown__renders_http_links_only() -> None:
+    view = album(links={"spotify": "https://open.spotify.com/album/x", "youtube": "javascript:x"})
+
+    row = render_markdown([view]).splitlines()[2]
+
+    assert "[Spotify](https://open.spotify.com/album/x)" in row
+    assert "javascript" not in row
+    assert "YouTube" not in row
+
+
+def test_render_markdown__release_falls_back_to_text() -> None:
+    row = render_markdown([album(release_date=None, release_text="TBA")]).splitlines()[2]
+
+    assert "| TBA |" in row
+
+
+def test_render_markdown__link_url_cannot_break_the_cell() -> None:
+    view = album(links={"bandcamp": "https://x.bandcamp.com/a|b)c"})
+
+    row = render_markdown([view]).splitlines()[2]
+
+    assert "[Bandcamp](https://x.bandcamp.com/a%7Cb%29c)" in row
+
+
+# ----------------------------------------------------------------------- HTML
+
+
+def test_render_html__escapes_sheet_text() -> None:
+    view = album(
+        artist="<script>alert(1)</script>",
+        title='"><img src=x onerror=alert(2)>',
+        genres=["<b>bold</b>"],
+    )
+
+    page = render_html([view], title="<i>my</i> list", generated_at="<now>")
+
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+    assert "<b>bold" not in page
+    assert "<i>my" not in page
+    assert "&lt;now&gt;" in page
+
+
+def test_render_html__never_emits_unsafe_urls() -> None:
+    view = album(
+        links={"youtube": "javascript:alert(1)", "bandcamp": " JavaScript:alert(2)"},
+        cover_url="data:image/png;base64,AAAA",
+        spotify=spotify_view(url="javascript:alert(3)"),
+    )
+
+    page = render_html([view])
+
+    assert "javascript:" not in page.lower()
+    assert "data:image" not in page
+    assert not re.search(r'(?:href|src)="(?!https?://)', page)
+    assert "Needs" not in page  # a cached state with a bad URL is just "no cover"
+    assert "No cover on Spotify" in page
+
+
+def test_render_html__lazy_images_for_http_covers() -> None:
+    page = render_html([album()])
+
+    assert f'loading="lazy" decoding="async" width="300" height="300" src="{COVER}"' in page
+    assert 'alt="Cover of Distance over Time by Dream Theater"' in page
+
+
+def test_render_html__links_open_safely_in_a_new_tab() -> None:
+    page = render_html([album()])
+
+    anchors = re.findall(r"<a [^>]*>", page)
+    assert len(anchors) == 2
+    assert all('target="_blank" rel="noopener noreferrer"' in a for a in anchors)
+    assert ">Bandcamp</a>" in page
+    assert ">Spotify</a>" in page
+
+
+def test_render_html__links_a_matched_album_to_spotify() -> None:
+    view = album(links={}, spotify_id_source="match")
+
+    page = render_html([view])
+
+    assert f'href="https://open.spotify.com/album/{SPOTIFY_ID}"' in page
+
+
+@pytest.mark.parametrize(
+    ("state", "note", "reason"),
+    [
+        ("no_spotify_link", None, "No Spotify link"),
+        ("not_found", None, "Not found on Spotify"),
+        ("rate_limited", "retry after 3600 s", "Rate-limited — try later"),
+        ("unavailable", "Cover needs Spotify credentials", "Needs Spotify credentials"),
+        ("unavailable", "Spotify unreachable", "Spotify unavailable"),
+        ("not_cached", None, "Not cached (offline export)"),
+    ],
+)
+def test_render_html__placeholder_says_why_there_is_no_cover(
+    state: str, note: str | None, reason: str
+) -> None:
+    view = no_cover(state, note)
+
+    page = render_html([view])
+
+    assert cover_reason(view) == reason
+    assert f'<span class="why"><span>{reason}</span></span>' in page
+    assert "<img" not in page
+    assert '<span class="initials" aria-hidden="true">DT</span>' in page
+
+
+def test_render_html__is_self_contained() -> None:
+    page = render_html([album(), no_cover("not_found")])
+
+    assert not re.search(r"<link\b", page, flags=re.I)
+    assert not re.search(r"<script\b[^>]*\bsrc=", page, flags=re.I)
+    assert "@import" not in page
+    assert not re.search(r"url\(", page)
+    assert page.count("<script>") == 1
+    assert page.count("<style>") == 1
+
+
+def test_render_html__header_counts_albums_and_covers() -> None:
+    albums = [album(), album(id=2), no_cover("not_found", id=3)]
+
+    page = render_html(albums, title="Prog 2019", generated_at="2026-03-01 10:00")
+
+    assert "<title>Prog 2019</title>" in page
+    assert "<h1>Prog 2019</h1>" in page
+    assert '<b id="shown">3</b><span id="of" hidden> of 3</span> albums' in page
+    assert "· <b>2</b> with covers" in page
+    assert "generated 2026-03-01 10:00" in page
+    assert len(tiles(page)) == 3
+
+
+@pytest.mark.parametrize(
+    ("artist", "initials"),
+    [("Dream Theater", "DT"), ("Caligula's Horse", "CH"), ("1349", "1"), ("æther realm", "ÆR")],
+)
+def test_render_html__placeholder_shows_artist_initials(artist: str, initials: str) -> None:
+    page = render_html([no_cover("not_found", artist=artist)])
+
+    assert f'<span class="initials" aria-hidden="true">{initials}</span>' in page
+
+
+def test_render_html__tooltip_explains_a_missing_cover_only() -> None:
+    page = render_html([album(), no_cover("rate_limited", "retry after 2 h", id=2)])
+
+    assert page.count('<div class="cover"') == 2
+    assert page.count('<div class="cover" style="--h:') == 2
+    assert page.count(' title="retry after 2 h">') == 1
+    assert "Cover did not load" in page  # shown only if the image fails
+
+
+def test_render_html__empty_catalog_says_so() -> None:
+    page = render_html([])
+
+    assert "No albums in this export." in page
+    assert '<b id="shown">0</b>' in page
+
+
+def test_render_html__search_key_is_folded_for_the_filter() -> None:
+    view = album(artist="Sólstafir", title="Berdreyminn", genres=["Post-Metal"])
+
+    tile = tiles(render_html([view]))[0]
+
+    assert 'data-search="solstafir berdreyminn post-metal' in tile
+
+
+def test_render_html__shows_release_text_kind_genres_and_duration() -> None:
+    view = album(release_date=None, release_text="Fall", kind="EP", genres=["Djent", "Prog"])
+
+    tile = tiles(render_html([view]))[0]
+
+    assert '<p class="sub">Fall · EP · 10:32</p>' in tile
+    assert "Djent, Prog" in tile
+
+
+# --------------------------------------------------------- HTML in a browser
+
+STATES = ["no_spotify_link", "not_found", "rate_limited", "unavailable", "not_cached"]
+
+
+def _browser() -> str:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed")
+    return browser
+
+
+def _dump_dom(url: str, profile: Path) -> str:
+    result = subprocess.run(
+        [
+            _browser(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def _gallery(tmp_path: Path) -> Path:
+    albums = [
+        album(id=i, artist=f"Band {i}", title=f"Album {i}", cover_url="http://127.0.0.1:9/x.jpg")
+        if i % 2
+        else no_cover(STATES[i % len(STATES)], id=i, artist=f"Band {i}", title=f"Album {i}")
+        for i in range(29)
+    ]
+    albums.append(album(id=99, artist="Sólstafir", title="Berdreyminn", genres=["Post-metal"]))
+    page = tmp_path / "page.html"
+    page.write_text(render_html(albums), encoding="utf-8")
+    return page
+
+
+def test_render_html__renders_tiles_in_chromium(tmp_path: Path) -> None:
+    _browser()
+    page = _gallery(tmp_path)
+
+    dom = _dump_dom(page.as_uri(), tmp_path / "profile")
+
+    assert len(tiles(dom)) == 30
+    assert "Band 28" in dom
+    assert dom.count('loading="lazy"') == 15
+    assert len(re.findall(r'<span class="why"><span>No Spotify link</span>', dom)) == 3
+    # The script ran (the CSP hash matches): it un-hides the filter box.
+    assert re.search(r'<input id="q"[^>]*\bhidden\b', dom) is None
+    assert not re.search(r'<article class="tile"[^>]*\bhidden\b', dom)
+
+
+def test_render_html__filter_in_chromium_ignores_case_and_accents(tmp_path: Path) -> None:
+    _browser()
+    page = _gallery(tmp_path)
+
+    dom = _dump_dom(page.as_uri() + "#q=S%C3%93LSTAFIR%20post", tmp_path / "profile")
+
+    shown = [t for t in tiles(dom) if not re.match(r'<article class="tile"[^>]*\bhidden\b', t)]
+    assert len(shown) == 1
+    assert "Berdreyminn" in shown[0]
+    assert '<b id="shown">1</b><span id="of"> of 30</span>' in dom

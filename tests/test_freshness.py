@@ -1,0 +1,123 @@
+"""Pure decisions: freshness of cached entries and what to fetch. No I/O, no clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from jitspot.cache import Entry
+from jitspot.freshness import (
+    DAY,
+    Freshness,
+    Lifetimes,
+    Policy,
+    albums_to_fetch,
+    artists_to_fetch,
+    chunks,
+    freshness,
+)
+
+NOW = 1_000 * DAY
+LIFE = Lifetimes(found=30 * DAY, not_found=7 * DAY)
+
+
+def found(kind: str, spotify_id: str, age_days: float, **data: object) -> Entry:
+    return Entry(kind, spotify_id, "found", NOW - age_days * DAY, dict(data))  # type: ignore[arg-type]
+
+
+def missing(kind: str, spotify_id: str, age_days: float) -> Entry:
+    return Entry(kind, spotify_id, "not_found", NOW - age_days * DAY)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("entry", "state"),
+    [
+        (None, Freshness.MISSING),
+        (found("album", "a", 1), Freshness.FRESH),
+        (found("album", "a", 31), Freshness.STALE),
+        (missing("album", "a", 1), Freshness.FRESH),
+        (missing("album", "a", 8), Freshness.MISSING),
+    ],
+)
+def test_freshness__found_goes_stale_not_found_expires(
+    entry: Entry | None, state: Freshness
+) -> None:
+    assert freshness(entry, NOW, LIFE) is state
+
+
+def entries(*items: Entry) -> dict[str, Entry]:
+    return {e.key: e for e in items}
+
+
+def test_albums_to_fetch__missing_policy_serves_stale_and_fetches_missing_only() -> None:
+    cached = entries(
+        found("album", "fresh", 1), found("album", "stale", 40), missing("album", "gone", 9)
+    )
+    wanted = albums_to_fetch(
+        ["fresh", "stale", "gone", "new", "new"],
+        cached,
+        policy=Policy.MISSING,
+        now=NOW,
+        lifetimes=LIFE,
+        with_credentials=True,
+    )
+    assert wanted == ["gone", "new"]
+
+
+def test_albums_to_fetch__stale_policy_adds_stale_entries() -> None:
+    cached = entries(found("album", "fresh", 1), found("album", "stale", 40))
+    wanted = albums_to_fetch(
+        ["fresh", "stale"],
+        cached,
+        policy=Policy.STALE,
+        now=NOW,
+        lifetimes=LIFE,
+        with_credentials=True,
+    )
+    assert wanted == ["stale"]
+
+
+def test_albums_to_fetch__stale_policy_with_max_age_overrides_lifetime() -> None:
+    cached = entries(found("album", "week", 8), found("album", "day", 1))
+    wanted = albums_to_fetch(
+        ["week", "day"],
+        cached,
+        policy=Policy.STALE,
+        now=NOW,
+        lifetimes=LIFE,
+        with_credentials=True,
+        max_age=7 * DAY,
+    )
+    assert wanted == ["week"]
+
+
+def test_albums_to_fetch__all_and_offline() -> None:
+    cached = entries(found("album", "a", 1))
+    args = {"now": NOW, "lifetimes": LIFE, "with_credentials": True}
+    assert albums_to_fetch(["a", "b"], cached, policy=Policy.ALL, **args) == ["a", "b"]  # type: ignore[arg-type]
+    assert albums_to_fetch(["a", "b"], cached, policy=Policy.OFFLINE, **args) == []  # type: ignore[arg-type]
+
+
+def test_albums_to_fetch__oembed_cover_is_enough_only_without_credentials() -> None:
+    cached = entries(found("oembed", "a", 1, thumbnail_url="https://i.scdn.co/x"))
+    common = {"policy": Policy.MISSING, "now": NOW, "lifetimes": LIFE}
+    assert albums_to_fetch(["a"], cached, with_credentials=False, **common) == []  # type: ignore[arg-type]
+    assert albums_to_fetch(["a"], cached, with_credentials=True, **common) == ["a"]  # type: ignore[arg-type]
+
+
+def test_artists_to_fetch__uncached_artists_of_found_albums_once() -> None:
+    albums = [
+        found("album", "a1", 1, artist_ids=["x", "y"]),
+        found("album", "a2", 1, artist_ids=["y", "z"]),
+        missing("album", "a3", 1),
+    ]
+    cached = entries(*albums, found("artist", "y", 1, genres=["djent"]))
+    assert artists_to_fetch(albums, cached) == ["x", "z"]
+    assert artists_to_fetch(albums, cached, refetch=frozenset({"y"})) == ["x", "y", "z"]
+
+
+def test_chunks__groups_of_at_most_size() -> None:
+    assert chunks([str(i) for i in range(45)], 20) == [
+        [str(i) for i in range(20)],
+        [str(i) for i in range(20, 40)],
+        [str(i) for i in range(40, 45)],
+    ]
