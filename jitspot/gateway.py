@@ -18,12 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
 from jitspot.links import album_url
@@ -42,7 +39,7 @@ from jitspot.spotify_data import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from tenacity import RetryCallState
 
 log = logging.getLogger("jitspot.spotify")
 T = TypeVar("T")
@@ -124,6 +121,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime
+
         try:
             seconds = parsedate_to_datetime(value).timestamp() - now
         except (TypeError, ValueError):
@@ -194,6 +193,12 @@ class SpotifyGateway:
     ) -> None:
         import requests
 
+        from jitspot.logs import NOISY_LOGGERS
+
+        # spotipy logs credentials at DEBUG and every HTTP error at ERROR; we
+        # report failures ourselves, so its logger stays quiet wherever jitspot runs.
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         self.settings = settings
         self.gate = gate
         self.meter = Meter()
@@ -376,6 +381,7 @@ class SpotifyGateway:
     def _with_retries(self, endpoint: str, attempt: Callable[[], T]) -> T:
         """Run `attempt` under the gate, retrying 5xx/timeouts and short 429s."""
         import requests
+        from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
         short_waits = 0
         transient_failures = 0

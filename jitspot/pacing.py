@@ -60,9 +60,11 @@ class Gate:
         """Block until a request may be sent, then count it in the window."""
         while True:
             with self._lock:
-                if self._stopped_until is not None:
-                    raise RateLimited(datetime.fromtimestamp(self._stopped_until, UTC))
                 now = self._clock()
+                if self._stopped_until is not None:
+                    if now < self._stopped_until:
+                        raise RateLimited(datetime.fromtimestamp(self._stopped_until, UTC))
+                    self._stopped_until = None
                 while self._sent and self._sent[0] <= now - self.window:
                     self._sent.popleft()
                 wait = self._paused_until - now

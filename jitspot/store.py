@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jitspot.errors import ConfigError
-from jitspot.sheet import SheetRow
 from jitspot.text import fold
+
+if TYPE_CHECKING:
+    from jitspot.sheet import SheetRow
 
 BUSY_TIMEOUT_MS = 10_000
 
