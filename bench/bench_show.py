@@ -62,7 +62,7 @@ def build_home(home: Path, albums: int) -> tuple[dict[str, str], str]:
         for _ in range(3):
             sheet.append([])
         sheet.append(HEADER)
-        for i, album_id in enumerate(ids):
+        for album_id in ids:
             album = double.album_json(album_id)
             sheet.append(
                 [
