@@ -52,6 +52,14 @@ MAX_SHORT_WAITS = 8  # 429s with a short Retry-After tolerated for one request
 class EndpointForbidden(Exception):
     """403: the app may not use this endpoint (batch lookups in development mode)."""
 
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(endpoint)
+        self.endpoint = endpoint
+
+    @property
+    def batch(self) -> bool:
+        return self.endpoint.endswith("_batch")
+
 
 class Meter:
     """Thread-safe counts of what the gateway did, drained into the store's counters."""

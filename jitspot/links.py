@@ -11,6 +11,10 @@ BARE_ID = re.compile(rf"^{_ID}$")
 _URI = re.compile(rf"^spotify:(?P<kind>[a-z]+):(?P<id>{_ID})$")
 # open.spotify.com/album/ID, /intl-de/album/ID, /embed/album/ID, play.spotify.com/album/ID
 _PATH = re.compile(rf"^/(?:intl-[A-Za-z-]+/)?(?:embed/)?(?P<kind>[a-z]+)/(?P<id>{_ID})/?$")
+# The shape nearly every sheet link has: decided by one regex, no URL parsing.
+_CANONICAL = re.compile(
+    rf"^https?://open\.spotify\.com/(?:intl-[A-Za-z-]+/)?(?:embed/)?album/(?P<id>{_ID})(?:[/?#]|$)"
+)
 _SPOTIFY_HOSTS = {"open.spotify.com", "play.spotify.com", "spotify.com", "www.spotify.com"}
 
 
@@ -27,6 +31,9 @@ def parse_spotify_ref(text: str) -> tuple[SpotifyRef, str | None]:
     value = text.strip()
     if not value:
         return SpotifyRef.NONE, None
+    canonical = _CANONICAL.match(value)
+    if canonical:
+        return SpotifyRef.ALBUM, canonical.group("id")
     if BARE_ID.match(value):
         return SpotifyRef.ALBUM, value
     uri = _URI.match(value)
@@ -51,6 +58,8 @@ def _classify(kind: str, ident: str) -> tuple[SpotifyRef, str | None]:
 
 def unwrap_redirect(url: str) -> str:
     """`https://www.google.com/url?q=<target>&sa=...` -> `<target>` (sheets pasted from Gmail)."""
+    if "google." not in url:  # cheap test first: this runs for every link of every row
+        return url.strip()
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").removeprefix("www.")
     if host.startswith("google.") and parts.path == "/url":

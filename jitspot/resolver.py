@@ -235,7 +235,7 @@ class Resolver:
         if batches_allowed:
             groups = chunks(ids, ARTIST_BATCH)
             try:
-                self._run("artists", [self._artist_batch_task(groups[0])], ids, result, progress)
+                self._run("artists", [self._artist_batch_task(groups[0])], [], result, progress)
             except EndpointForbidden:
                 self._remember(ARTISTS_BATCH_FORBIDDEN_UNTIL)
                 tasks = [self._artist_task(i) for i in ids]
@@ -245,14 +245,14 @@ class Resolver:
             tasks = [self._artist_task(i) for i in ids]
         if tasks and not self._genres_seen(result) and result.error is None:
             # Probe: one artist alone tells whether the app gets genres at all.
-            self._run("artists", tasks[:1], ids, result, progress)
+            self._run("artists", tasks[:1], [], result, progress)
             tasks = tasks[1:]
         if self._genres_withheld(result):
             log.info("this app gets no artist genres: not asking for artists")
             self._remember(NO_GENRES_UNTIL)
             return
         if result.error is None:
-            self._run("artists", tasks, ids, result, progress)
+            self._run("artists", tasks, [], result, progress)
 
     def _genres_seen(self, result: Resolution) -> bool:
         return any(
@@ -321,6 +321,7 @@ class Resolver:
         """
         if not tasks or result.error is not None:
             return
+        self.gateway()  # built here, once: workers share one token, budget and meter
         total = len(tasks)
         done = 0
         pending: set[Future[list[Entry]]] = set()
@@ -332,7 +333,14 @@ class Resolver:
                         pending.add(pool.submit(queue.pop()))
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        entries = future.result()
+                        try:
+                            entries = future.result()
+                        except EndpointForbidden as forbidden:
+                            if forbidden.batch:
+                                raise  # the caller falls back to one call per item
+                            raise SpotifyUnavailable(
+                                f"Spotify refuses this app the {forbidden.endpoint} endpoint (403)"
+                            ) from None
                         self._keep(entries, result)
                         done += 1
                         if progress is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -106,8 +105,8 @@ class SheetRow:
     def content_hash(self) -> str:
         """Digest of what the sheet says of the album (not where it stands), to skip
         unchanged rows on re-import."""
-        payload = json.dumps(
-            [
+        payload = repr(
+            (
                 self.artist,
                 self.title,
                 self.release_date,
@@ -119,8 +118,7 @@ class SheetRow:
                 self.vocal_style,
                 self.location,
                 sorted(self.links.items()),
-            ],
-            ensure_ascii=False,
+            )
         )
         return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 

@@ -264,9 +264,20 @@ class CacheIndexEntry:
     cover_url: str | None
 
 
-def row_key(tab: str, artist: str, title: str, occurrence: int) -> str:
-    """Identity of a sheet row across imports: its tab, artist and title."""
-    return "\x1f".join((fold(tab), fold(artist), fold(title), str(occurrence)))
+def row_key(tab_folded: str, artist_folded: str, title_folded: str, occurrence: int) -> str:
+    """Identity of a sheet row across imports: its tab, artist and title (folded)."""
+    return f"{tab_folded}\x1f{artist_folded}\x1f{title_folded}\x1f{occurrence}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """A sheet row with what the import computes once: its key and folded names."""
+
+    key: str
+    row: SheetRow
+    tab_folded: str
+    artist_folded: str
+    title_folded: str
 
 
 class Store:
@@ -380,22 +391,23 @@ class Store:
             keyed = _key_rows(rows)
             matched: dict[str, int] = {}
             unmatched_new: list[tuple[str, SheetRow]] = []
-            for key, row in keyed:
-                if key in existing:
-                    matched[key] = existing[key].id
+            for item in keyed:
+                if item.key in existing:
+                    matched[item.key] = existing[item.key].id
                 else:
-                    unmatched_new.append((key, row))
+                    unmatched_new.append((item.key, item.row))
             leftovers = {k: old for k, old in existing.items() if k not in matched}
             renamed = _pair_edits(unmatched_new, leftovers)
 
             updates: list[tuple[Any, ...]] = []
             inserts: list[tuple[Any, ...]] = []
             moves: list[tuple[int, str, int]] = []
-            for key, row in keyed:
+            for item in keyed:
+                key, row = item.key, item.row
                 digest = row.content_hash()
                 old = existing.get(key) or renamed.get(key)
                 if old is None:
-                    inserts.append((*_row_values(key, row, digest, source, stamp), stamp))
+                    inserts.append((*_row_values(item, digest, source, stamp), stamp))
                     report.added += 1
                     report.changes.append(RowChange("added", row.tab, row.artist, row.title))
                 elif old.row_hash == digest and old.removed_at is None and old.key == key:
@@ -404,7 +416,7 @@ class Store:
                         # Rows inserted above it moved it: keep sheet order, not a change.
                         moves.append((row.row_number, stamp, old.id))
                 else:
-                    updates.append((*_row_values(key, row, digest, source, stamp), old.id))
+                    updates.append((*_row_values(item, digest, source, stamp), old.id))
                     report.updated += 1
                     report.changes.append(RowChange("updated", row.tab, row.artist, row.title))
             renamed_ids = {old.id for old in renamed.values()}
@@ -537,16 +549,19 @@ def _existing_rows(conn: sqlite3.Connection, tabs: Sequence[str]) -> dict[str, _
     return found
 
 
-def _key_rows(rows: Sequence[SheetRow]) -> list[tuple[str, SheetRow]]:
+def _key_rows(rows: Sequence[SheetRow]) -> list[_Keyed]:
     """Key each row; the same album twice in one tab gets occurrence 0, 1, ..."""
-    seen: dict[str, int] = {}
-    keyed: list[tuple[str, SheetRow]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    tabs: dict[str, str] = {}
+    keyed: list[_Keyed] = []
     for row in rows:
-        base = row_key(row.tab, row.artist, row.title, 0)
-        occurrence = seen.get(base, 0)
-        seen[base] = occurrence + 1
-        key = base if occurrence == 0 else row_key(row.tab, row.artist, row.title, occurrence)
-        keyed.append((key, row))
+        tab = tabs.get(row.tab)
+        if tab is None:
+            tab = tabs[row.tab] = fold(row.tab)
+        names = (tab, fold(row.artist), fold(row.title))
+        occurrence = seen.get(names, 0)
+        seen[names] = occurrence + 1
+        keyed.append(_Keyed(row_key(*names, occurrence), row, *names))
     return keyed
 
 
@@ -575,9 +590,10 @@ def _pair_edits(
     return paired
 
 
-def _row_values(key: str, row: SheetRow, digest: str, source: str, stamp: str) -> tuple[Any, ...]:
+def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any, ...]:
+    row = item.row
     return (
-        key,
+        item.key,
         row.tab,
         row.row_number,
         row.artist,
@@ -593,11 +609,11 @@ def _row_values(key: str, row: SheetRow, digest: str, source: str, stamp: str) -
         json.dumps(row.links, ensure_ascii=False),
         row.spotify_id,
         int(row.spotify_link_invalid),
-        fold(row.artist),
-        fold(f"{row.artist} {row.title}"),
+        item.artist_folded,
+        f"{item.artist_folded} {item.title_folded}",
         fold(", ".join(row.genres)),
         fold(row.vocal_style or ""),
-        fold(row.tab),
+        item.tab_folded,
         digest,
         source,
         stamp,

@@ -25,6 +25,11 @@ def squash(text: str) -> str:
 
 def cell_text(value: object) -> str:
     """A cell as its user wrote it: `1349`, not `1349.0`; dates as ISO; None as ''."""
+    if isinstance(value, str):
+        text = value.strip()
+        if "  " in text or "\n" in text or "\t" in text or "\r" in text:
+            return squash(text)
+        return text
     if value is None:
         return ""
     if isinstance(value, bool):
