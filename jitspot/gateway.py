@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ T = TypeVar("T")
 
 ALBUM_BATCH = 20
 ARTIST_BATCH = 50
+MAX_RETRY_AFTER = 7 * 86_400.0
 MAX_SHORT_WAITS = 8  # 429s with a short Retry-After tolerated for one request
 
 
@@ -135,7 +137,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
             seconds = parsedate_to_datetime(value).timestamp() - now
         except (TypeError, ValueError):
             return None
-    return seconds if seconds > 0 else None
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    # Spotify's longest seen is a day; a larger value is a broken header: wait a week at most.
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 class TokenFile:
@@ -181,8 +186,15 @@ class TokenFile:
         finally:
             os.close(fd)
 
-    def forget(self) -> None:
-        """Drop the token (Spotify said 401): the next call asks for a new one."""
+    def forget(self, rejected: str | None = None) -> None:
+        """Drop the token Spotify refused (401): the next call asks for a new one.
+
+        Only if it is still the `rejected` one: when two workers are refused the
+        same token, the second must not throw away the first one's renewal.
+        """
+        current = (self._token or {}).get("access_token")
+        if rejected is not None and current is not None and current != rejected:
+            return
         self._token = None
         self._loaded = True
         self.path.unlink(missing_ok=True)
@@ -313,11 +325,12 @@ class SpotifyGateway:
         from spotipy.oauth2 import SpotifyOauthError
 
         renewed = False
+        used: str | None = None
 
         def attempt() -> Any:
-            nonlocal renewed
+            nonlocal renewed, used
             try:
-                self._ensure_token()
+                used = self._ensure_token()
                 return request()
             except SpotifyException as exc:
                 headers = exc.headers or {}
@@ -341,18 +354,19 @@ class SpotifyGateway:
                 renewed = True
                 log.debug("401 from %s: renewing the token", endpoint)
                 assert self._tokens is not None
-                self._tokens.forget()
-                raise _RenewToken()
+                with self._token_lock:
+                    self._tokens.forget(rejected=used)
+                raise _RenewToken("401: renewing the access token")
             if failure.status == 403:
                 raise EndpointForbidden(endpoint)
             raise failure
 
         return self._with_retries(endpoint, attempt)
 
-    def _ensure_token(self) -> None:
-        """Get a token before the request, under a lock so workers ask only once."""
+    def _ensure_token(self) -> str:
+        """The token for the next request, fetched under a lock so workers ask only once."""
         with self._token_lock:
-            self._auth.get_access_token(as_dict=False)
+            return str(self._auth.get_access_token(as_dict=False))
 
     # -- oEmbed: covers without credentials -------------------------------------------
 
