@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from jitspot.sheet import SheetRow
 
 BUSY_TIMEOUT_MS = 10_000
+# One encoder for the import's hot loop (json.dumps builds one per call with options).
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # Each migration moves the schema from version i to i + 1; never edit one that
 # has shipped, append a new one.
@@ -602,11 +604,11 @@ def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any
         row.release_text,
         row.year,
         row.kind,
-        json.dumps(list(row.genres), ensure_ascii=False),
+        _to_json(list(row.genres)),
         row.vocal_style,
         row.vocal_style_raw,
         row.location,
-        json.dumps(row.links, ensure_ascii=False),
+        _to_json(row.links),
         row.spotify_id,
         int(row.spotify_link_invalid),
         item.artist_folded,
