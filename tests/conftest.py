@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,45 @@ SPOTIFY_ENV = (
     "JITSPOT_SPOTIFY_TOKEN_URL",
     "JITSPOT_SPOTIFY_OEMBED_URL",
 )
+
+
+START = 1_800_000_000.0  # fake clocks start here (2027-01-15)
+
+
+class FakeClock:
+    """Time that only moves when jitspot sleeps (or the test advances it)."""
+
+    def __init__(self, start: float = START) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self._now += max(seconds, 0.0)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@pytest.fixture
+def fake() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_spotify(fake: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[SpotifyDouble]:
+    """The double on jitspot's fake clock: its request times are comparable with ours."""
+    with SpotifyDouble(clock=fake.now) as double:
+        for name, value in double.env().items():
+            monkeypatch.setenv(name, value)
+        yield double
 
 
 @pytest.fixture(autouse=True)

@@ -5,33 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import START, FakeClock
 
 from jitspot.errors import RateLimited
 from jitspot.pacing import WINDOW_SECONDS, Gate
-
-START = 1_800_000_000.0
-
-
-class FakeClock:
-    """Time that only moves when someone sleeps (or the test advances it)."""
-
-    def __init__(self, start: float = START) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self._now += max(seconds, 0.0)
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @pytest.fixture

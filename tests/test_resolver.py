@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import START, FakeClock
 from spotify_double import SpotifyDouble
 
 from jitspot.cache import SpotifyCache, cache_key
@@ -39,47 +40,10 @@ from jitspot.resolver import (
 from jitspot.settings import load_settings
 from jitspot.store import Store, open_store
 
-START = 1_800_000_000.0
 HEADER = (
     "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State,"
     "Bandcamp,Spotify,YouTube,Amazon"
 )
-
-
-class FakeClock:
-    """Time that only moves when jitspot sleeps (or the test advances it)."""
-
-    def __init__(self, start: float = START) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self._now += max(seconds, 0.0)
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-
-@pytest.fixture
-def fake() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake_spotify(fake: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[SpotifyDouble]:
-    """The double on jitspot's fake clock: its request times are comparable with ours."""
-    with SpotifyDouble(clock=fake.now) as double:
-        for name, value in double.env().items():
-            monkeypatch.setenv(name, value)
-        yield double
 
 
 class Processes:
