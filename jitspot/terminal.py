@@ -31,6 +31,8 @@ def album_lines(
     id_width = max(len(str(a.id)) for a in albums)
     name_width = min(60, max(len(f"{a.artist} — {a.title}") for a in albums))
     tab_width = max(len(a.tab) for a in albums)
+    kind_width = max(len(a.kind or "") for a in albums)
+    date_width = max(len(release_of(a)) for a in albums)
     for album in albums:
         name = f"{album.artist} — {album.title}"
         if len(name) > name_width:
@@ -39,8 +41,8 @@ def album_lines(
         cells = [
             f"{album.id:>{id_width}}",
             f"{name:<{name_width}}",
-            f"{release_of(album):<10}",
-            f"{album.kind or '':<6}",
+            f"{release_of(album):<{date_width}}",
+            f"{album.kind or '':<{kind_width}}",
             f"{album.tab:<{tab_width}}",
         ]
         if color:
@@ -71,7 +73,8 @@ def age(fetched_at: str | None) -> str:
     hours = delta.seconds // 3600
     if hours >= 1:
         return f"{hours} h ago"
-    return f"{max(delta.seconds // 60, 0)} min ago"
+    minutes = delta.seconds // 60
+    return f"{minutes} min ago" if minutes >= 1 else "just now"
 
 
 def show_page(view: AlbumView) -> RenderableType:
