@@ -33,7 +33,7 @@ app = typer.Typer(
     name="jitspot",
     help="A release-sheet catalog enriched from Spotify just in time.\n\n"
     "Import a sheet (never calls Spotify), then list, show and export albums: covers and "
-    "metadata are fetched when first needed, cached, and renewed by `refresh`.",
+    "metadata are fetched from Spotify when first needed, and served from the cache after.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -252,6 +252,8 @@ def show_command(
 
     if offline and refresh:
         raise typer.BadParameter("--offline and --refresh exclude each other")
+    if album is None and store_id is None:
+        raise typer.BadParameter("name an ALBUM (a Spotify link or id, or text) or give --id N")
     catalog = Catalog(state.get_store(), state.get_settings())
     try:
         found = catalog.find(album, store_id)

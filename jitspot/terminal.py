@@ -106,7 +106,7 @@ def show_page(view: AlbumView) -> RenderableType:
     if spotify is not None:
         cache = "fetched now" if state == "fetched" else f"cached {age(spotify['fetched_at'])}"
         if spotify["stale"]:
-            cache += " (stale: `jitspot refresh` renews it)"
+            cache += " (stale: `--refresh` renews it)"
         meta = Table.grid(padding=(0, 2))
         meta.add_column(style="dim", justify="right")
         meta.add_column()
