@@ -30,6 +30,41 @@ HEADER = [
     "YouTube",
     "Amazon",
 ]
+# The album object's keys fixed by the contract (DESIGN.md §1), and its `spotify` object's.
+ALBUM_KEYS = frozenset(
+    [
+        "id",
+        "artist",
+        "title",
+        "release_date",
+        "release_text",
+        "kind",
+        "genres",
+        "vocal_style",
+        "location",
+        "tab",
+        "links",
+        "spotify_id",
+        "spotify_id_source",
+        "cover_url",
+        "cover_state",
+        "spotify",
+    ]
+)
+SPOTIFY_KEYS = frozenset(
+    [
+        "name",
+        "release_date",
+        "total_tracks",
+        "tracks",
+        "images",
+        "label",
+        "popularity",
+        "genres",
+        "copyrights",
+        "fetched_at",
+    ]
+)
 SPOTIFY_ENV = (
     "SPOTIPY_CLIENT_ID",
     "SPOTIPY_CLIENT_SECRET",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ALBUM_KEYS, SPOTIFY_KEYS
 
 from jitspot.export import (
     cover_reason,
@@ -23,36 +24,6 @@ from jitspot.export import (
 )
 from jitspot.views import AlbumView, SpotifyView
 
-CONTRACT_KEYS = {
-    "id",
-    "artist",
-    "title",
-    "release_date",
-    "release_text",
-    "kind",
-    "genres",
-    "vocal_style",
-    "location",
-    "tab",
-    "links",
-    "spotify_id",
-    "spotify_id_source",
-    "cover_url",
-    "cover_state",
-    "spotify",
-}
-SPOTIFY_KEYS = {
-    "name",
-    "release_date",
-    "total_tracks",
-    "tracks",
-    "images",
-    "label",
-    "popularity",
-    "genres",
-    "copyrights",
-    "fetched_at",
-}
 SPOTIFY_ID = "4uLU6hMCjMI75M1A2tKUQC"
 COVER = "https://i.scdn.co/image/ab67616d0000b273cover"
 
@@ -133,7 +104,7 @@ def test_render_json__round_trips_albums_with_all_contract_keys() -> None:
     loaded = json.loads(text)
 
     assert loaded == albums
-    assert all(set(item) >= CONTRACT_KEYS for item in loaded)
+    assert all(set(item) >= ALBUM_KEYS for item in loaded)
     assert set(loaded[0]["spotify"]) >= SPOTIFY_KEYS
     assert loaded[1]["spotify"] is None
     assert text.endswith("]\n")

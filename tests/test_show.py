@@ -8,40 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result, album_url
+from conftest import ALBUM_KEYS, SPOTIFY_KEYS, Result, album_url
 from spotify_double import SpotifyDouble
 
 Run = Callable[..., Result]
-ALBUM_KEYS = {
-    "id",
-    "artist",
-    "title",
-    "release_date",
-    "release_text",
-    "kind",
-    "genres",
-    "vocal_style",
-    "location",
-    "tab",
-    "links",
-    "spotify_id",
-    "spotify_id_source",
-    "cover_url",
-    "cover_state",
-    "spotify",
-}
-SPOTIFY_KEYS = {
-    "name",
-    "release_date",
-    "total_tracks",
-    "tracks",
-    "images",
-    "label",
-    "popularity",
-    "genres",
-    "copyrights",
-    "fetched_at",
-}
 
 
 @pytest.fixture

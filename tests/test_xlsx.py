@@ -13,6 +13,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from conftest import HEADER
 
 from jitspot import xlsx
 from jitspot.errors import InputNotReadable
@@ -20,19 +21,6 @@ from jitspot.sheet import RawRow, interpret
 from jitspot.text import cell_text
 from jitspot.xlsx import formula_url, read_xlsx
 
-HEADER = [
-    "Artist",
-    "Album",
-    "Release Date",
-    "Length",
-    "Genre / Subgenres",
-    "Vocal Style",
-    "Country / State",
-    "Bandcamp",
-    "Spotify",
-    "YouTube",
-    "Amazon",
-]
 ALBUM = "https://open.spotify.com/album/4ZKfH7ZJ8qx3YRE6KekuSk"
 ALBUM_ID = "4ZKfH7ZJ8qx3YRE6KekuSk"
 OTHER_ALBUM = "https://open.spotify.com/intl-de/album/6VngfhmoNUDIJS03M64kXH?si=abc"
