@@ -25,19 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import openpyxl
+from conftest import HEADER
 from spotify_double import SpotifyDouble
-
-HEADER = [
-    "Artist",
-    "Album",
-    "Release Date",
-    "Length",
-    "Genre / Subgenres",
-    "Vocal Style",
-    "Country / State",
-    "Bandcamp",
-    "Spotify",
-]
 
 
 def median_time(command: list[str], env: dict[str, str], runs: int) -> float:

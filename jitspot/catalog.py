@@ -108,16 +108,19 @@ class Catalog:
         """Album objects; fetches what is missing unless offline (everything with refresh)."""
         policy = Policy.OFFLINE if offline else Policy.ALL if refresh else Policy.MISSING
         resolution = self.resolve(albums, policy, progress=progress, count=count)
-        return [self.view(album, resolution) for album in albums]
+        return self.build_views(albums, resolution)
 
     def view(self, album: StoredAlbum, resolution: Resolution) -> AlbumView:
-        return build_view(
-            album,
-            resolution,
-            now=self.clock(),
-            lifetimes=self.lifetimes,
-            not_before=remembered_until(self.store, NOT_BEFORE, self.clock()),
-        )
+        return self.build_views([album], resolution)[0]
+
+    def build_views(self, albums: Sequence[StoredAlbum], resolution: Resolution) -> list[AlbumView]:
+        """Album objects from what the resolver knows (the store is asked once, not per album)."""
+        now = self.clock()
+        not_before = remembered_until(self.store, NOT_BEFORE, now)
+        return [
+            build_view(album, resolution, now=now, lifetimes=self.lifetimes, not_before=not_before)
+            for album in albums
+        ]
 
     def cache_states(self, albums: Sequence[StoredAlbum]) -> dict[int, str]:
         """A word per album for `list`: cover cached, not found, no link, not cached."""
@@ -175,14 +178,10 @@ def build_view(
     state: CoverState
     note: str | None = None
     spotify_id = album.spotify_id
+    # What we can show: the API's entry, else an oEmbed cover (whatever the credentials).
     entry = (
-        album_entry(spotify_id, resolution.entries, with_credentials=resolution.with_credentials)
-        if spotify_id
-        else None
+        album_entry(spotify_id, resolution.entries, with_credentials=False) if spotify_id else None
     )
-    if entry is None and spotify_id:
-        # Without credentials an API entry may be absent while an oEmbed one exists.
-        entry = resolution.entries.get(cache_key("oembed", spotify_id))
     if not spotify_id:
         state = "no_spotify_link"
         note = (
@@ -226,17 +225,14 @@ def _missing_state(
     spotify_id: str, resolution: Resolution, not_before: float | None
 ) -> tuple[CoverState, str]:
     reason = resolution.failed.get(spotify_id)
-    until = resolution.rate_limited_until or not_before
-    if reason == "rate_limited":
+    if reason is None:
+        return "not_cached", "not cached (offline)"
+    error = resolution.error
+    if reason == "rate_limited" or isinstance(error, RateLimited):
+        until = resolution.rate_limited_until or not_before
         when = datetime.fromtimestamp(until).strftime("%H:%M") if until else "later"
         return "rate_limited", f"rate-limited until {when}"
-    if reason is not None:
-        error = resolution.error
-        if isinstance(error, RateLimited):
-            when = error.not_before.astimezone().strftime("%H:%M")
-            return "rate_limited", f"rate-limited until {when}"
-        return "unavailable", f"Spotify unavailable: {error}" if error else "Spotify unavailable"
-    return "not_cached", "not cached (offline)"
+    return "unavailable", f"Spotify unavailable: {error}" if error else "Spotify unavailable"
 
 
 def _spotify_view(

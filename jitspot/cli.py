@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,6 +26,10 @@ from jitspot import __version__
 from jitspot.errors import EXIT_PARTIAL, EXIT_TEMPFAIL, JitspotError
 from jitspot.settings import Settings, load_settings
 from jitspot.store import AlbumFilter, Store, now_iso, open_store
+
+if TYPE_CHECKING:
+    from jitspot.catalog import Catalog
+    from jitspot.errors import AmbiguousAlbum
 
 Progress = Callable[[str, int, int], None]
 
@@ -270,7 +274,7 @@ def show_command(
     state.out.print(show_page(view))
 
 
-def _candidates(catalog: Any, ambiguous: Any, as_json: bool) -> None:
+def _candidates(catalog: Catalog, ambiguous: AmbiguousAlbum, as_json: bool) -> None:
     albums = [catalog.store.album_by_id(i) for i in ambiguous.candidates]
     if as_json:
         print_json(

@@ -368,9 +368,7 @@ class Resolver:
                 continue
 
     def _keep(self, entries: list[Entry], result: Resolution) -> None:
-        counters = self.gateway().meter.drain()
-        result.api_calls += int(sum(v for k, v in counters.items() if k.startswith("api.calls.")))
-        self.cache.put_many(entries, counters)
+        self.cache.put_many(entries, self._drain_meter(result))
         for entry in entries:
             result.entries[entry.key] = entry
             if entry.kind in ("album", "oembed"):
@@ -380,9 +378,13 @@ class Resolver:
     def _flush_meter(self, result: Resolution) -> None:
         if self._gateway is None:
             return
-        counters = self._gateway.meter.drain()
+        self.store.add_counters(self._drain_meter(result))
+
+    def _drain_meter(self, result: Resolution) -> dict[str, float]:
+        """The gateway's counts since the last drain; API calls are added to `result`."""
+        counters = self.gateway().meter.drain()
         result.api_calls += int(sum(v for k, v in counters.items() if k.startswith("api.calls.")))
-        self.store.add_counters(counters)
+        return counters
 
     def _stop(self, result: Resolution, album_ids: list[str], error: JitspotError) -> None:
         result.error = error

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -371,10 +370,6 @@ class Store:
         """Albums whose "artist title" holds every word of `text` (folded)."""
         return self.albums(AlbumFilter(query=text))
 
-    def count_albums(self) -> int:
-        row = self.conn.execute("SELECT count(*) FROM albums WHERE removed_at IS NULL").fetchone()
-        return int(row[0])
-
     # -- import ------------------------------------------------------------------------
 
     def apply_import(
@@ -496,16 +491,6 @@ class Store:
             )
             found.update((row["key"], _index_entry(row)) for row in cursor)
         return found
-
-    # -- runs ----------------------------------------------------------------------------
-
-    def record_run(self, command: str, started_at: str, status: str, summary: Any) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO runs(command, started_at, finished_at, status, summary)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (command, started_at, now_iso(), status, json.dumps(summary)),
-            )
 
 
 _INSERT_SQL = (
@@ -690,8 +675,3 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def epoch() -> float:
-    """Wall-clock seconds (the store records times as epoch floats and ISO strings)."""
-    return time.time()

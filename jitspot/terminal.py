@@ -13,6 +13,7 @@ from rich.text import Text
 from jitspot.store import StoredAlbum
 from jitspot.views import AlbumView
 
+NOT_GIVEN = "—"  # Spotify did not say (development-mode apps get no label or popularity)
 _STATE_STYLE = {"cover": "green", "not found": "red", "no link": "dim", "not cached": "yellow"}
 
 
@@ -117,16 +118,14 @@ def show_page(view: AlbumView) -> RenderableType:
 
         meta_row("spotify", spotify["name"])
         meta_row("released", spotify["release_date"])
-        meta_row("label", spotify["label"] or _needs(spotify, "label"))
+        meta_row("label", spotify["label"] or NOT_GIVEN)
         meta_row(
             "popularity",
-            spotify["popularity"]
-            if spotify["popularity"] is not None
-            else _needs(spotify, "popularity"),
+            spotify["popularity"] if spotify["popularity"] is not None else NOT_GIVEN,
         )
         meta_row(
             "genres",
-            ", ".join(spotify["genres"]) if spotify["genres"] else _needs(spotify, "genres"),
+            ", ".join(spotify["genres"]) if spotify["genres"] else NOT_GIVEN,
         )
         for line in spotify["copyrights"] or []:
             meta_row(f"({line.get('type', '')})", line.get("text"))
@@ -139,10 +138,6 @@ def show_page(view: AlbumView) -> RenderableType:
     elif view["cover_note"]:
         parts += [Text(""), Text(f"Spotify: {view['cover_note']}", style="yellow")]
     return Group(*parts)
-
-
-def _needs(spotify: object, field: str) -> str:
-    return "—"
 
 
 def _tracks(view: AlbumView) -> Table:
