@@ -86,7 +86,7 @@ def show_page(view: AlbumView) -> RenderableType:
     head.append(view["title"], style="bold cyan")
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="dim", justify="right")
-    facts.add_column()
+    facts.add_column(overflow="fold")
 
     def fact(label: str, value: str | None) -> None:
         if value:
@@ -110,7 +110,7 @@ def show_page(view: AlbumView) -> RenderableType:
             cache += " (stale: `--refresh` renews it)"
         meta = Table.grid(padding=(0, 2))
         meta.add_column(style="dim", justify="right")
-        meta.add_column()
+        meta.add_column(overflow="fold")
 
         def meta_row(label: str, value: object) -> None:
             if value not in (None, "", []):
