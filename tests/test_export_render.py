@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -428,6 +429,8 @@ STATES = ["no_spotify_link", "not_found", "rate_limited", "unavailable", "not_ca
 def _browser() -> str:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
+        if os.environ.get("JITSPOT_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required (JITSPOT_REQUIRE_BROWSER is set) but not installed")
         pytest.skip("chromium is not installed")
     return browser
 
