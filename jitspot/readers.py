@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from jitspot.errors import InputNotFound, InputNotReadable
 from jitspot.sheet import RawRow, header_map
@@ -94,7 +94,7 @@ def downloaded_csv_tab(url: str, filename: str | None) -> str:
             return f"gid {gid[0].strip()}"
     if google:
         return "gid 0"  # no gid: Google exports the first tab
-    return Path(parts.path).stem or "csv"
+    return Path(unquote(parts.path)).stem or "csv"
 
 
 def is_url(source: str) -> bool:
