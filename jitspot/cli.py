@@ -149,6 +149,24 @@ def print_json(document: Any) -> None:
 # -- import --------------------------------------------------------------------------------
 
 
+@contextmanager
+def _sigterm_stops_import() -> Iterator[None]:
+    """SIGTERM raises, so the import's transaction rolls back and its download's
+    temporary directory is removed (the default action kills without cleanup)."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        from jitspot.errors import StoppedEarly
+
+        raise StoppedEarly("import stopped by SIGTERM; nothing was imported, run it again")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @app.command("import")
 def import_command(
     source: Annotated[
@@ -174,7 +192,8 @@ def import_command(
     from jitspot.importer import import_source
 
     store = state.get_store()
-    report = import_source(store, state.get_settings(), source, tab or ())
+    with _sigterm_stops_import():
+        report = import_source(store, state.get_settings(), source, tab or ())
     if as_json:
         print_json(report.as_json())
         return

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from jitspot.readers import SheetData, is_url, read_source
+from jitspot.readers import SheetData, is_stdin, is_url, read_source
 from jitspot.settings import Settings
 from jitspot.sheet import SheetRow, interpret
 from jitspot.store import ImportReport, Store
@@ -22,7 +22,8 @@ def import_source(
     recognised by its digest and not read again.
     """
     started = time.perf_counter()
-    digest = None if is_url(source) else _file_digest(Path(source).expanduser())
+    local = not is_url(source) and not is_stdin(source)
+    digest = _file_digest(Path(source).expanduser()) if local else None
     memo_key = f"import_digest:{Path(source).expanduser().resolve() if digest else source}"
     memo = store.get_meta(memo_key) if digest else None
     if (
@@ -83,6 +84,8 @@ def interpret_rows(data: SheetData, report: ImportReport) -> list[SheetRow]:
 
 
 def _file_digest(path: Path) -> str | None:
+    if not path.is_file():
+        return None  # a pipe would be drained here; read_source copies it instead
     try:
         with path.open("rb") as handle:
             return hashlib.file_digest(handle, "blake2b").hexdigest()

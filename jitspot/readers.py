@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import re
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from jitspot.errors import InputNotFound, InputNotReadable
 from jitspot.sheet import RawRow, header_map
 from jitspot.text import fold
 
 HEADER_SEARCH_ROWS = 30
-_GOOGLE_SHEET = re.compile(r"^/spreadsheets/d/(?P<id>[A-Za-z0-9_-]+)")
+# A Google Sheets path: `/spreadsheets/d/ID/…`, also under `/u/N/` (a signed-in
+# account) or `/a/DOMAIN/` (Workspace), and `/d/e/2PACX-…/` for a published sheet.
+_GOOGLE_SHEET = re.compile(
+    r"^(?:/a/[^/]+)?/spreadsheets(?:/u/\d+)?/d/(?P<published>e/)?(?P<id>[A-Za-z0-9_-]+)"
+    r"(?P<rest>/.*)?$"
+)
+_DOWNLOAD_CHUNK = 1 << 16
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 
 
 @dataclass(slots=True)
@@ -44,16 +54,57 @@ def tab_selected(tab: str, globs: Sequence[str]) -> bool:
 
 
 def google_export_url(url: str) -> str:
-    """A Google Sheets share/edit URL becomes its xlsx export URL; others pass through."""
+    """A Google Sheets share/edit/published URL becomes its xlsx export URL.
+
+    URLs that already ask for data (`/export…`, `/gviz/…`, a published
+    `/pub?output=…`) and every other URL pass through unchanged.
+    """
     parts = urlsplit(url)
     match = _GOOGLE_SHEET.match(parts.path)
-    if parts.hostname == "docs.google.com" and match and "/export" not in parts.path:
-        return f"https://docs.google.com/spreadsheets/d/{match['id']}/export?format=xlsx"
-    return url
+    if parts.hostname != "docs.google.com" or match is None:
+        return url
+    rest = match["rest"] or ""
+    if match["published"]:
+        if rest.startswith("/pub") and not rest.startswith("/pubhtml") and "output=" in parts.query:
+            return url
+        return f"https://docs.google.com/spreadsheets/d/e/{match['id']}/pub?output=xlsx"
+    if rest.startswith(("/export", "/gviz/")):
+        return url
+    return f"https://docs.google.com/spreadsheets/d/{match['id']}/export?format=xlsx"
+
+
+def downloaded_csv_tab(url: str, filename: str | None) -> str:
+    """The tab a downloaded CSV stands for.
+
+    Every tab of a Google sheet downloads from the same path (`…/export`,
+    `…/pub`), so the path cannot name it: the server's file name does
+    (Google sends "Sheet title - Tab.csv"), else the `gid` that picks the tab.
+    """
+    parts = urlsplit(url)
+    google = _GOOGLE_SHEET.match(parts.path) is not None
+    stem = Path(filename.replace("\\", "/")).stem.strip() if filename else ""
+    if stem:
+        if google and " - " in stem:
+            # Tab names in the real sheets have no " - "; sheet titles may.
+            return stem.rpartition(" - ")[2].strip() or stem
+        return stem
+    for part in (parts.query, parts.fragment):
+        gid = parse_qs(part).get("gid")
+        if gid and gid[0].strip():
+            return f"gid {gid[0].strip()}"
+    if google:
+        return "gid 0"  # no gid: Google exports the first tab
+    return Path(unquote(parts.path)).stem or "csv"
 
 
 def is_url(source: str) -> bool:
+    """Whether `source` is a URL rather than a path."""
     return "://" in source
+
+
+def is_stdin(source: str) -> bool:
+    """Whether `source` names standard input (`-`)."""
+    return source == "-"
 
 
 def read_source(
@@ -63,50 +114,140 @@ def read_source(
     max_bytes: int = 100 * 2**20,
     timeout: float = 60.0,
 ) -> SheetData:
-    """Read a local path or http(s) URL into SheetData, by its kind (xlsx, csv, json)."""
-    with _local_copy(source, max_bytes=max_bytes, timeout=timeout) as (path, hint):
-        kind = _sniff_kind(path, hint)
-        if kind == "xlsx":
-            from jitspot.xlsx import read_xlsx
+    """Read a local path, http(s) URL or `-` (stdin) into SheetData, by its kind.
 
-            data = read_xlsx(path, tab_globs)
-        elif kind == "json":
-            data = read_json(path, tab_globs)
-        else:
-            data = read_csv(path, tab_globs, default_tab=_default_tab(source))
+    The kind (xlsx, csv, json) comes from the name or content type, else from
+    the content itself. Errors name `source` as the user gave it.
+    """
+    with _local_copy(source, max_bytes=max_bytes, timeout=timeout) as local:
+        try:
+            kind = _sniff_kind(local.path, local.hint)
+            if kind == "xlsx":
+                from jitspot.xlsx import read_xlsx
+
+                data = read_xlsx(local.path, tab_globs)
+            elif kind == "json":
+                data = read_json(local.path, tab_globs)
+            else:
+                data = read_csv(local.path, tab_globs, default_tab=local.default_tab)
+        except InputNotReadable as exc:
+            if local.path == Path(source).expanduser():
+                raise
+            # The readers name the file they read; a download or stdin was read from a
+            # temporary file the user never saw, so name what they gave instead.
+            raise InputNotReadable(str(exc).replace(str(local.path), local.label)) from None
         data.source = source
         return data
 
 
-def _default_tab(source: str) -> str:
-    name = urlsplit(source).path if is_url(source) else source
-    return Path(name).stem or "csv"
+@dataclass(frozen=True, slots=True)
+class _Local:
+    """A source as a local file: where it is, a hint of its kind, its CSV tab, its name."""
+
+    path: Path
+    hint: str
+    default_tab: str
+    label: str
 
 
 @contextmanager
-def _local_copy(source: str, *, max_bytes: int, timeout: float) -> Iterator[tuple[Path, str]]:
-    """A local path for `source` and a hint of its kind (suffix or content type)."""
-    if not is_url(source):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise InputNotFound(f"{source}: no such file")
-        yield path, path.suffix.lower()
+def _local_copy(source: str, *, max_bytes: int, timeout: float) -> Iterator[_Local]:
+    """`source` as a local file; downloads and streams go to a temporary directory,
+    removed on every way out (the CLI turns SIGTERM into an exception for this)."""
+    if is_url(source):
+        url = google_export_url(source)
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise InputNotFound(f"{source}: only http(s) URLs can be imported, not {scheme}:")
+        with tempfile.TemporaryDirectory(prefix="jitspot-") as tmp:
+            target = Path(tmp) / "download"
+            got = _download(url, target, label=source, max_bytes=max_bytes, timeout=timeout)
+            if _is_web_page(target, got.content_type):
+                raise InputNotReadable(
+                    f"{source}: the URL returned a web page (is the sheet shared/published?)"
+                )
+            tab = downloaded_csv_tab(source, got.filename)
+            yield _Local(target, _download_hint(url, got), tab, source)
         return
-    url = google_export_url(source)
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise InputNotFound(f"{source}: only http(s) URLs can be imported, not {scheme}:")
-    with tempfile.TemporaryDirectory(prefix="jitspot-") as tmp:
-        target = Path(tmp) / "download"
-        content_type = _download(url, target, max_bytes=max_bytes, timeout=timeout)
-        hint = Path(urlsplit(url).path).suffix.lower()
-        if "format=xlsx" in url or "spreadsheetml" in content_type:
-            hint = ".xlsx"
-        elif "json" in content_type:
-            hint = ".json"
-        elif "csv" in content_type:
-            hint = ".csv"
-        yield target, hint
+    if is_stdin(source):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InputNotFound("-: standard input is a terminal; pipe a sheet in, or give a path")
+        with tempfile.TemporaryDirectory(prefix="jitspot-") as tmp:
+            target = Path(tmp) / "stdin"
+            _copy_stream(sys.stdin.buffer, target, label="stdin", max_bytes=max_bytes)
+            yield _Local(target, "", "stdin", "stdin")
+        return
+    path = Path(source).expanduser()
+    if path.is_dir():
+        raise InputNotFound(f"{source} is a directory; give an .xlsx, .csv or .json file")
+    if not path.exists():
+        raise InputNotFound(f"{source}: no such file")
+    if path.is_file():
+        yield _Local(path, path.suffix.lower(), path.stem or "csv", source)
+        return
+    # A pipe or device (`<(curl …)`, /dev/stdin) can be read once only: copy it.
+    with tempfile.TemporaryDirectory(prefix="jitspot-") as tmp, _open_input(path) as stream:
+        target = Path(tmp) / "stream"
+        _copy_stream(stream, target, label=source, max_bytes=max_bytes)
+        yield _Local(target, path.suffix.lower(), path.stem or "csv", source)
+
+
+@contextmanager
+def _open_input(path: Path) -> Iterator[BinaryIO]:
+    try:
+        with path.open("rb") as stream:
+            yield stream
+    except OSError as exc:
+        raise InputNotFound(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _copy_stream(stream: BinaryIO, target: Path, *, label: str, max_bytes: int) -> None:
+    received = 0
+    with target.open("wb") as out:
+        while chunk := stream.read(_DOWNLOAD_CHUNK):
+            received += len(chunk)
+            if received > max_bytes:
+                raise InputNotReadable(f"{label}: larger than the {_mib(max_bytes)} MiB limit")
+            out.write(chunk)
+    if received == 0:
+        raise InputNotReadable(f"{label}: nothing to import (empty input)")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Downloaded:
+    content_type: str
+    filename: str | None  # from Content-Disposition
+
+
+def _download_hint(url: str, got: _Downloaded) -> str:
+    query = parse_qs(urlsplit(url).query)
+    asked = (query.get("format") or query.get("output") or [""])[0].lower()
+    if asked in ("xlsx", "csv"):
+        return "." + asked
+    if "spreadsheetml" in got.content_type:
+        return ".xlsx"
+    if "json" in got.content_type:
+        return ".json"
+    if "csv" in got.content_type:
+        return ".csv"
+    for name in (got.filename or "", urlsplit(url).path):
+        suffix = Path(name).suffix.lower()
+        if suffix:
+            return suffix
+    return ""
+
+
+def _is_web_page(path: Path, content_type: str) -> bool:
+    """An HTML page where a sheet was expected: a sign-in page or the editor itself."""
+    if "html" in content_type.lower():
+        return True
+    with path.open("rb") as handle:
+        head = handle.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(_HTML_STARTS)
 
 
 class _HttpOnly(urllib.request.HTTPRedirectHandler):
@@ -120,30 +261,51 @@ class _HttpOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _download(url: str, target: Path, *, max_bytes: int, timeout: float) -> str:
-    """Stream `url` to `target`, at most `max_bytes`; return its content type."""
+def _download(
+    url: str,
+    target: Path,
+    *,
+    label: str,
+    max_bytes: int,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> _Downloaded:
+    """Stream `url` to `target`, at most `max_bytes` within `timeout` seconds in all.
+
+    The socket timeout bounds each read; the deadline bounds the whole, so a
+    server that trickles a byte at a time cannot keep an import running (a read
+    already waiting may add up to one more `timeout`).
+    """
+    deadline = clock() + timeout
+    too_big = InputNotReadable(f"{label}: larger than the {_mib(max_bytes)} MiB limit")
+    late = InputNotFound(f"{label}: download did not finish within {timeout:g} s")
     opener = urllib.request.build_opener(_HttpOnly())
     request = urllib.request.Request(url, headers={"User-Agent": "jitspot"})  # noqa: S310
     try:
         with opener.open(request, timeout=timeout) as response, target.open("wb") as out:
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise InputNotReadable(f"{url}: larger than the {max_bytes // 2**20} MiB limit")
+                raise too_big
             received = 0
-            while chunk := response.read(1 << 16):
+            # read1: one socket read at a time, so the deadline is checked between them.
+            while chunk := response.read1(_DOWNLOAD_CHUNK):
                 received += len(chunk)
                 if received > max_bytes:
-                    raise InputNotReadable(f"{url}: larger than the {max_bytes // 2**20} MiB limit")
+                    raise too_big
+                if clock() > deadline:
+                    raise late
                 out.write(chunk)
-            return str(response.headers.get("Content-Type", ""))
+            return _Downloaded(
+                str(response.headers.get("Content-Type", "")), response.headers.get_filename()
+            )
     except urllib.error.HTTPError as exc:
-        raise InputNotFound(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        raise InputNotFound(f"{label}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise InputNotFound(f"{url}: cannot download ({exc.reason})") from None
+        raise InputNotFound(f"{label}: cannot download ({exc.reason})") from None
     except TimeoutError:
-        raise InputNotFound(f"{url}: download timed out after {timeout:g} s") from None
-    except OSError as exc:
-        raise InputNotFound(f"{url}: cannot download ({exc})") from None
+        raise InputNotFound(f"{label}: download timed out after {timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise InputNotFound(f"{label}: cannot download ({exc})") from None
 
 
 def _sniff_kind(path: Path, hint: str) -> str:
@@ -248,43 +410,98 @@ def _unneutralise(value: str) -> str:
 
 
 def read_json(path: Path, tab_globs: Sequence[str] = ()) -> SheetData:
-    """jitspot's own `export --format json` (a list of album objects) read back."""
-    try:
-        document = json.loads(_decode(path))
-    except json.JSONDecodeError as exc:
-        raise InputNotReadable(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    albums = document.get("albums") if isinstance(document, dict) else document
-    if not isinstance(albums, list) or not all(isinstance(a, dict) for a in albums):
-        raise InputNotReadable(f"{path}: expected a list of album objects (jitspot's export)")
+    """jitspot's own `export --format json` (a list of album objects) read back.
+
+    Text fields must be strings (or null where optional): a number or an
+    object where the export writes text is not jitspot's export.
+    """
+    albums = _load_albums(path)
     data = SheetData(source=str(path))
     for index, album in enumerate(albums, start=1):
-        if "artist" not in album or "title" not in album:
-            raise InputNotReadable(f"{path}: album #{index} has no artist/title")
-        tab = str(album.get("tab") or "json")
+        where = f"{path}: album #{index}"
+        artist = _json_text(album, "artist", where, required=True)
+        title = _json_text(album, "title", where, required=True)
+        tab = _json_text(album, "tab", where) or "json"
         if not tab_selected(tab, tab_globs):
             continue
         if tab not in data.tabs:
             data.tabs.append(tab)
-        genres = album.get("genres") or []
-        links = album.get("links") or {}
         cells: dict[str, Any] = {
-            "artist": album.get("artist"),
-            "title": album.get("title"),
-            "release": album.get("release_date") or album.get("release_text"),
-            "kind": album.get("kind"),
-            "genres": ", ".join(map(str, genres)) if isinstance(genres, list) else str(genres),
-            "vocal_style": album.get("vocal_style"),
-            "location": album.get("location"),
+            "artist": artist,
+            "title": title,
+            "release": _json_text(album, "release_date", where)
+            or _json_text(album, "release_text", where),
+            "kind": _json_text(album, "kind", where),
+            "genres": ", ".join(_json_genres(album, where)),
+            "vocal_style": _json_text(album, "vocal_style", where),
+            "location": _json_text(album, "location", where),
         }
-        row_number = album.get("row") if isinstance(album.get("row"), int) else index
+        row = album.get("row")
         data.rows.append(
             RawRow(
                 tab=tab,
-                row_number=row_number,
+                row_number=row if isinstance(row, int) and not isinstance(row, bool) else index,
                 cells={k: v for k, v in cells.items() if v not in (None, "")},
-                links={str(k): str(v) for k, v in links.items() if v}
-                if isinstance(links, dict)
-                else {},
+                links=_json_links(album, where),
             )
         )
     return data
+
+
+def _load_albums(path: Path) -> list[dict[str, Any]]:
+    def no_constants(name: str) -> Any:
+        raise InputNotReadable(f"{path}: not valid JSON ({name} is not a JSON number)")
+
+    try:
+        document = json.loads(_decode(path), parse_constant=no_constants)
+    except json.JSONDecodeError as exc:
+        raise InputNotReadable(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise InputNotReadable(f"{path}: not jitspot's export (JSON nested too deeply)") from None
+    except ValueError:
+        # The only other ValueError json raises: an integer past Python's digit limit.
+        raise InputNotReadable(f"{path}: not jitspot's export (a number is too long)") from None
+    albums = document.get("albums") if isinstance(document, dict) else document
+    if not isinstance(albums, list) or not all(isinstance(a, dict) for a in albums):
+        raise InputNotReadable(f"{path}: expected a list of album objects (jitspot's export)")
+    return albums
+
+
+def _json_text(album: dict[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    value = album.get(key)
+    if isinstance(value, str):
+        return value
+    if value is None and not required:
+        return ""
+    wanted = "a string" if required else "a string or null"
+    raise InputNotReadable(f"{where}: {key} must be {wanted}, not {_json_type(value)}")
+
+
+def _json_genres(album: dict[str, Any], where: str) -> list[str]:
+    genres = album.get("genres")
+    if genres is None:
+        return []
+    if isinstance(genres, str):
+        return [genres]
+    if isinstance(genres, list) and all(isinstance(g, str) for g in genres):
+        return genres
+    raise InputNotReadable(f"{where}: genres must be a list of strings")
+
+
+def _json_links(album: dict[str, Any], where: str) -> dict[str, str]:
+    links = album.get("links")
+    if links is None:
+        return {}
+    if isinstance(links, dict) and all(isinstance(v, str | None) for v in links.values()):
+        return {str(k): v for k, v in links.items() if v}
+    raise InputNotReadable(f"{where}: links must be an object of URL strings")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an object" if isinstance(value, dict) else "a list"

@@ -380,6 +380,8 @@ class Store:
         A row is the same album across imports when its tab, artist and title
         match; failing that, an unmatched old row of the same tab with the same
         Spotify id, or the same artist at the same row, is the same album edited.
+        A tab is the same tab when its folded name matches (curators fix case and
+        spacing); its stored display name follows the sheet's spelling.
         Unchanged rows (same content digest) are not written at all.
         """
         stamp = now_iso()
@@ -387,18 +389,18 @@ class Store:
             existing = _existing_rows(conn, tabs)
             keyed = _key_rows(rows)
             matched: dict[str, int] = {}
-            unmatched_new: list[tuple[str, SheetRow]] = []
+            unmatched_new: list[_Keyed] = []
             for item in keyed:
                 if item.key in existing:
                     matched[item.key] = existing[item.key].id
                 else:
-                    unmatched_new.append((item.key, item.row))
+                    unmatched_new.append(item)
             leftovers = {k: old for k, old in existing.items() if k not in matched}
             renamed = _pair_edits(unmatched_new, leftovers)
 
             updates: list[tuple[Any, ...]] = []
             inserts: list[tuple[Any, ...]] = []
-            moves: list[tuple[int, str, int]] = []
+            moves: list[tuple[int, str, str, int]] = []
             for item in keyed:
                 key, row = item.key, item.row
                 digest = row.content_hash()
@@ -409,9 +411,10 @@ class Store:
                     report.changes.append(RowChange("added", row.tab, row.artist, row.title))
                 elif old.row_hash == digest and old.removed_at is None and old.key == key:
                     report.unchanged += 1
-                    if old.row_number != row.row_number:
-                        # Rows inserted above it moved it: keep sheet order, not a change.
-                        moves.append((row.row_number, stamp, old.id))
+                    if old.row_number != row.row_number or old.tab != row.tab:
+                        # Rows inserted above it moved it, or the tab's name changed in
+                        # case or spacing: follow the sheet, but it is not a change.
+                        moves.append((row.row_number, row.tab, stamp, old.id))
                 else:
                     updates.append((*_row_values(item, digest, source, stamp), old.id))
                     report.updated += 1
@@ -424,7 +427,9 @@ class Store:
             ]
             conn.executemany(_UPDATE_SQL, updates)
             conn.executemany(_INSERT_SQL, inserts)
-            conn.executemany("UPDATE albums SET row_number = ?, updated_at = ? WHERE id = ?", moves)
+            conn.executemany(
+                "UPDATE albums SET row_number = ?, tab = ?, updated_at = ? WHERE id = ?", moves
+            )
             conn.executemany(
                 "UPDATE albums SET removed_at = ?, updated_at = ? WHERE id = ?",
                 [(stamp, stamp, old.id) for old in gone],
@@ -521,16 +526,23 @@ class _Existing:
     artist_folded: str
     row_hash: str
     removed_at: str | None
+    tab_folded: str
+
+
+_EXISTING_SQL = (
+    "SELECT id, key, tab, artist, title, row_number, spotify_id, artist_folded,"
+    " row_hash, removed_at, tab_folded FROM albums"
+)
 
 
 def _existing_rows(conn: sqlite3.Connection, tabs: Sequence[str]) -> dict[str, _Existing]:
+    """Stored rows of `tabs`, by key; tabs are matched by folded name, as keys are."""
+    folded = sorted({fold(tab) for tab in tabs})
     found: dict[str, _Existing] = {}
-    for tab in tabs:
-        cursor = conn.execute(
-            "SELECT id, key, tab, artist, title, row_number, spotify_id, artist_folded,"
-            " row_hash, removed_at FROM albums WHERE tab = ?",
-            (tab,),
-        )
+    for start in range(0, len(folded), 500):
+        chunk = folded[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        cursor = conn.execute(_EXISTING_SQL + f" WHERE tab_folded IN ({marks})", chunk)
         for row in cursor:
             found[row["key"]] = _Existing(*row)
     return found
@@ -552,23 +564,25 @@ def _key_rows(rows: Sequence[SheetRow]) -> list[_Keyed]:
     return keyed
 
 
-def _pair_edits(
-    new_rows: list[tuple[str, SheetRow]], leftovers: dict[str, _Existing]
-) -> dict[str, _Existing]:
-    """New keys that are an old row edited (title or artist fixed): key -> old row."""
+def _pair_edits(new_rows: list[_Keyed], leftovers: dict[str, _Existing]) -> dict[str, _Existing]:
+    """New keys that are an old row edited (title or artist fixed): key -> old row.
+
+    Tabs compare folded, like keys: a row in a tab renamed in case is still paired.
+    """
     by_spotify: dict[tuple[str, str], _Existing] = {}
     by_position: dict[tuple[str, str, int], _Existing] = {}
     for old in leftovers.values():
         if old.spotify_id:
-            by_spotify.setdefault((old.tab, old.spotify_id), old)
-        by_position.setdefault((old.tab, old.artist_folded, old.row_number), old)
+            by_spotify.setdefault((old.tab_folded, old.spotify_id), old)
+        by_position.setdefault((old.tab_folded, old.artist_folded, old.row_number), old)
     paired: dict[str, _Existing] = {}
     used: set[int] = set()
-    for key, row in new_rows:
+    for item in new_rows:
+        key, row = item.key, item.row
         candidates: list[_Existing | None] = []
         if row.spotify_id:
-            candidates.append(by_spotify.get((row.tab, row.spotify_id)))
-        candidates.append(by_position.get((row.tab, fold(row.artist), row.row_number)))
+            candidates.append(by_spotify.get((item.tab_folded, row.spotify_id)))
+        candidates.append(by_position.get((item.tab_folded, item.artist_folded, row.row_number)))
         for candidate in candidates:
             if candidate is not None and candidate.id not in used:
                 paired[key] = candidate

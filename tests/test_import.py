@@ -494,3 +494,134 @@ def test_import__json_report_has_contract_keys(run: Run, make_sheet: MakeSheet) 
         "with_spotify_link",
     } <= set(report)
     json.dumps(report)
+
+
+# -- a tab renamed in case or spacing is the same tab --------------------------------------
+
+
+@pytest.mark.parametrize("renamed", ["2020 Prog-Metal", "2020  prog-metal"])
+def test_import__tab_renamed_in_case_is_the_same_tab(
+    run: Run, make_sheet: MakeSheet, renamed: str
+) -> None:
+    rows = rows_2021()
+    imported(run, str(make_sheet({"2020 Prog-metal": rows})))
+    ids = {a["artist"]: a["id"] for a in listed(run)}
+    report = imported(run, str(make_sheet({renamed: rows}, name="renamed.xlsx")))
+    assert (report["added"], report["removed"]) == (0, 0)
+    assert report["unchanged"] + report["updated"] == 3
+    albums = listed(run)
+    assert {a["artist"]: a["id"] for a in albums} == ids
+    assert {a["tab"] for a in albums} == {renamed}  # the display name follows the sheet
+    again = imported(run, str(make_sheet({renamed: rows}, name="again.xlsx")))
+    assert (again["added"], again["updated"], again["removed"], again["unchanged"]) == (
+        0,
+        0,
+        0,
+        3,
+    )
+
+
+def test_import__edit_in_a_renamed_tab_is_an_update(run: Run, make_sheet: MakeSheet) -> None:
+    rows = rows_2021()
+    imported(run, str(make_sheet({"2020 Prog-metal": rows})))
+    persefone = listed(run, "--artist", "persefone")[0]["id"]
+    rows[2][1] = "Metanoia"  # the title fixed while the tab got renamed
+    report = imported(run, str(make_sheet({"2020 PROG-METAL": rows}, name="renamed.xlsx")))
+    assert (report["added"], report["removed"]) == (0, 0)
+    assert listed(run, "--artist", "persefone")[0]["id"] == persefone
+
+
+# -- JSON input must be jitspot's export shape, and bad JSON is a 65 ----------------------
+
+
+def write_json(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "catalog.json"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import__deeply_nested_json_exits_65(
+    run: Run, home: Path, loaded: list[Any], tmp_path: Path
+) -> None:
+    path = write_json(tmp_path, "[" * 100_000)
+    assert_clean_failure(run("import", str(path)), 65, home, loaded)
+
+
+def test_import__json_integer_too_big_exits_65(
+    run: Run, home: Path, loaded: list[Any], tmp_path: Path
+) -> None:
+    path = write_json(tmp_path, '[{"artist": ' + "9" * 5000 + ', "title": "x"}]')
+    assert_clean_failure(run("import", str(path)), 65, home, loaded)
+
+
+@pytest.mark.parametrize(
+    "album",
+    [
+        '{"artist": {"name": "x"}, "title": "T"}',
+        '{"artist": "A", "title": ["T"]}',
+        '{"artist": 1349, "title": "T"}',
+        '{"artist": "A", "title": null}',
+        '{"artist": "A", "title": "T", "tab": {"x": 1}}',
+    ],
+)
+def test_import__json_artist_and_title_must_be_strings(
+    run: Run, home: Path, loaded: list[Any], tmp_path: Path, album: str
+) -> None:
+    path = write_json(tmp_path, f"[{album}]")
+    result = run("import", str(path))
+    assert_clean_failure(result, 65, home, loaded)
+    assert "album #1" in result.stderr
+
+
+@pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN"])
+def test_import__json_non_numbers_rejected(
+    run: Run, home: Path, loaded: list[Any], tmp_path: Path, constant: str
+) -> None:
+    path = write_json(tmp_path, f'[{{"artist": "A", "title": {constant}}}]')
+    result = run("import", str(path))
+    assert_clean_failure(result, 65, home, loaded)
+    assert f"{constant} is not a JSON number" in result.stderr
+
+
+def test_import__directory_as_source_says_so(
+    run: Run, home: Path, loaded: list[Any], tmp_path: Path
+) -> None:
+    result = run("import", str(tmp_path))
+    assert_clean_failure(result, 66, home, loaded)
+    assert "is a directory" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["csv", "json", "xlsx"])
+def test_import__dash_reads_stdin_by_sniffing(
+    run: Run, make_sheet: MakeSheet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import io
+    import sys
+
+    if kind == "csv":
+        body = b"Artist,Album,Tab\nHaken,Fauna,2023 Prog-metal\n1349,3,2023 Prog-metal\n"
+    elif kind == "json":
+        body = b'[{"artist": "Haken", "title": "Fauna", "tab": "2023 Prog-metal"},'
+        body += b' {"artist": "1349", "title": "3", "tab": "2023 Prog-metal"}]'
+    else:
+        rows = [["Haken", "Fauna"], [1349, 3]]
+        body = make_sheet({"2023 Prog-metal": rows}).read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(body)))
+    report = imported(run, "-")
+    assert (report["rows"], report["added"]) == (2, 2)
+    assert [(a["tab"], a["artist"]) for a in listed(run)] == [
+        ("2023 Prog-metal", "Haken"),
+        ("2023 Prog-metal", "1349"),
+    ]
+
+
+def test_import__dash_with_nothing_on_stdin_exits_65(
+    run: Run, home: Path, loaded: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    result = run("import", "-")
+    assert_clean_failure(result, 65, home, loaded)
+    assert "stdin" in result.stderr
