@@ -5,19 +5,42 @@ code. Each entry carries its fetch time; freshness is decided by
 `freshness`, not by diskcache expiry, so stale entries can still be served.
 The store keeps an index of the entries (status, fetch time, cover URL) so
 that listing 18k albums or computing stats never opens 18k cache values.
+
+The index and the disk cache must say the same thing, so the disk cache
+carries an identity (a marker value the store remembers): a cache folder
+that is gone or replaced voids the whole index, and an index row whose value
+is missing or unreadable is dropped when it is read.
+
+The cache is only a cache: a damaged one (a garbled cache.db, a garbled
+value, a file where the folder should be) is moved aside to
+`cache.damaged-<time>` and a fresh one started; when even that fails the
+command works without a cache. Either way it is said once, as a warning on
+the `jitspot.cache` logger (the core never prints).
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import uuid
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from jitspot.store import CacheIndexEntry, Store
+from jitspot.store import CACHE_IDENTITY, CacheIndexEntry, Store
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["album", "artist", "oembed"]
 Status = Literal["found", "not_found"]
+
+# Kept in the disk cache itself (no entry key looks like it: those are "kind:id").
+IDENTITY_KEY = "jitspot:identity"
+# What a garbled value raises when it is decoded (JSONDisk: zlib, then UTF-8 JSON).
+_BAD_VALUE = (zlib.error, ValueError, KeyError, TypeError)
 
 
 def cache_key(kind: str, spotify_id: str) -> str:
@@ -62,6 +85,16 @@ class Entry:
         }
 
     @classmethod
+    def from_index(cls, row: CacheIndexEntry) -> Entry:
+        """What the store's index knows of an entry (its data stays on disk)."""
+        return cls(
+            kind=cast(Kind, row.kind),
+            spotify_id=row.spotify_id,
+            status=cast(Status, row.status),
+            fetched_at=row.fetched_at,
+        )
+
+    @classmethod
     def from_json(cls, value: dict[str, Any]) -> Entry:
         return cls(
             kind=value["kind"],
@@ -79,49 +112,177 @@ class SpotifyCache:
         self.directory = directory
         self.store = store
         self._disk: Any = None
+        self._opened = False  # tried to open (the disk cache may still be None: unusable)
+        self._warned = False
+
+    # -- opening, identity, damage -------------------------------------------------------
 
     def _cache(self) -> Any:
-        if self._disk is None:
-            import diskcache
-
-            self._disk = diskcache.Cache(
-                str(self.directory),
-                disk=diskcache.JSONDisk,
-                disk_compress_level=6,
-                eviction_policy="none",  # our data, not a best-effort cache: never evict
-                statistics=False,  # counters live in the store (diskcache's make reads write)
-            )
+        """The open disk cache, or None when it is damaged and could not be replaced."""
+        if not self._opened:
+            self._opened = True
+            try:
+                self._disk = self._open()
+            except (sqlite3.Error, OSError, *_BAD_VALUE) as exc:
+                if not _is_damage(exc):
+                    self._opened = False
+                    raise
+                self._disk = self._replace_damaged(exc)
         return self._disk
+
+    def _open(self) -> Any:
+        import diskcache
+
+        disk = diskcache.Cache(
+            str(self.directory),
+            disk=diskcache.JSONDisk,
+            disk_compress_level=6,
+            eviction_policy="none",  # our data, not a best-effort cache: never evict
+            statistics=False,  # counters live in the store (diskcache's make reads write)
+        )
+        try:
+            self._check_identity(disk)
+        except BaseException:
+            disk.close()
+            raise
+        return disk
+
+    def _check_identity(self, disk: Any) -> None:
+        """Void the store's index when this disk cache is not the one it describes."""
+        disk.add(IDENTITY_KEY, uuid.uuid4().hex)  # add, not set: the first opener's id sticks
+        identity = disk.get(IDENTITY_KEY)
+        if not isinstance(identity, str):
+            raise ValueError("the cache has no identity")
+        if self.store.get_meta(CACHE_IDENTITY) != identity:
+            # A new, deleted or replaced folder: nothing the index lists is in it.
+            self.store.drop_cache_index(identity=identity)
+
+    def _replace_damaged(self, error: BaseException) -> Any:
+        """Move a damaged cache aside and open a fresh one; None when that fails too."""
+        self.close()
+        self._opened = True
+        reason = _reason(error)
+        try:
+            aside = self._move_aside()
+            disk = self._open()
+        except (sqlite3.Error, OSError, *_BAD_VALUE) as exc:
+            if not _is_damage(exc):
+                raise
+            self._notice(
+                f"the Spotify cache at {self.directory} is unreadable ({reason}); "
+                "working without it — delete the folder to rebuild it"
+            )
+            return None
+        self._notice(
+            f"the Spotify cache at {self.directory} was unreadable ({reason}); "
+            f"moved it to {aside} and started a fresh one"
+        )
+        return disk
+
+    def _move_aside(self) -> Path | None:
+        if not self.directory.exists() and not self.directory.is_symlink():
+            return None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        aside = self.directory.with_name(f"{self.directory.name}.damaged-{stamp}")
+        suffix = 1
+        while aside.exists():
+            suffix += 1
+            aside = aside.with_name(f"{self.directory.name}.damaged-{stamp}-{suffix}")
+        self.directory.rename(aside)
+        return aside
+
+    def _notice(self, message: str) -> None:
+        """One warning per command, however many entries were damaged."""
+        if not self._warned:
+            self._warned = True
+            log.warning(message)
 
     def close(self) -> None:
         if self._disk is not None:
             self._disk.close()
             self._disk = None
+        self._opened = False
+
+    # -- reading and writing -------------------------------------------------------------
+
+    def index(self, keys: Iterable[str]) -> dict[str, CacheIndexEntry]:
+        """The store's index rows for `keys`, checked against this disk cache's identity.
+
+        Cheap (the values are not opened): what `list` reads. Empty when the
+        disk cache is unusable, so it says what `get_many` would.
+        """
+        if self._cache() is None:
+            return {}
+        return self.store.cache_index(keys)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
-        """Entries for the keys that are cached (a key missing here was never fetched)."""
+        """Entries for the keys that are cached (a key missing here was never fetched).
+
+        An index row whose value is gone or unreadable is dropped, so that the
+        index (what `list` reads) says the same from then on.
+        """
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        known = self.store.cache_index(wanted)
+        known = self.index(wanted)
         if not known:
             return {}
         disk = self._cache()
         entries: dict[str, Entry] = {}
+        gone: list[str] = []
+        unreadable: list[str] = []
+        reason = ""
         for key in known:
-            value = disk.get(key)
-            if isinstance(value, dict):
+            try:
+                value = disk.get(key)
+                if value is None:
+                    gone.append(key)
+                    continue
                 entries[key] = Entry.from_json(value)
+            except sqlite3.Error as exc:
+                if not _is_damage(exc):
+                    raise
+                self._replace_damaged(exc)  # the whole file is damaged: start afresh
+                return {}
+            except _BAD_VALUE as exc:
+                unreadable.append(key)
+                reason = _reason(exc)
+        if unreadable:
+            self._drop_values(disk, unreadable)
+            count = f"{len(unreadable)} unreadable entr{'y' if len(unreadable) == 1 else 'ies'}"
+            self._notice(
+                f"the Spotify cache at {self.directory} had {count} ({reason}); "
+                "dropped them, they are fetched again when needed"
+            )
+        if gone or unreadable:
+            self.store.drop_cache_index(gone + unreadable)
         return entries
 
+    def _drop_values(self, disk: Any, keys: list[str]) -> None:
+        for key in keys:
+            try:
+                disk.delete(key)
+            except (sqlite3.Error, OSError):  # best effort: a later set overwrites it
+                continue
+
     def put_many(self, entries: Iterable[Entry], counters: dict[str, float] | None = None) -> None:
-        """Write entries (and counters) so that a killed run keeps what it fetched."""
+        """Write entries (and counters) so that a killed run keeps what it fetched.
+
+        Only what reached the disk cache is indexed: without a usable cache the
+        counters are still kept, the entries are not.
+        """
         batch = list(entries)
         if batch:
             disk = self._cache()
-            with disk.transact():
-                for entry in batch:
-                    disk.set(entry.key, entry.as_json())
+            try:
+                self._write(disk, batch)
+            except sqlite3.Error as exc:
+                if not _is_damage(exc):
+                    raise
+                disk = self._replace_damaged(exc)
+                self._write(disk, batch)
+            if disk is None:
+                batch = []
         self.store.index_cache_entries(
             (
                 CacheIndexEntry(
@@ -138,7 +299,30 @@ class SpotifyCache:
             counters or {},
         )
 
+    @staticmethod
+    def _write(disk: Any, batch: list[Entry]) -> None:
+        if disk is None:
+            return
+        with disk.transact():
+            for entry in batch:
+                disk.set(entry.key, entry.as_json())
+
     def stats(self) -> tuple[int, int]:
-        """(entries, bytes on disk)."""
+        """(entries, bytes on disk); nothing when the cache is unusable."""
         disk = self._cache()
+        if disk is None:
+            return 0, 0
         return len(disk), int(disk.volume())
+
+
+def _is_damage(error: BaseException) -> bool:
+    """A damaged cache, as opposed to a busy or full one (those are real errors)."""
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return not any(word in text for word in ("locked", "busy", "full"))
+    return True
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text or type(error).__name__

@@ -7,7 +7,7 @@ is built here and nowhere else, so every format says the same thing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
@@ -123,23 +123,23 @@ class Catalog:
         ]
 
     def cache_states(self, albums: Sequence[StoredAlbum]) -> dict[int, str]:
-        """A word per album for `list`: cover cached, not found, no link, not cached."""
+        """A word per album for `list`: cover, cached, not found, no link, not cached.
+
+        Read from the store's index (never the cache values, so it stays fast
+        for the whole catalog), through `known_state` like the album object.
+        """
         ids = [a.spotify_id for a in albums if a.spotify_id]
         keys = [cache_key(k, i) for i in ids for k in ("album", "oembed")]
-        index = self.store.cache_index(keys)
+        index = self.cache.index(keys)
+        entries = {key: Entry.from_index(row) for key, row in index.items()}
+        now = self.clock()
         states: dict[int, str] = {}
         for album in albums:
-            if not album.spotify_id:
-                states[album.id] = "no link"
-                continue
-            entries = [index.get(cache_key(k, album.spotify_id)) for k in ("album", "oembed")]
-            known = [e for e in entries if e is not None]
-            if any(e.status == "found" and e.cover_url for e in known):
-                states[album.id] = "cover"
-            elif any(e.status == "not_found" for e in known):
-                states[album.id] = "not found"
+            state, entry = known_state(album.spotify_id, entries, now=now, lifetimes=self.lifetimes)
+            if state == "cached" and entry is not None:
+                states[album.id] = "cover" if index[entry.key].cover_url else "cached"
             else:
-                states[album.id] = "not cached"
+                states[album.id] = LIST_WORDS[state]
         return states
 
 
@@ -164,6 +164,31 @@ def _one(query: str, matches: list[StoredAlbum]) -> StoredAlbum:
 
 # -- the album object ----------------------------------------------------------------------
 
+# `list`'s words for the states the cache alone can tell (a found entry is "cover"/"cached").
+LIST_WORDS: dict[CoverState, str] = {
+    "no_spotify_link": "no link",
+    "not_found": "not found",
+    "not_cached": "not cached",
+}
+
+
+def known_state(
+    spotify_id: str | None, entries: Mapping[str, Entry], *, now: float, lifetimes: Lifetimes
+) -> tuple[CoverState, Entry | None]:
+    """What the cache alone says of an album: no_spotify_link, cached, not_found or not_cached.
+
+    `list` (from the index) and the album object (from the values) both ask
+    this, so their words cannot drift; `build_view` refines it with what this
+    command fetched or failed to fetch. The entry answers for a found album:
+    the API's, else an oEmbed cover (whatever the credentials).
+    """
+    if not spotify_id:
+        return "no_spotify_link", None
+    entry = album_entry(spotify_id, entries, with_credentials=False)
+    if entry is None or freshness(entry, now, lifetimes) is Freshness.MISSING:
+        return "not_cached", None
+    return ("cached" if entry.found else "not_found"), entry
+
 
 def build_view(
     album: StoredAlbum,
@@ -175,26 +200,20 @@ def build_view(
 ) -> AlbumView:
     """The contract's album object for one stored album and what the resolver knows."""
     spotify: SpotifyView | None = None
-    state: CoverState
     note: str | None = None
     spotify_id = album.spotify_id
-    # What we can show: the API's entry, else an oEmbed cover (whatever the credentials).
-    entry = (
-        album_entry(spotify_id, resolution.entries, with_credentials=False) if spotify_id else None
-    )
+    state, entry = known_state(spotify_id, resolution.entries, now=now, lifetimes=lifetimes)
     if not spotify_id:
-        state = "no_spotify_link"
         note = (
             "the Spotify link is not an album" if album.spotify_link_invalid else "no Spotify link"
         )
-    elif entry is not None and freshness(entry, now, lifetimes) is not Freshness.MISSING:
-        if entry.found:
-            state = "fetched" if spotify_id in resolution.fetched else "cached"
-            spotify = _spotify_view(entry, resolution.entries, now, lifetimes)
-            if entry.kind == "oembed":
-                note = NEEDS_CREDENTIALS
-        else:
-            state, note = "not_found", "not found on Spotify"
+    elif state == "cached" and entry is not None:
+        state = "fetched" if spotify_id in resolution.fetched else "cached"
+        spotify = _spotify_view(entry, resolution.entries, now, lifetimes)
+        if entry.kind == "oembed":
+            note = NEEDS_CREDENTIALS
+    elif state == "not_found":
+        note = "not found on Spotify"
     else:
         state, note = _missing_state(spotify_id, resolution, not_before)
     cover_url = spotify["images"][0]["url"] if spotify and spotify["images"] else None

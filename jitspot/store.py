@@ -497,6 +497,24 @@ class Store:
             found.update((row["key"], _index_entry(row)) for row in cursor)
         return found
 
+    def drop_cache_index(self, keys: Iterable[str] | None = None, *, identity: str = "") -> None:
+        """Forget index rows whose disk cache value is gone (all rows when `keys` is None).
+
+        With `identity`, also remember which disk cache the index now describes
+        (in the same transaction, so the two never disagree).
+        """
+        with self.transaction() as conn:
+            if keys is None:
+                conn.execute("DELETE FROM cache_index")
+            else:
+                conn.executemany("DELETE FROM cache_index WHERE key = ?", ((k,) for k in keys))
+            if identity:
+                _put_meta(conn, CACHE_IDENTITY, identity)
+
+
+# meta key: the identity of the disk cache that the cache_index describes.
+CACHE_IDENTITY = "cache_identity"
+
 
 _INSERT_SQL = (
     "INSERT INTO albums (key, tab, row_number, artist, title, release_date, release_text, year,"
