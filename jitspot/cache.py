@@ -20,6 +20,7 @@ the `jitspot.cache` logger (the core never prints).
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 import uuid
@@ -149,13 +150,20 @@ class SpotifyCache:
 
     def _check_identity(self, disk: Any) -> None:
         """Void the store's index when this disk cache is not the one it describes."""
-        disk.add(IDENTITY_KEY, uuid.uuid4().hex)  # add, not set: the first opener's id sticks
+        created = disk.add(IDENTITY_KEY, uuid.uuid4().hex)  # the first opener's id sticks
         identity = disk.get(IDENTITY_KEY)
         if not isinstance(identity, str):
             raise ValueError("the cache has no identity")
-        if self.store.get_meta(CACHE_IDENTITY) != identity:
-            # A new, deleted or replaced folder: nothing the index lists is in it.
-            self.store.drop_cache_index(identity=identity)
+        known = self.store.get_meta(CACHE_IDENTITY)
+        if known == identity:
+            return
+        if known is None and created and len(disk) > 1:
+            # A cache written before caches had an identity, with its values: adopt it
+            # rather than forget (and fetch again) everything it holds.
+            self.store.remember_cache_identity(identity)
+            return
+        # A new, deleted or replaced folder: nothing the index lists is in it.
+        self.store.drop_cache_index(identity=identity)
 
     def _replace_damaged(self, error: BaseException) -> Any:
         """Move a damaged cache aside and open a fresh one; None when that fails too."""
@@ -315,11 +323,23 @@ class SpotifyCache:
         return len(disk), int(disk.volume())
 
 
+# OSErrors that say nothing about the cache's content: a full disk, a quota, no
+# permission, a read-only file system. Moving the cache aside would throw away
+# good data (and cost every call again), so these are errors, not damage.
+_NOT_DAMAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EBUSY}
+)
+
+
 def _is_damage(error: BaseException) -> bool:
-    """A damaged cache, as opposed to a busy or full one (those are real errors)."""
+    """A damaged cache, as opposed to a busy, full or read-only one (real errors)."""
     if isinstance(error, sqlite3.OperationalError):
         text = str(error).lower()
-        return not any(word in text for word in ("locked", "busy", "full"))
+        return not any(
+            word in text for word in ("locked", "busy", "full", "readonly", "read-only", "unable")
+        )
+    if isinstance(error, OSError):
+        return error.errno not in _NOT_DAMAGE_ERRNOS
     return True
 
 

@@ -511,6 +511,10 @@ class Store:
             if identity:
                 _put_meta(conn, CACHE_IDENTITY, identity)
 
+    def remember_cache_identity(self, identity: str) -> None:
+        """Record which disk cache the index describes, keeping the index as it is."""
+        self.set_meta(CACHE_IDENTITY, identity)
+
 
 # meta key: the identity of the disk cache that the cache_index describes.
 CACHE_IDENTITY = "cache_identity"
