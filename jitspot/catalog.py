@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
 from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
@@ -215,7 +215,7 @@ def build_view(
     elif state == "not_found":
         note = "not found on Spotify"
     else:
-        state, note = _missing_state(spotify_id, resolution, not_before)
+        state, note = _missing_state(spotify_id, resolution, not_before, now)
     cover_url = spotify["images"][0]["url"] if spotify and spotify["images"] else None
     return {
         "id": album.id,
@@ -241,7 +241,7 @@ def build_view(
 
 
 def _missing_state(
-    spotify_id: str, resolution: Resolution, not_before: float | None
+    spotify_id: str, resolution: Resolution, not_before: float | None, now: float
 ) -> tuple[CoverState, str]:
     reason = resolution.failed.get(spotify_id)
     if reason is None:
@@ -249,9 +249,19 @@ def _missing_state(
     error = resolution.error
     if reason == "rate_limited" or isinstance(error, RateLimited):
         until = resolution.rate_limited_until or not_before
-        when = datetime.fromtimestamp(until).strftime("%H:%M") if until else "later"
-        return "rate_limited", f"rate-limited until {when}"
+        return "rate_limited", f"rate-limited until {until_text(until, now)}"
     return "unavailable", f"Spotify unavailable: {error}" if error else "Spotify unavailable"
+
+
+def until_text(until: float | None, now: float, tz: tzinfo | None = None) -> str:
+    """When a wait ends, for people: "14:32" today, "2027-01-16 14:32" another day.
+
+    `tz` is the local time zone unless given (tests pin it).
+    """
+    if until is None:
+        return "later"
+    end, today = datetime.fromtimestamp(until, tz), datetime.fromtimestamp(now, tz)
+    return end.strftime("%H:%M" if end.date() == today.date() else "%Y-%m-%d %H:%M")
 
 
 def _spotify_view(

@@ -23,7 +23,7 @@ from rich.markup import escape
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from jitspot import __version__
-from jitspot.errors import EXIT_PARTIAL, EXIT_TEMPFAIL, JitspotError
+from jitspot.errors import EXIT_PARTIAL, EXIT_TEMPFAIL, ConfigError, JitspotError
 from jitspot.settings import Settings, load_settings
 from jitspot.store import AlbumFilter, Store, now_iso, open_store
 
@@ -418,6 +418,30 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _sqlite_error(exc: sqlite3.Error) -> JitspotError | None:
+    """A damaged file, a full disk or a read-only home met outside a store transaction."""
+    from jitspot.store import store_error
+
+    settings = state.settings
+    path = settings.store_path if settings is not None else Path("jitspot.db")
+    mapped = store_error(path, exc)
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if mapped is not None and code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        # The disk cache is SQLite too: blame the store only if it is the damaged one.
+        store = state.store
+        try:
+            healthy = store is not None and store.check(None) is None
+        except sqlite3.Error:
+            healthy = False
+        if healthy:
+            cache = settings.cache_dir if settings is not None else path.parent
+            return ConfigError(
+                f"the cache at {cache} is damaged ({exc}); the store is fine: move the"
+                " cache aside (what it held is fetched again when needed)"
+            )
+    return mapped
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; map JitspotError to its exit code and one line on stderr."""
     global state
@@ -428,11 +452,14 @@ def main(argv: list[str] | None = None) -> None:
         if state.debug:
             logging.getLogger("jitspot").exception("error")
         _fail(str(exc), exc.exit_code)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         if state.debug:
             logging.getLogger("jitspot").exception("error")
         if "locked" in str(exc):
             _fail("the store is busy (another jitspot run is writing); try again", EXIT_TEMPFAIL)
+        mapped = _sqlite_error(exc)
+        if mapped is not None:
+            _fail(str(mapped), mapped.exit_code)
         _fail(f"store error: {exc}", EXIT_PARTIAL)
     except KeyboardInterrupt:
         _fail("interrupted", 130)

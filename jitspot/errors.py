@@ -75,3 +75,7 @@ class AmbiguousAlbum(JitspotError):
         self.query = query
         self.candidates = candidates
         super().__init__(f"{len(candidates)} albums match {query!r}; pick one with --id")
+
+
+class DiskFull(StoppedEarly):
+    """No space left for a write; the transaction was rolled back, a re-run is safe (75)."""

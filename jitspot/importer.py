@@ -10,7 +10,7 @@ from pathlib import Path
 from jitspot.readers import SheetData, is_stdin, is_url, read_source
 from jitspot.settings import Settings
 from jitspot.sheet import SheetRow, interpret
-from jitspot.store import ImportReport, Store
+from jitspot.store import ImportReport, Store, damaged_store
 
 
 def import_source(
@@ -32,6 +32,11 @@ def import_source(
         and memo.get("tabs") == sorted(tab_globs)
         and memo.get("generation") == store.get_meta("generation")
     ):
+        # The memo lives in meta; the albums it vouches for may be damaged
+        # (checking one table is cheap next to reading the sheet again).
+        problem = store.check()
+        if problem is not None:
+            raise damaged_store(store.path, problem)
         report = ImportReport(source=source, **memo["report"])
         report.unchanged = report.rows
         report.seconds = time.perf_counter() - started

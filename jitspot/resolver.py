@@ -180,7 +180,9 @@ class Resolver:
                 result.misses += 1
             else:
                 result.hits += 1
-        self.store.add_counters({"cache.hits": result.hits, "cache.misses": result.misses})
+        # Added with the next write, not with one of its own: `show --offline`
+        # must work on a full disk or a read-only home.
+        self.store.count_later({"cache.hits": result.hits, "cache.misses": result.misses})
 
     def _artists_wanted(self, ids: list[str], result: Resolution, *, refetch: bool) -> list[str]:
         if not self.with_credentials:
@@ -391,11 +393,9 @@ class Resolver:
         reason = "unavailable"
         if isinstance(error, RateLimited):
             reason = "rate_limited"
-            until = error.not_before.timestamp()
+            # Another process may have recorded a later time: keep whichever is later.
+            until = self.store.raise_meta_time(NOT_BEFORE, error.not_before.timestamp())
             result.rate_limited_until = until
-            current = self.store.get_meta(NOT_BEFORE)
-            if not isinstance(current, int | float) or current < until:
-                self.store.set_meta(NOT_BEFORE, until)
         for spotify_id in album_ids:
             if spotify_id not in result.fetched:
                 result.failed.setdefault(spotify_id, reason)

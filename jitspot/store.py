@@ -9,19 +9,22 @@ as it was.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jitspot.errors import ConfigError
+from jitspot.errors import ConfigError, DiskFull, JitspotError
 from jitspot.text import fold
 
 if TYPE_CHECKING:
     from jitspot.sheet import SheetRow
+
+log = logging.getLogger("jitspot.store")
 
 BUSY_TIMEOUT_MS = 10_000
 # One encoder for the import's hot loop (json.dumps builds one per call with options).
@@ -282,15 +285,26 @@ class _Keyed:
 
 
 class Store:
-    """A connection to the store. Use `open_store` to get one."""
+    """A connection to the store. Use `open_store` to get one.
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    A store opened on a read-only home (or file) has `read_only` set: reads
+    work, writes raise ConfigError.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: bool = False) -> None:
         self.conn = conn
         self.path = path
+        self.read_only = read_only
+        # Counters that reads produce (cache hits/misses): kept here and added by
+        # the next write transaction, so that a read-only command never needs a
+        # write of its own (a full disk or a read-only home must not stop `show`).
+        self._pending: dict[str, float] = {}
 
     # -- connection and transactions -------------------------------------------------
 
     def close(self) -> None:
+        """Add the counters still pending if the store takes a write, then close."""
+        self.flush_counters()
         self.conn.close()
 
     def __enter__(self) -> Store:
@@ -301,14 +315,33 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error.
+
+        Pending counters are added in it. A full disk, a read-only or damaged
+        store become a JitspotError that says so.
+        """
+        conn = self.conn
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                if self._pending:
+                    _add_counters(conn, list(self._pending.items()))
+                conn.execute("COMMIT")
+            except BaseException:
+                # SQLite rolls the whole transaction back itself on some errors
+                # (SQLITE_FULL, SQLITE_IOERR...): a second ROLLBACK would fail with
+                # "no transaction is active" and hide the real error.
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            mapped = store_error(self.path, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        self._pending.clear()
 
     # -- meta: shared state between processes -----------------------------------------
 
@@ -324,6 +357,23 @@ class Store:
         with self.transaction() as conn:
             conn.execute("DELETE FROM meta WHERE key = ?", (key,))
 
+    def raise_meta_time(self, key: str, until: float) -> float:
+        """Keep the later of `until` and the time stored at `key`; return the time in force.
+
+        One statement, so two processes that both record a time can never
+        replace a later one with an earlier one (a read then a write could).
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value ="
+                " CASE WHEN json_type(meta.value) IN ('real', 'integer')"
+                " AND json_extract(meta.value, '$') >= json_extract(excluded.value, '$')"
+                " THEN meta.value ELSE excluded.value END"
+                " RETURNING value",
+                (key, json.dumps(float(until))),
+            ).fetchone()
+        return float(json.loads(row[0]))
+
     # -- counters ----------------------------------------------------------------------
 
     def add_counters(self, deltas: dict[str, float]) -> None:
@@ -333,10 +383,43 @@ class Store:
             with self.transaction() as conn:
                 _add_counters(conn, items)
 
+    def count_later(self, deltas: dict[str, float]) -> None:
+        """Add to counters with the next write (or at close), never with a write of their own."""
+        for name, value in deltas.items():
+            if value:
+                self._pending[name] = self._pending.get(name, 0) + value
+
+    def flush_counters(self) -> None:
+        """Write pending counters if the store takes a write; a read-only or full one drops them."""
+        if not self._pending:
+            return
+        if self.read_only:
+            self._pending.clear()
+            return
+        try:
+            with self.transaction():
+                pass
+        except (JitspotError, sqlite3.Error) as exc:
+            log.debug("counters not saved: %s", exc)
+            self._pending.clear()
+
     def counters(self) -> dict[str, float]:
-        return {
+        """Every counter, with those still pending in this process."""
+        found = {
             name: value for name, value in self.conn.execute("SELECT name, value FROM counters")
         }
+        for name, value in self._pending.items():
+            found[name] = found.get(name, 0) + value
+        return found
+
+    def check(self, table: str | None = "albums") -> str | None:
+        """What is wrong with `table` and its indexes (None: the whole file), or None if fine.
+
+        It reads every page it checks: cheap for one table, not for every open.
+        """
+        pragma = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
+        problems = [row[0] for row in self.conn.execute(pragma)]
+        return None if problems == ["ok"] else "; ".join(problems[:3])
 
     # -- albums ------------------------------------------------------------------------
 
@@ -668,14 +751,57 @@ def _put_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
 
+def store_error(path: Path, exc: sqlite3.Error) -> JitspotError | None:
+    """What a SQLite error means for the user of the store at `path` (None: a bug, not a state).
+
+    A damaged file, a full disk and a read-only store each get one line that
+    says what to do.
+    """
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return damaged_store(path, str(exc))
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFull(
+            f"no space left on the device holding {path}: disk full; nothing was changed"
+            " (free some space and run it again)"
+        )
+    if code == sqlite3.SQLITE_READONLY:
+        return ConfigError(
+            f"the store at {path} is read-only ({exc}); make {path.parent} writable"
+            " or set JITSPOT_HOME to a writable directory"
+        )
+    return None
+
+
+def damaged_store(path: Path, problem: str) -> ConfigError:
+    """The one message for a damaged store file, with how to recover."""
+    return ConfigError(
+        f"the store at {path} is damaged ({problem}); move it aside and re-import the sheet"
+        " — the Spotify cache is kept"
+    )
+
+
+# Errors on opening that mean "this store takes no writes here": open it read-only.
+_WRITE_REFUSED = frozenset(
+    {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+)
+
+
 def open_store(path: Path) -> Store:
-    """Open (creating and migrating as needed) the store at `path`."""
+    """Open (creating and migrating as needed) the store at `path`.
+
+    On a read-only home, or a full disk, an existing store is opened read-only
+    so that `list`, `show --offline` and `export --offline` still work.
+    Opening stays cheap (no integrity check): damage is reported when met.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
     except (OSError, sqlite3.Error) as exc:
+        if path.is_file():
+            return _open_read_only(path, exc)
         raise ConfigError(f"cannot open the store at {path}: {exc}") from None
     conn.row_factory = sqlite3.Row
     try:
@@ -686,8 +812,49 @@ def open_store(path: Path) -> Store:
         _migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise ConfigError(f"the store at {path} is not usable: {exc}") from None
+        code = exc.sqlite_errorcode & 0xFF
+        if code in _WRITE_REFUSED and path.is_file():
+            return _open_read_only(path, exc)
+        raise store_error(path, exc) or ConfigError(
+            f"the store at {path} is not usable: {exc}"
+        ) from None
     return Store(conn, path)
+
+
+def _open_read_only(path: Path, cause: BaseException) -> Store:
+    """The store opened for reading only; `immutable` when WAL files cannot be created."""
+    uri = path.resolve().as_uri()
+    # mode=ro still needs the WAL index (-shm) next to the file; a read-only
+    # directory without one is readable only as immutable (no locking: nobody
+    # can write there either).
+    for query in ("mode=ro", "immutable=1"):
+        conn = sqlite3.connect(
+            f"{uri}?{query}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if exc.sqlite_errorcode & 0xFF in _WRITE_REFUSED:
+                continue
+            raise store_error(path, exc) or ConfigError(
+                f"the store at {path} is not usable: {exc}"
+            ) from None
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise ConfigError(
+                f"the store at {path} is read-only here ({cause}) and its schema"
+                f" ({version}) is not this jitspot's ({SCHEMA_VERSION}); open it once where"
+                " it is writable"
+            )
+        log.debug("store opened read-only (%s): %s", query, cause)
+        return Store(conn, path, read_only=True)
+    raise ConfigError(f"cannot open the store at {path}: {cause}") from None
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
