@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from jitspot.errors import JitspotError
 from jitspot.store import CACHE_IDENTITY, CacheIndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class SpotifyCache:
         self._disk: Any = None
         self._opened = False  # tried to open (the disk cache may still be None: unusable)
         self._warned = False
+        self._index_void = False  # the index describes another cache and can't be dropped
 
     # -- opening, identity, damage -------------------------------------------------------
 
@@ -125,10 +127,17 @@ class SpotifyCache:
             try:
                 self._disk = self._open()
             except (sqlite3.Error, OSError, *_BAD_VALUE) as exc:
-                if not _is_damage(exc):
+                if _is_transient(exc):
                     self._opened = False
                     raise
-                self._disk = self._replace_damaged(exc)
+                if _is_damage(exc, self.directory):
+                    self._disk = self._replace_damaged(exc)
+                else:
+                    self._notice(
+                        f"cannot use the Spotify cache at {self.directory} ({_reason(exc)}); "
+                        "working without it"
+                    )
+                    self._disk = None
         return self._disk
 
     def _open(self) -> Any:
@@ -157,13 +166,18 @@ class SpotifyCache:
         known = self.store.get_meta(CACHE_IDENTITY)
         if known == identity:
             return
-        if known is None and created and len(disk) > 1:
-            # A cache written before caches had an identity, with its values: adopt it
-            # rather than forget (and fetch again) everything it holds.
-            self.store.remember_cache_identity(identity)
-            return
-        # A new, deleted or replaced folder: nothing the index lists is in it.
-        self.store.drop_cache_index(identity=identity)
+        # A cache written before caches had an identity, with its values, is adopted
+        # rather than forgotten (and fetched again); a new, deleted or replaced
+        # folder holds nothing the index lists.
+        adopt = known is None and created and len(disk) > 1
+        try:
+            if adopt:
+                self.store.remember_cache_identity(identity)
+            else:
+                self.store.drop_cache_index(identity=identity)
+        except JitspotError:
+            # A read-only or full store: decide for this command only, write nothing.
+            self._index_void = not adopt
 
     def _replace_damaged(self, error: BaseException) -> Any:
         """Move a damaged cache aside and open a fresh one; None when that fails too."""
@@ -174,7 +188,7 @@ class SpotifyCache:
             aside = self._move_aside()
             disk = self._open()
         except (sqlite3.Error, OSError, *_BAD_VALUE) as exc:
-            if not _is_damage(exc):
+            if _is_transient(exc):
                 raise
             self._notice(
                 f"the Spotify cache at {self.directory} is unreadable ({reason}); "
@@ -219,7 +233,7 @@ class SpotifyCache:
         Cheap (the values are not opened): what `list` reads. Empty when the
         disk cache is unusable, so it says what `get_many` would.
         """
-        if self._cache() is None:
+        if self._cache() is None or self._index_void:
             return {}
         return self.store.cache_index(keys)
 
@@ -248,7 +262,7 @@ class SpotifyCache:
                     continue
                 entries[key] = Entry.from_json(value)
             except sqlite3.Error as exc:
-                if not _is_damage(exc):
+                if not _is_damage(exc, self.directory):
                     raise
                 self._replace_damaged(exc)  # the whole file is damaged: start afresh
                 return {}
@@ -285,7 +299,7 @@ class SpotifyCache:
             try:
                 self._write(disk, batch)
             except sqlite3.Error as exc:
-                if not _is_damage(exc):
+                if not _is_damage(exc, self.directory):
                     raise
                 disk = self._replace_damaged(exc)
                 self._write(disk, batch)
@@ -331,12 +345,21 @@ _NOT_DAMAGE_ERRNOS = frozenset(
 )
 
 
-def _is_damage(error: BaseException) -> bool:
-    """A damaged cache, as opposed to a busy, full or read-only one (real errors)."""
+def _is_transient(error: BaseException) -> bool:
+    """Another process holds the cache: a real error (exit 75), not damage."""
+    text = str(error).lower()
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _is_damage(error: BaseException, directory: Path) -> bool:
+    """A damaged cache (move it aside), as opposed to a busy, full or read-only one."""
+    if directory.exists() and not directory.is_dir():
+        return True  # a file where the folder should be
     if isinstance(error, sqlite3.OperationalError):
         text = str(error).lower()
         return not any(
-            word in text for word in ("locked", "busy", "full", "readonly", "read-only", "unable")
+            word in text
+            for word in ("locked", "busy", "full", "readonly", "read-only", "unable to open")
         )
     if isinstance(error, OSError):
         return error.errno not in _NOT_DAMAGE_ERRNOS
