@@ -732,7 +732,8 @@ def refold(conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-    log.debug("re-folded %d rows to fold version %d", len(changed), FOLD_VERSION)
+    if changed:
+        log.debug("re-folded %d rows to fold version %d", len(changed), FOLD_VERSION)
     return True
 
 
