@@ -413,8 +413,11 @@ def _progress(label: str) -> Iterator[Progress | None]:
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from jitspot.logs import redact
+
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    sys.stderr.write(f"jitspot: {first_line}\n")
+    # Error texts can quote a URL with a token or a credential: never print those.
+    sys.stderr.write(f"jitspot: {redact(first_line)}\n")
     raise SystemExit(code)
 
 
@@ -464,12 +467,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:
+        hint = " (run with --debug for the traceback)"
         if state.debug:
-            raise
-        _fail(
-            f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            EXIT_PARTIAL,
-        )
+            # Through the redacting handler: Python's own traceback would print secrets.
+            logging.getLogger("jitspot").exception("unexpected error")
+            hint = ""
+        _fail(f"unexpected {type(exc).__name__}: {exc}{hint}", EXIT_PARTIAL)
     finally:
         if state.store is not None:
             state.store.close()

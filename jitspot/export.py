@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -328,7 +329,9 @@ main{grid-template-columns:repeat(2,minmax(0,1fr));padding:14px;gap:16px 12px}
 
 # Filter box (case/accent-insensitive against the server-side folded `data-search`;
 # `page.html#q=djent` opens filtered and typing keeps the address shareable), and
-# hiding covers that fail to load so the drawn placeholder shows instead.
+# hiding covers that fail to load so the drawn placeholder shows instead. What is
+# typed is folded like `text.fold`: letters in the box's `data-fold` table as
+# Python folds them (`ł` -> `l`), then decomposition strips the remaining marks.
 _SCRIPT = """
 document.addEventListener("error",function(e){var t=e.target;
 if(t&&t.tagName==="IMG"){t.classList.add("broken");}},true);
@@ -336,9 +339,11 @@ document.addEventListener("DOMContentLoaded",function(){
 var q=document.getElementById("q"),shown=document.getElementById("shown"),
 of=document.getElementById("of"),
 none=document.getElementById("none"),tiles=[].slice.call(document.querySelectorAll(".tile")),
-keys=tiles.map(function(t){return t.getAttribute("data-search")||"";}),timer=0;
-function fold(s){return s.normalize("NFKD").replace(/[\\u0300-\\u036f]/g,"").toLowerCase()
-.replace(/\\u00df/g,"ss").split(/\\s+/).filter(Boolean);}
+keys=tiles.map(function(t){return t.getAttribute("data-search")||"";}),timer=0,
+table=JSON.parse(q.getAttribute("data-fold")||"{}");
+function fold(s){return Array.from(s.normalize("NFC"),function(c){var t=table[c];
+return t===undefined?c:t;}).join("").normalize("NFKD").replace(/[\\u0300-\\u036f]/g,"")
+.toLowerCase().split(/\\s+/).filter(Boolean);}
 function apply(){var words=fold(q.value),n=0;
 for(var i=0;i<tiles.length;i++){var ok=true;
 for(var j=0;j<words.length&&ok;j++){ok=keys[i].indexOf(words[j])!==-1;}
@@ -381,7 +386,7 @@ def _hue(artist: str) -> int:
     return zlib.crc32(fold(artist).encode()) % 360
 
 
-def _search_key(album: AlbumView) -> str:
+def _search_parts(album: AlbumView) -> list[str]:
     spotify = album["spotify"]
     parts = [
         album["artist"],
@@ -393,7 +398,41 @@ def _search_key(album: AlbumView) -> str:
         album["vocal_style"] or "",
         album["location"] or "",
     ]
-    return fold(" ".join(part for part in parts if part))
+    return [part for part in parts if part]
+
+
+def _search_key(album: AlbumView) -> str:
+    return fold(" ".join(_search_parts(album)))
+
+
+# Latin letters a visitor may type that decomposition does not fold (ß, ø, ł...).
+_COMMON_LETTERS = "".join(
+    chr(code) for code in range(0xC0, 0x180) if unicodedata.category(chr(code)).startswith("L")
+)
+
+
+def _script_fold(letter: str) -> str:
+    """What the page's script makes of `letter` without the table."""
+    decomposed = unicodedata.normalize("NFKD", letter)
+    return "".join(ch for ch in decomposed if not "\u0300" <= ch <= "\u036f").lower()
+
+
+def _fold_table(albums: Sequence[AlbumView]) -> str:
+    """JSON {letter: folded} for the script: the page's letters and common Latin ones
+    that the script's own decomposition would fold differently from `text.fold`."""
+    from anyascii import anyascii
+
+    letters = set(_COMMON_LETTERS)
+    for album in albums:
+        text = " ".join(_search_parts(album))
+        if not text.isascii():
+            letters.update(unicodedata.normalize("NFC", text))
+    table = {
+        letter: folded
+        for letter in sorted(letters)
+        if not letter.isascii() and (folded := anyascii(letter).lower()) != _script_fold(letter)
+    }
+    return json.dumps(table, ensure_ascii=False, separators=(",", ":"))
 
 
 def _cover_html(album: AlbumView) -> str:
@@ -453,7 +492,9 @@ def _tile_html(album: AlbumView) -> str:
     )
 
 
-def _header_html(albums: Sequence[AlbumView], title: str, generated_at: str | None) -> str:
+def _header_html(
+    albums: Sequence[AlbumView], title: str, generated_at: str | None, fold_table: str
+) -> str:
     total = len(albums)
     covers = sum(1 for album in albums if _has_cover(album))
     noun = "album" if total == 1 else "albums"
@@ -466,7 +507,8 @@ def _header_html(albums: Sequence[AlbumView], title: str, generated_at: str | No
     return (
         f'<header><div class="bar"><h1>{_esc(title)}</h1><p class="stats">{stats}</p>'
         '<input id="q" type="search" placeholder="Filter by artist, album or genre…"'
-        ' aria-label="Filter albums" autocomplete="off" spellcheck="false" hidden>'
+        ' aria-label="Filter albums" autocomplete="off" spellcheck="false"'
+        f' data-fold="{_esc(fold_table)}" hidden>'
         "</div></header>"
     )
 
@@ -498,7 +540,7 @@ def render_html(
         '<meta name="generator" content="jitspot">\n'
         f"<title>{_esc(title)}</title>\n"
         f"<style>{_CSS}</style>\n<script>{_SCRIPT}</script>\n</head><body>\n"
-        f"{_header_html(albums, title, generated_at)}\n<main>\n{tiles}\n"
+        f"{_header_html(albums, title, generated_at, _fold_table(albums))}\n<main>\n{tiles}\n"
         f"{_empty_html(albums)}\n</main>\n"
         "<footer>Made with jitspot. Cover art and album data from Spotify; "
         "covers © their owners.</footer>\n</body></html>\n"

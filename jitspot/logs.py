@@ -35,8 +35,19 @@ def redact(text: str) -> str:
     return text
 
 
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted record: message, arguments, traceback and stack.
+
+    A filter only sees the message; `log.exception` adds the exception's text
+    (which may quote a URL with a token, or a credential) when formatting.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites every record's message with secrets redacted."""
+    """Rewrites every record's message with secrets redacted (for other handlers)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -52,8 +63,7 @@ def configure_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
     if quiet and not debug:
         level = logging.ERROR
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_jitspot", False):

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jitspot.errors import ConfigError, DiskFull, JitspotError
-from jitspot.text import fold
+from jitspot.text import FOLD_VERSION, fold
 
 if TYPE_CHECKING:
     from jitspot.sheet import SheetRow
 
-log = logging.getLogger("jitspot.store")
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 # One encoder for the import's hot loop (json.dumps builds one per call with options).
@@ -810,6 +810,7 @@ def open_store(path: Path) -> Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn)
+        refold(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
         code = exc.sqlite_errorcode & 0xFF
@@ -878,3 +879,103 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+# Errors that mean "this store cannot be written now", not "this store is broken".
+_CANNOT_WRITE = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_PERM}
+
+
+def refold(conn: sqlite3.Connection) -> bool:
+    """Recompute folded columns and row keys written by an older `fold`; True if it did.
+
+    A store remembers the `FOLD_VERSION` its columns were folded with; when the
+    code's differs, every row's folded columns and `key` are recomputed in one
+    transaction, exactly as `apply_import` would write them, so filters match
+    and the next import sees the same keys. Up to date costs one meta read.
+    A store that cannot be written (read-only file, busy) is left as it is:
+    the command goes on, and ASCII filters still match.
+    """
+    if _fold_version(conn) == FOLD_VERSION:
+        return False
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF not in _CANNOT_WRITE:
+            raise
+        log.debug("store not re-folded (cannot write it now): %s", exc)
+        return False
+    try:
+        # Re-read under the write lock: another process may have re-folded meanwhile.
+        if _fold_version(conn) == FOLD_VERSION:
+            conn.execute("ROLLBACK")
+            return False
+        changed = _refolded_rows(conn)
+        # Two steps, so that a key moving to one that another row still holds
+        # does not trip the UNIQUE constraint half-way.
+        conn.executemany(
+            "UPDATE albums SET key = ? WHERE id = ?",
+            [(f"\x00refold\x1f{values[-1]}", values[-1]) for values in changed],
+        )
+        conn.executemany(
+            "UPDATE albums SET key = ?, artist_folded = ?, search_folded = ?,"
+            " genres_folded = ?, vocal_folded = ?, tab_folded = ? WHERE id = ?",
+            changed,
+        )
+        _put_meta(conn, "fold_version", FOLD_VERSION)
+    except sqlite3.OperationalError as exc:
+        conn.execute("ROLLBACK")
+        if exc.sqlite_errorcode & 0xFF not in _CANNOT_WRITE:
+            raise
+        log.debug("store not re-folded (cannot write it now): %s", exc)
+        return False
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    if changed:
+        log.debug("re-folded %d rows to fold version %d", len(changed), FOLD_VERSION)
+    return True
+
+
+def _fold_version(conn: sqlite3.Connection) -> Any:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'fold_version'").fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def _refolded_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(key, folded columns..., id) of every row whose folding changed.
+
+    Keys are numbered as `_key_rows` numbers an import of the sheet: rows in
+    sheet order, the same album twice in a tab counted 0, 1, ...; removed rows
+    come after the present ones, so they never take a present row's key.
+    """
+    rows = conn.execute(
+        "SELECT id, key, tab, artist, title, genres, vocal_style, artist_folded,"
+        " search_folded, genres_folded, vocal_folded, tab_folded FROM albums"
+        " ORDER BY removed_at IS NOT NULL, tab, row_number, id"
+    ).fetchall()
+    seen: dict[tuple[str, str, str], int] = {}
+    changed: list[tuple[Any, ...]] = []
+    for row in rows:
+        names = (fold(row["tab"]), fold(row["artist"]), fold(row["title"]))
+        occurrence = seen.get(names, 0)
+        seen[names] = occurrence + 1
+        values = (
+            row_key(*names, occurrence),
+            names[1],
+            f"{names[1]} {names[2]}",
+            fold(", ".join(json.loads(row["genres"]))),
+            fold(row["vocal_style"] or ""),
+            names[0],
+        )
+        old = (
+            row["key"],
+            row["artist_folded"],
+            row["search_folded"],
+            row["genres_folded"],
+            row["vocal_folded"],
+            row["tab_folded"],
+        )
+        if values != old:
+            changed.append((*values, row["id"]))
+    return changed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from jitspot.export import (
     render_json,
     render_markdown,
 )
+from jitspot.text import fold
 from jitspot.views import AlbumView, SpotifyView
 
 SPOTIFY_ID = "4uLU6hMCjMI75M1A2tKUQC"
@@ -412,6 +414,42 @@ def test_render_html__search_key_is_folded_for_the_filter() -> None:
     assert 'data-search="solstafir berdreyminn post-metal' in tile
 
 
+def fold_table(page: str) -> dict[str, str]:
+    match = re.search(r'<input id="q"[^>]*\bdata-fold="([^"]*)"', page)
+    assert match, "the filter box carries the page's fold table"
+    return dict(json.loads(html.unescape(match.group(1))))
+
+
+def test_render_html__search_key_folds_letters_without_combining_marks() -> None:
+    view = album(artist="Mgła", title="Þögn", genres=["Black metal"], location="Kraków")
+
+    tile = tiles(render_html([view]))[0]
+
+    assert 'data-search="mgla thogn black metal' in tile
+
+
+def test_render_html__fold_table_holds_the_pages_letters_and_common_latin() -> None:
+    views = [album(artist="Mgła", title="Þögn"), album(id=2, artist="Мгла", title="Sólstafir")]
+
+    table = fold_table(render_html(views))
+
+    # This page's letters that Unicode decomposition does not fold, as Python folds them.
+    assert (table["ł"], table["Þ"], table["М"], table["г"]) == ("l", "th", "m", "g")
+    # Common Latin letters a visitor may type, whatever the page holds.
+    assert (table["ß"], table["æ"], table["ø"], table["đ"]) == ("ss", "ae", "o", "d")
+    # Letters the script's own decomposition folds are left out: the page stays small.
+    assert "ó" not in table and "ö" not in table
+    assert "Ж" not in table  # Cyrillic not on this page
+
+
+def test_render_html__fold_table_agrees_with_python_fold() -> None:
+    views = [album(artist="Ørkenkjøpt", title="Đorđe Æther Straße Łódź")]
+
+    table = fold_table(render_html(views))
+
+    assert all(fold(letter) == folded for letter, folded in table.items())
+
+
 def test_render_html__shows_release_text_kind_genres_and_duration() -> None:
     view = album(release_date=None, release_text="Fall", kind="EP", genres=["Djent", "Prog"])
 
@@ -468,6 +506,7 @@ def _gallery(tmp_path: Path) -> Path:
         for i in range(29)
     ]
     albums.append(album(id=99, artist="Sólstafir", title="Berdreyminn", genres=["Post-metal"]))
+    albums.append(album(id=98, artist="Mgła", title="Exercises in Futility", genres=["Black"]))
     page = tmp_path / "page.html"
     page.write_text(render_html(albums), encoding="utf-8")
     return page
@@ -479,9 +518,9 @@ def test_render_html__renders_tiles_in_chromium(tmp_path: Path) -> None:
 
     dom = _dump_dom(page.as_uri(), tmp_path / "profile")
 
-    assert len(tiles(dom)) == 30
+    assert len(tiles(dom)) == 31
     assert "Band 28" in dom
-    assert dom.count('loading="lazy"') == 15
+    assert dom.count('loading="lazy"') == 16
     assert len(re.findall(r'<span class="why"><span>No Spotify link</span>', dom)) == 3
     # The script ran (the CSP hash matches): it un-hides the filter box.
     assert re.search(r'<input id="q"[^>]*\bhidden\b', dom) is None
@@ -497,4 +536,18 @@ def test_render_html__filter_in_chromium_ignores_case_and_accents(tmp_path: Path
     shown = [t for t in tiles(dom) if not re.match(r'<article class="tile"[^>]*\bhidden\b', t)]
     assert len(shown) == 1
     assert "Berdreyminn" in shown[0]
-    assert '<b id="shown">1</b><span id="of"> of 30</span>' in dom
+    assert '<b id="shown">1</b><span id="of"> of 31</span>' in dom
+
+
+@pytest.mark.parametrize("typed", ["mgla", "MG%C5%81A", "mg%C5%82a%20futility"])
+def test_render_html__filter_in_chromium_folds_letters_without_combining_marks(
+    tmp_path: Path, typed: str
+) -> None:
+    _browser()
+    page = _gallery(tmp_path)
+
+    dom = _dump_dom(page.as_uri() + "#q=" + typed, tmp_path / "profile")
+
+    shown = [t for t in tiles(dom) if not re.match(r'<article class="tile"[^>]*\bhidden\b', t)]
+    assert len(shown) == 1
+    assert "Mgła" in shown[0]

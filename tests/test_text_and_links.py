@@ -20,6 +20,15 @@ ID = "4aawyAB9vmqN3uQ7FjRGTy"
         ("SIGUR RÓS", "sigur ros"),
         ("  Djent ", "djent"),
         ("1349", "1349"),
+        ("Mgła", "mgla"),
+        ("Ørkenkjøpt", "orkenkjopt"),
+        ("Æther", "aether"),
+        ("Þórr", "thorr"),
+        ("Đorđe", "dorde"),
+        ("Straße", "strasse"),
+        ("Мгла", "mgla"),
+        ("Sólstafir\u00a0 Berdreyminn", "solstafir berdreyminn"),
+        ("Sólstafir".replace("ó", "o\u0301"), "solstafir"),
     ],
 )
 def test_fold__ignores_case_accents_and_spacing(text: str, folded: str) -> None:
