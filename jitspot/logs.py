@@ -11,7 +11,8 @@ import re
 NOISY_LOGGERS = ("spotipy", "urllib3", "requests")
 
 _SECRETS = [
-    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(basic|bearer)\s+[^\s'\",}]+"),
+    # An Authorization value, with or without its scheme word.
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:basic|bearer)\s+)?[^\s'\",}]+"),
     re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9+/=._~-]{8,}"),
     re.compile(
         r"(?i)((?:access_token|client_secret|refresh_token)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}&]+"

@@ -409,6 +409,14 @@ def _unneutralise(value: str) -> str:
 # -- JSON (jitspot's own export) ---------------------------------------------------------
 
 
+# Sheets stop at 1,048,576 rows; anything else in `row` is not a row number.
+_MAX_ROW = 2**20
+
+
+def _is_row_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ROW
+
+
 def read_json(path: Path, tab_globs: Sequence[str] = ()) -> SheetData:
     """jitspot's own `export --format json` (a list of album objects) read back.
 
@@ -440,7 +448,7 @@ def read_json(path: Path, tab_globs: Sequence[str] = ()) -> SheetData:
         data.rows.append(
             RawRow(
                 tab=tab,
-                row_number=row if isinstance(row, int) and not isinstance(row, bool) else index,
+                row_number=row if _is_row_number(row) else index,
                 cells={k: v for k, v in cells.items() if v not in (None, "")},
                 links=_json_links(album, where),
             )

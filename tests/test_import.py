@@ -625,3 +625,16 @@ def test_import__dash_with_nothing_on_stdin_exits_65(
     result = run("import", "-")
     assert_clean_failure(result, 65, home, loaded)
     assert "stdin" in result.stderr
+
+
+def test_import__json_row_number_out_of_range_falls_back_to_position(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    source = tmp_path / "export.json"
+    source.write_text(json.dumps([{"artist": "Mgła", "title": "Age", "row": 10**30}]))
+
+    result = run("import", str(source), "--json")
+
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["added"] == 1
+    assert run("list", "--json").json()[0]["row"] == 1
