@@ -424,7 +424,10 @@ def export_command(
     """
     from jitspot import export
     from jitspot.catalog import Catalog
+    from jitspot.files import check_writable, write_atomic
 
+    if output is not None:
+        check_writable(output)  # before any Spotify call is spent on an export going nowhere
     catalog = Catalog(state.get_store(), state.get_settings())
     albums = catalog.store.albums(make_filter(artist, genre, year, tab, vocal, query))
     with _progress("Fetching from Spotify") as progress:
@@ -441,7 +444,7 @@ def export_command(
     if output is None:
         write_stdout(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text)
     _report_missing(views, output)
 
 
