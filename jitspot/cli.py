@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -33,7 +33,49 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int, int], None]
 
+
+# -- the error boundary, part 1: a reader that went away ---------------------------------
+
+
+class _PipeSafeGroup(typer.core.TyperGroup):
+    """Every command ends quietly with exit 0 when stdout's reader has gone (`| head`).
+
+    Typer's own EPIPE handling exits 1; Unix tools exit 0 silently. stdout is
+    flushed here so the EPIPE surfaces inside the boundary, not at interpreter exit.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _reader_gone()
+
+
+class _PipeConsole(Console):
+    """rich exits 1 on EPIPE by itself; hand the error to the boundary above instead."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def _reader_gone() -> NoReturn:
+    # The recipe from Python's signal docs: point stdout (and stderr, which may share
+    # the pipe) at devnull so the interpreter's final flush has nowhere to fail.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        # not a real file (e.g. captured in tests): nothing to redirect
+        with suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    raise typer.Exit(0)
+
+
 app = typer.Typer(
+    cls=_PipeSafeGroup,
     name="jitspot",
     help="A release-sheet catalog enriched from Spotify just in time.\n\n"
     "Import a sheet (never calls Spotify), then list, show and export albums: covers and "
@@ -55,9 +97,9 @@ class State:
     settings: Settings | None = None
     store: Store | None = None
     err: Console = field(
-        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+        default_factory=lambda: _PipeConsole(stderr=True, highlight=False, soft_wrap=True)
     )
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
+    out: Console = field(default_factory=lambda: _PipeConsole(highlight=False, soft_wrap=True))
 
     def get_settings(self) -> Settings:
         if self.settings is None:
@@ -114,18 +156,57 @@ ArtistOpt = Annotated[
 GenreOpt = Annotated[
     str | None, typer.Option("--genre", help="A sheet genre contains NAME, e.g. djent.")
 ]
+# Bounds on what reaches SQL: every word, glob and number becomes a clause or a parameter,
+# and SQLite overflows past 64-bit integers and ~1000-deep expressions.
+MAX_QUERY_WORDS = 32
+MAX_TAB_GLOBS = 64
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def _bounded_tabs(value: list[str] | None) -> list[str] | None:
+    if value and len(value) > MAX_TAB_GLOBS:
+        raise typer.BadParameter(f"at most {MAX_TAB_GLOBS} tab globs, got {len(value)}")
+    return value
+
+
+def _bounded_query(value: str | None) -> str | None:
+    """The query's distinct words (order kept): repeats add nothing but SQL clauses."""
+    if value is None:
+        return None
+    from jitspot.text import fold
+
+    words = list(dict.fromkeys(fold(value).split()))
+    if len(words) > MAX_QUERY_WORDS:
+        raise typer.BadParameter(
+            f"at most {MAX_QUERY_WORDS} different words, got {len(words)}; narrow the query"
+        )
+    return " ".join(words)
+
+
 YearOpt = Annotated[
     int | None,
-    typer.Option("--year", help="Release year (the tab's year when the date is unknown)."),
+    typer.Option(
+        "--year",
+        min=1000,
+        max=9999,
+        help="Release year (the tab's year when the date is unknown).",
+    ),
 ]
 TabOpt = Annotated[
-    list[str] | None, typer.Option("--tab", help="Tab name GLOB, e.g. '2020*' (repeatable).")
+    list[str] | None,
+    typer.Option("--tab", callback=_bounded_tabs, help="Tab name GLOB, e.g. '2020*' (repeatable)."),
 ]
 VocalOpt = Annotated[
     str | None, typer.Option("--vocal", help="Vocal style, e.g. clean, harsh, mixed.")
 ]
 QueryOpt = Annotated[
-    str | None, typer.Option("--query", "-q", help="Every word appears in artist or title.")
+    str | None,
+    typer.Option(
+        "--query",
+        "-q",
+        callback=_bounded_query,
+        help=f"Every word appears in artist or title (at most {MAX_QUERY_WORDS} words).",
+    ),
 ]
 
 
@@ -143,7 +224,19 @@ def make_filter(
 
 
 def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    write_stdout(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+def write_stdout(text: str) -> None:
+    """Write a result and flush it, so a closed pipe is noticed before the summary."""
+    # In pieces: one huge write that the pipe's reader abandons halfway comes back
+    # as a silent short write, not EPIPE; the next piece then raises it.
+    for start in range(0, len(text), _STDOUT_PIECE):
+        sys.stdout.write(text[start : start + _STDOUT_PIECE])
+        sys.stdout.flush()
+
+
+_STDOUT_PIECE = 1 << 16
 
 
 # -- import --------------------------------------------------------------------------------
@@ -258,7 +351,9 @@ def show_command(
             show_default=False,
         ),
     ] = None,
-    store_id: Annotated[int | None, typer.Option("--id", help="The store's own id.")] = None,
+    store_id: Annotated[
+        int | None, typer.Option("--id", min=1, max=SQLITE_MAX_INT, help="The store's own id.")
+    ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never call Spotify.")] = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Fetch this album from Spotify again.")
@@ -348,7 +443,10 @@ def export_command(
     """
     from jitspot import export
     from jitspot.catalog import Catalog
+    from jitspot.files import check_writable, write_atomic
 
+    if output is not None:
+        check_writable(output)  # before any Spotify call is spent on an export going nowhere
     catalog = Catalog(state.get_store(), state.get_settings())
     albums = catalog.store.albums(make_filter(artist, genre, year, tab, vocal, query))
     with _progress("Fetching from Spotify") as progress:
@@ -363,9 +461,9 @@ def export_command(
     else:
         text = export.render_html(views, generated_at=now_iso())
     if output is None:
-        sys.stdout.write(text)
+        write_stdout(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text)
     _report_missing(views, output)
 
 

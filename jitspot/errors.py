@@ -64,6 +64,10 @@ class ConfigError(JitspotError):
     exit_code = EXIT_CONFIG
 
 
+class OutputNotWritable(JitspotError):
+    """An output file (`export -o`, a metrics textfile) cannot be written (1)."""
+
+
 class AlbumNotFound(JitspotError):
     """No album in the store matches the query (1)."""
 

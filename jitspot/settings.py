@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from jitspot.errors import ConfigError
 
@@ -16,6 +16,9 @@ DEFAULT_API_URL = "https://api.spotify.com/v1/"
 DEFAULT_TOKEN_URL = "https://accounts.spotify.com/api/token"  # noqa: S105 - a URL
 DEFAULT_OEMBED_URL = "https://open.spotify.com/oembed"
 CONFIG_FILE = "config.toml"
+# Spotify's Retry-After can be hours; the gateway caps what it believes at 7 days, so a
+# longer wait cap means nothing (and a huge one overflows datetime arithmetic).
+MAX_RETRY_AFTER_CAP = 7 * 86400
 
 # Environment variables fixed by the contract, and the settings they fill.
 _CONTRACT_ENV = {
@@ -33,7 +36,8 @@ _CREDENTIAL_ENV = {
 class Settings(BaseModel):
     """Everything jitspot can be told. Tuning knobs read `JITSPOT_<NAME>` from the env."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No inf/nan in any float: they pass `le` checks (nan compares false) and crash later.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     home: Path
     client_id: str | None = None
@@ -42,21 +46,42 @@ class Settings(BaseModel):
     token_url: str = DEFAULT_TOKEN_URL
     oembed_url: str = DEFAULT_OEMBED_URL
 
-    cache_ttl_days: float = Field(30.0, gt=0, description="how long fetched data stays fresh")
+    # Every tunable has an upper bound: a typo (or 1e400) is caught at load, not hours later.
+    cache_ttl_days: float = Field(
+        30.0, gt=0, le=3650, description="how long fetched data stays fresh"
+    )
     not_found_ttl_days: float = Field(
-        7.0, gt=0, description="how long a 'not found on Spotify' answer is believed"
+        7.0, gt=0, le=3650, description="how long a 'not found on Spotify' answer is believed"
     )
     max_retry_after: float = Field(
-        60.0, ge=0, description="longest Retry-After (s) waited; past it jitspot stops (exit 75)"
+        60.0,
+        ge=0,
+        le=MAX_RETRY_AFTER_CAP,
+        description="longest Retry-After (s) waited; past it jitspot stops (exit 75)",
     )
     requests_per_window: int = Field(
-        90, ge=1, description="request budget per rolling 30 s window, shared by all workers"
+        90,
+        ge=1,
+        le=1000,
+        description="request budget per rolling 30 s window, shared by all workers",
     )
     concurrency: int = Field(4, ge=1, le=16, description="parallel Spotify requests")
-    http_timeout: float = Field(10.0, gt=0, description="seconds before a request times out")
+    http_timeout: float = Field(
+        10.0, gt=0, le=600, description="seconds before a request times out"
+    )
     retry_attempts: int = Field(4, ge=1, le=10, description="tries for 5xx/timeouts")
-    download_max_mb: float = Field(100.0, gt=0, description="largest sheet download")
-    download_timeout: float = Field(60.0, gt=0, description="seconds for a sheet download")
+    download_max_mb: float = Field(100.0, gt=0, le=4096, description="largest sheet download")
+    download_timeout: float = Field(60.0, gt=0, le=3600, description="seconds for a sheet download")
+
+    @field_validator("api_url", "token_url", "oembed_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        # Checked here, not by pydantic's HttpUrl: that type normalises the text and
+        # the gateway joins paths onto the string as given.
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError("must be an http(s) URL such as https://api.spotify.com/v1/")
+        return value
 
     @property
     def has_credentials(self) -> bool:
@@ -95,16 +120,35 @@ def load_settings(
     """Merge defaults < `JITSPOT_HOME/config.toml` < environment < flags."""
     env = os.environ if env is None else env
     home = Path(env.get("JITSPOT_HOME") or default_home).expanduser()
+    config_path = home / CONFIG_FILE
     values: dict[str, Any] = {"home": home}
-    values.update(_read_config(home / CONFIG_FILE))
-    values.update(_from_env(env))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    # Where each value came from, so the message names what the user has to fix.
+    sources: dict[str, str] = {}
+    from_file = _read_config(config_path)
+    values.update(from_file)
+    sources.update({name: f"in {config_path}" for name in from_file})
+    from_env, env_vars = _from_env(env)
+    values.update(from_env)
+    sources.update(env_vars)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(flags)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+        raise ConfigError(_describe(exc, sources)) from None
+
+
+def _describe(exc: ValidationError, sources: Mapping[str, str]) -> str:
+    """One line for the first error: which setting (and where from), what is wrong."""
+    first = exc.errors()[0]
+    name = ".".join(str(part) for part in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    where = f"{name} ({sources[name]})" if name in sources else name
+    if name == "client_secret":  # never echo a secret
+        return f"invalid setting {where}: {message}"
+    shown = str(first.get("input"))
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return f"invalid setting {where}: {message} (got {shown})"
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -113,6 +157,10 @@ def _read_config(path: Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read {path}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     # Allow a [jitspot] or [spotify] table as well as top-level keys.
@@ -129,17 +177,20 @@ def _read_config(path: Path) -> dict[str, Any]:
     return flat
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Settings found in the environment, and the variable each came from."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for var, setting in _CONTRACT_ENV.items():
         if env.get(var):
-            values[setting] = env[var]
+            values[setting], sources[setting] = env[var], var
     for setting, names in _CREDENTIAL_ENV.items():
         for var in names:
             if env.get(var):
-                values[setting] = env[var]
+                values[setting], sources[setting] = env[var], var
                 break
     for setting in TUNABLES:
-        if env.get(env_name(setting)):
-            values[setting] = env[env_name(setting)]
-    return values
+        var = env_name(setting)
+        if env.get(var):
+            values[setting], sources[setting] = env[var], var
+    return values, sources

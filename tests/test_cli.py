@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -93,3 +94,81 @@ def test_settings__unknown_config_key_is_a_config_error(home: Path) -> None:
     (home / "config.toml").write_text("cache_tll_days = 3\n")
     with pytest.raises(ConfigError, match="cache_tll_days"):
         load_settings(Path("/unused"))
+
+
+BIG = str(2**63)  # one past SQLite's largest integer
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--year", BIG],
+        ["list", "--year", "99999"],
+        ["list", "--year", "-2020"],
+        ["export", "--offline", "--year", BIG],
+        ["show", "--id", BIG],
+        ["show", "--id", "-" + BIG],
+        ["show", "--id", "0"],
+    ],
+)
+def test_cli__numbers_out_of_range_are_usage_errors(run: Run, args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.stderr
+    assert "unexpected" not in result.stderr
+    assert "than or equal to" in result.stderr
+
+
+def test_cli__year_in_range_is_accepted(run: Run) -> None:
+    result = run("list", "--year", "2020")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_cli__query_with_too_many_words_is_a_usage_error(run: Run) -> None:
+    words = " ".join(f"w{i}" for i in range(2000))
+    result = run("list", "--query", words)
+    assert result.exit_code == 2, result.stderr
+    assert "unexpected" not in result.stderr and "store error" not in result.stderr
+    assert "32" in result.stderr
+
+
+def test_cli__query_repeating_a_word_counts_it_once(run: Run) -> None:
+    result = run("list", "--query", " ".join(["prog"] * 2000 + [f"w{i}" for i in range(31)]))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_cli__many_tab_globs_are_a_usage_error(run: Run) -> None:
+    args = [arg for i in range(2000) for arg in ("--tab", f"{i}*")]
+    result = run("list", *args)
+    assert result.exit_code == 2, result.stderr
+    assert "--tab" in result.stderr
+
+
+@pytest.fixture
+def many_albums(run: Run, tmp_path: Path) -> Path:
+    """A store with enough albums that `list` writes far more than a pipe holds."""
+    sheet = tmp_path / "many.csv"
+    lines = ["Artist,Album,Release Date,Length,Genre / Subgenres"]
+    lines += [
+        f"Band {i},Album number {i} with a longish title,2020-01-01,LP,Prog" for i in range(3000)
+    ]
+    sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run("import", str(sheet)).exit_code == 0
+    return sheet
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["list", "list --json", "export --offline --format md", "export --offline --format json"],
+)
+def test_cli__closed_pipe_ends_quietly_with_exit_0(
+    many_albums: Path, home: Path, command: str
+) -> None:
+    # A real pipeline: `head -1` exits after one line and jitspot's next write hits EPIPE.
+    script = f"{sys.executable} -m jitspot {command} | head -1; exit ${{PIPESTATUS[0]}}"
+    env = {**os.environ, "JITSPOT_HOME": str(home)}
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(result.stdout.splitlines()) == 1

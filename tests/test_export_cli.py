@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -154,3 +158,94 @@ def test_export__stdout_has_only_the_result(run: Run, big_sheet: list[str]) -> N
     result = run("export", "--format", "json", "--tab", "2020")
     assert result.stdout.lstrip().startswith("[")
     assert "Exported" not in result.stdout
+
+
+# -- -o: written whole or not at all ---------------------------------------------------------
+
+OLD_GALLERY = b"<html>yesterday's good gallery</html>\n" * 20
+
+# Runs the CLI in a process whose largest writable file is LIMIT bytes (a full disk, as
+# far as the export is concerned): past it write() fails with EFBIG.
+LIMITED_RUN = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from jitspot.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.fixture
+def large_catalog(run: Run, tmp_path: Path) -> None:
+    """1,000 albums: their HTML page is far larger than anything the store writes."""
+    sheet = tmp_path / "large.csv"
+    lines = ["Artist,Album,Release Date,Length,Genre / Subgenres"]
+    lines += [f"Band {i},Album {i},2020-01-01,LP,Prog" for i in range(1000)]
+    sheet.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run("import", str(sheet)).exit_code == 0
+
+
+def test_export__failed_write_leaves_the_old_file_untouched(
+    run: Run, large_catalog: None, tmp_path: Path, home: Path
+) -> None:
+    site = tmp_path / "www"
+    site.mkdir()
+    page = site / "index.html"
+    page.write_bytes(OLD_GALLERY)
+    # Room for the store's WAL and shared-memory files (SQLite writes them on open),
+    # not for the page.
+    limit = 256 * 1024
+    args = ["export", "--offline", "--format", "html", "-o", str(page)]
+    env = {**os.environ, "JITSPOT_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED_RUN, str(limit), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert len(run("export", "--offline", "--format", "html").stdout) > limit
+    assert page.read_bytes() == OLD_GALLERY
+    assert sorted(p.name for p in site.iterdir()) == ["index.html"]  # no temp file left
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"jitspot: cannot write {page}: file too large")
+    assert "unexpected" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["missing_parent", "a_directory"])
+def test_export__unwritable_output_fails_before_calling_spotify(
+    run: Run, big_sheet: list[str], spotify: SpotifyDouble, tmp_path: Path, where: str
+) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "x.html" if where == "missing_parent" else tmp_path
+    result = run("export", "--format", "html", "-o", str(target))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"jitspot: cannot write {target}: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "unexpected" not in result.stderr
+    assert spotify.requests == []
+
+
+def test_export__replaced_file_keeps_its_mode(
+    run: Run, big_sheet: list[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "index.html"
+    page.write_bytes(OLD_GALLERY)
+    page.chmod(0o644)  # a web server reads it
+    assert run("export", "--offline", "--format", "html", "-o", str(page)).exit_code == 0
+    assert stat.S_IMODE(page.stat().st_mode) == 0o644
+    assert page.read_bytes() != OLD_GALLERY
+
+
+def test_export__new_file_gets_the_umask_mode(
+    run: Run, big_sheet: list[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "index.html"
+    old_mask = os.umask(0o022)
+    try:
+        assert run("export", "--offline", "--format", "html", "-o", str(page)).exit_code == 0
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(page.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tmp") == []
