@@ -448,7 +448,7 @@ def read_json(path: Path, tab_globs: Sequence[str] = ()) -> SheetData:
         data.rows.append(
             RawRow(
                 tab=tab,
-                row_number=row if _is_row_number(row) else index,
+                row_number=row if isinstance(row, int) and _is_row_number(row) else index,
                 cells={k: v for k, v in cells.items() if v not in (None, "")},
                 links=_json_links(album, where),
             )
