@@ -129,6 +129,25 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+# Variables through which the caller's terminal would reach rich and click.
+TERMINAL_ENV = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE")
+
+
+@pytest.fixture(autouse=True)
+def console_width(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every console is 100 columns and no terminal, whatever the machine's shell says.
+
+    rich and click read COLUMNS when a Console or help page is made (the CLI
+    makes its Consoles in `cli.main`), so output wraps the same everywhere.
+    """
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("LINES", "40")
+    monkeypatch.setenv("TERM", "dumb")
+    for name in TERMINAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return 100
+
+
 @pytest.fixture
 def spotify(monkeypatch: pytest.MonkeyPatch) -> Iterator[SpotifyDouble]:
     """The Spotify double on loopback, with credentials in the environment."""

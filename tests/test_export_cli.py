@@ -7,6 +7,7 @@ import io
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Result, album_url
@@ -122,7 +123,7 @@ def test_export__csv_round_trips_through_import(
     assert report["rows"] == len(original)
     again = run("list", "--json").json()
 
-    def key(a):
+    def key(a: dict[str, Any]) -> tuple[Any, ...]:
         return (
             a["tab"],
             a["artist"],
