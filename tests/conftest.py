@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from spotify_double import SpotifyDouble
 
-from jitspot import cli
+from jitspot import cli, views
 from jitspot.catalog import Catalog
 from jitspot.settings import Settings, load_settings
 from jitspot.store import Store, open_store
@@ -31,40 +31,8 @@ HEADER = [
     "Amazon",
 ]
 # The album object's keys fixed by the contract (DESIGN.md §1), and its `spotify` object's.
-ALBUM_KEYS = frozenset(
-    [
-        "id",
-        "artist",
-        "title",
-        "release_date",
-        "release_text",
-        "kind",
-        "genres",
-        "vocal_style",
-        "location",
-        "tab",
-        "links",
-        "spotify_id",
-        "spotify_id_source",
-        "cover_url",
-        "cover_state",
-        "spotify",
-    ]
-)
-SPOTIFY_KEYS = frozenset(
-    [
-        "name",
-        "release_date",
-        "total_tracks",
-        "tracks",
-        "images",
-        "label",
-        "popularity",
-        "genres",
-        "copyrights",
-        "fetched_at",
-    ]
-)
+ALBUM_KEYS = frozenset(views.ALBUM_KEYS)
+SPOTIFY_KEYS = frozenset(views.SPOTIFY_KEYS)
 SPOTIFY_ENV = (
     "SPOTIPY_CLIENT_ID",
     "SPOTIPY_CLIENT_SECRET",
