@@ -18,10 +18,10 @@ from jitspot.links import BARE_ID, SpotifyRef, parse_spotify_ref
 from jitspot.pacing import Clock, Gate
 from jitspot.resolver import NOT_BEFORE, Progress, Resolution, Resolver, remembered_until
 from jitspot.settings import Settings
-from jitspot.spotify_data import AlbumData
+from jitspot.spotify_data import AlbumData, Image, Track
 from jitspot.store import Store, StoredAlbum
 from jitspot.text import fold
-from jitspot.views import AlbumView, CoverState, SpotifyView, TrackView
+from jitspot.views import AlbumView, CoverState, SpotifyView
 
 NEEDS_CREDENTIALS = "tracks and metadata need Spotify credentials (SPOTIPY_CLIENT_ID/SECRET)"
 
@@ -109,9 +109,6 @@ class Catalog:
         policy = Policy.OFFLINE if offline else Policy.ALL if refresh else Policy.MISSING
         resolution = self.resolve(albums, policy, progress=progress, count=count)
         return self.build_views(albums, resolution)
-
-    def view(self, album: StoredAlbum, resolution: Resolution) -> AlbumView:
-        return self.build_views([album], resolution)[0]
 
     def build_views(self, albums: Sequence[StoredAlbum], resolution: Resolution) -> list[AlbumView]:
         """Album objects from what the resolver knows (the store is asked once, not per album)."""
@@ -272,7 +269,7 @@ def _spotify_view(
     data = entry.data or {}
     if entry.kind == "oembed":
         url = data.get("thumbnail_url")
-        images = (
+        images: list[Image] = (
             [
                 {
                     "url": url,
@@ -288,7 +285,7 @@ def _spotify_view(
             "release_date": None,
             "total_tracks": None,
             "tracks": None,
-            "images": images,  # type: ignore[typeddict-item]
+            "images": images,
             "label": None,
             "popularity": None,
             "genres": None,
@@ -301,22 +298,15 @@ def _spotify_view(
             "source": "oembed",
         }
     album: AlbumData = data  # type: ignore[assignment]
-    tracks: list[TrackView] = [
-        {
-            "disc": t["disc"],
-            "number": t["number"],
-            "name": t["name"],
-            "duration_ms": t["duration_ms"],
-        }
-        for t in album.get("tracks") or []
-    ]
+    # Copies: the view is the caller's to change, the cached data is not.
+    tracks: list[Track] = [t.copy() for t in album.get("tracks") or []]
     durations = [t["duration_ms"] for t in tracks if t["duration_ms"] is not None]
     return {
         "name": album.get("name"),
         "release_date": album.get("release_date"),
         "total_tracks": album.get("total_tracks"),
         "tracks": tracks,
-        "images": [dict(i) for i in album.get("images") or []],  # type: ignore[misc]
+        "images": [i.copy() for i in album.get("images") or []],
         "label": album.get("label"),
         "popularity": album.get("popularity"),
         "genres": _genres(album, entries),

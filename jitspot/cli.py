@@ -7,7 +7,7 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,8 +30,7 @@ from jitspot.store import AlbumFilter, Store, now_iso, open_store
 if TYPE_CHECKING:
     from jitspot.catalog import Catalog
     from jitspot.errors import AmbiguousAlbum
-
-Progress = Callable[[str, int, int], None]
+    from jitspot.resolver import Progress
 
 
 # -- the error boundary, part 1: a reader that went away ---------------------------------

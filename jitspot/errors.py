@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-# Exit codes of the contract (DESIGN.md §1), named for what they mean.
-EXIT_OK = 0
+# Exit codes of the contract (DESIGN.md §1), named for what they mean. Success (0)
+# and usage errors (2) need no name here: Python and typer give them.
 EXIT_PARTIAL = 1
-EXIT_USAGE = 2
 EXIT_DATA = 65
 EXIT_NO_INPUT = 66
 EXIT_UNAVAILABLE = 69
@@ -52,10 +51,6 @@ class RateLimited(StoppedEarly):
         self.not_before = not_before
         when = not_before.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         super().__init__(message or f"rate-limited by Spotify until {when}")
-
-
-class Locked(StoppedEarly):
-    """Another jitspot run holds the lock."""
 
 
 class ConfigError(JitspotError):

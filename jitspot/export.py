@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from jitspot.links import is_http_url
 from jitspot.text import fold
-from jitspot.views import AlbumView
+from jitspot.views import SHEET_KEYS, AlbumView
 
 __all__ = [
     "cover_reason",
@@ -71,7 +71,10 @@ def _release(album: AlbumView) -> str:
 
 
 def format_duration(ms: int | None) -> str:
-    """`3_723_000` -> `1:02:03`; under an hour `m:ss`; None -> ''."""
+    """`3_723_000` -> `1:02:03`; under an hour `m:ss`; None -> ''.
+
+    Half a second rounds up (2,500 ms is 0:03): the one rule for every output.
+    """
     if ms is None or ms < 0:
         return ""
     minutes, seconds = divmod((ms + 500) // 1000, 60)
@@ -133,18 +136,7 @@ def render_json(albums: Sequence[AlbumView]) -> str:
 
 # ------------------------------------------------------------------------ CSV
 
-_CSV_HEAD = (
-    "id",
-    "artist",
-    "title",
-    "release_date",
-    "release_text",
-    "kind",
-    "genres",
-    "vocal_style",
-    "location",
-    "tab",
-)
+_CSV_HEAD = SHEET_KEYS  # id … tab, then one column per link key
 _CSV_TAIL = (
     "spotify_id",
     "spotify_id_source",
@@ -185,20 +177,20 @@ def _num(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def _sheet_cell(value: object) -> str:
+    """A sheet fact as a CSV cell: lists (genres) joined with '; ', None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(str(item) for item in value)
+    return str(value)
+
+
 def _csv_row(album: AlbumView, link_keys: Sequence[str]) -> list[str]:
     spotify = album["spotify"]
     duration = _total_duration_ms(album)
     cells = [
-        str(album["id"]),
-        album["artist"],
-        album["title"],
-        album["release_date"] or "",
-        album["release_text"] or "",
-        album["kind"] or "",
-        "; ".join(album["genres"]),
-        album["vocal_style"] or "",
-        album["location"] or "",
-        album["tab"],
+        *(_sheet_cell(album.get(key)) for key in _CSV_HEAD),
         *(album["links"].get(key, "") for key in link_keys),
         album["spotify_id"] or "",
         album["spotify_id_source"] or "",

@@ -69,11 +69,6 @@ def unwrap_redirect(url: str) -> str:
     return url.strip()
 
 
-def album_id(text: str) -> str | None:
-    """The Spotify album id in `text`, or None."""
-    return parse_spotify_ref(text)[1]
-
-
 def album_url(spotify_id: str) -> str:
     """The public web URL of an album (what oEmbed and users want)."""
     return f"https://open.spotify.com/album/{spotify_id}"

@@ -42,7 +42,7 @@ ARTISTS_BATCH_FORBIDDEN_UNTIL = "spotify.artists_batch_forbidden_until"
 NO_GENRES_UNTIL = "spotify.no_genres_until"
 CAPABILITY_MEMORY = DAY  # how long a 403 on a batch endpoint (or no genres) is remembered
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, int, int], None]  # (phase, done, total); the CLI draws it
 Task = Callable[[], list[Entry]]
 
 

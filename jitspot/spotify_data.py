@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 
-class TrackData(TypedDict):
+class Track(TypedDict):
+    """One track, as the gateway parses it, the cache keeps it and the album object shows it."""
+
     disc: int
     number: int
     name: str
     duration_ms: int | None
 
 
-class ImageData(TypedDict):
+class Image(TypedDict):
+    """One cover image (the same shape from the API, the cache and in the album object)."""
+
     url: str
     width: int | None
     height: int | None
@@ -29,8 +33,8 @@ class AlbumData(TypedDict):
     release_date: str | None
     release_date_precision: str | None
     total_tracks: int | None
-    tracks: list[TrackData]
-    images: list[ImageData]
+    tracks: list[Track]
+    images: list[Image]
     label: str | None
     popularity: int | None
     genres: list[str] | None
@@ -63,7 +67,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def parse_track(item: dict[str, Any]) -> TrackData:
+def parse_track(item: dict[str, Any]) -> Track:
     return {
         "disc": _int(item.get("disc_number")) or 1,
         "number": _int(item.get("track_number")) or 0,
@@ -72,9 +76,9 @@ def parse_track(item: dict[str, Any]) -> TrackData:
     }
 
 
-def parse_images(items: Any) -> list[ImageData]:
+def parse_images(items: Any) -> list[Image]:
     """Images widest first (Spotify's order is not a promise)."""
-    images: list[ImageData] = [
+    images: list[Image] = [
         {"url": item["url"], "width": _int(item.get("width")), "height": _int(item.get("height"))}
         for item in items or []
         if isinstance(item, dict) and isinstance(item.get("url"), str)

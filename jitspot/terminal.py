@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from jitspot.export import format_duration
 from jitspot.store import StoredAlbum
 from jitspot.views import AlbumView
 
@@ -53,15 +54,6 @@ def album_lines(
             yield "  ".join([*cells, f"[{style}]{state}[/]" if style else state])
         else:
             yield "  ".join([*cells, state])
-
-
-def duration(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    seconds = round(ms / 1000)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
 
 
 def age(fetched_at: str | None) -> str:
@@ -151,9 +143,9 @@ def _tracks(view: AlbumView) -> Table:
     table.add_column(justify="right")
     for track in tracks:
         number = f"{track['disc']}-{track['number']}" if multi_disc else str(track["number"])
-        table.add_row(number, Text(track["name"]), duration(track["duration_ms"]))
+        table.add_row(number, Text(track["name"]), format_duration(track["duration_ms"]))
     total = spotify["total_duration_ms"]
     table.add_row(
-        "", Text(f"{len(tracks)} tracks", style="dim"), Text(duration(total), style="bold")
+        "", Text(f"{len(tracks)} tracks", style="dim"), Text(format_duration(total), style="bold")
     )
     return table

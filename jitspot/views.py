@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from jitspot.spotify_data import Image, Track
+
 CoverState = Literal[
     "cached",  # served from the cache
     "fetched",  # fetched from Spotify by this command
@@ -19,31 +21,24 @@ CoverState = Literal[
 ]
 
 
-class TrackView(TypedDict):
-    disc: int
-    number: int
-    name: str
-    duration_ms: int | None
+class SpotifyContract(TypedDict):
+    """The `spotify` object's keys that the contract fixes."""
 
-
-class ImageView(TypedDict):
-    url: str
-    width: int | None
-    height: int | None
-
-
-class SpotifyView(TypedDict):
     name: str | None
     release_date: str | None
     total_tracks: int | None
-    tracks: list[TrackView] | None
-    images: list[ImageView]
+    tracks: list[Track] | None
+    images: list[Image]
     label: str | None
     popularity: int | None
     genres: list[str] | None
     copyrights: list[dict[str, str]] | None
     fetched_at: str | None
-    # Beyond the contract's keys:
+
+
+class SpotifyView(SpotifyContract):
+    """The `spotify` object: the contract's keys, and more."""
+
     url: str | None
     artists: list[str] | None
     total_duration_ms: int | None
@@ -51,24 +46,38 @@ class SpotifyView(TypedDict):
     source: str  # "api" (full metadata) or "oembed" (title and cover only)
 
 
-class AlbumView(TypedDict):
+class AlbumContract(TypedDict):
+    """The album object's keys that the contract fixes, in the contract's order."""
+
     id: int
     artist: str
     title: str
     release_date: str | None
     release_text: str | None
-    year: int | None
     kind: str | None
     genres: list[str]
     vocal_style: str | None
     location: str | None
     tab: str
-    row: int
     links: dict[str, str]
     spotify_id: str | None
     spotify_id_source: Literal["sheet", "match"] | None
     cover_url: str | None
     cover_state: CoverState
+    spotify: SpotifyView | None
+
+
+class AlbumView(AlbumContract):
+    """The album object: the contract's keys, and more."""
+
+    year: int | None
+    row: int
     # Why cover/metadata are missing, in words for people ("needs credentials").
     cover_note: str | None
-    spotify: SpotifyView | None
+
+
+# The contract's keys, defined once (by the TypedDicts above).
+ALBUM_KEYS: tuple[str, ...] = tuple(AlbumContract.__annotations__)
+SPOTIFY_KEYS: tuple[str, ...] = tuple(SpotifyContract.__annotations__)
+# The album's facts from the sheet: the album object's keys before `links`.
+SHEET_KEYS: tuple[str, ...] = ALBUM_KEYS[: ALBUM_KEYS.index("links")]

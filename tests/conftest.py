@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from spotify_double import SpotifyDouble
 
-from jitspot import cli
+from jitspot import cli, views
 from jitspot.catalog import Catalog
 from jitspot.settings import Settings, load_settings
 from jitspot.store import Store, open_store
@@ -31,40 +31,8 @@ HEADER = [
     "Amazon",
 ]
 # The album object's keys fixed by the contract (DESIGN.md §1), and its `spotify` object's.
-ALBUM_KEYS = frozenset(
-    [
-        "id",
-        "artist",
-        "title",
-        "release_date",
-        "release_text",
-        "kind",
-        "genres",
-        "vocal_style",
-        "location",
-        "tab",
-        "links",
-        "spotify_id",
-        "spotify_id_source",
-        "cover_url",
-        "cover_state",
-        "spotify",
-    ]
-)
-SPOTIFY_KEYS = frozenset(
-    [
-        "name",
-        "release_date",
-        "total_tracks",
-        "tracks",
-        "images",
-        "label",
-        "popularity",
-        "genres",
-        "copyrights",
-        "fetched_at",
-    ]
-)
+ALBUM_KEYS = frozenset(views.ALBUM_KEYS)
+SPOTIFY_KEYS = frozenset(views.SPOTIFY_KEYS)
 SPOTIFY_ENV = (
     "SPOTIPY_CLIENT_ID",
     "SPOTIPY_CLIENT_SECRET",
@@ -127,6 +95,25 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("JITSPOT_SPOTIFY_TOKEN_URL", "http://127.0.0.1:9/api/token")
     monkeypatch.setenv("JITSPOT_SPOTIFY_OEMBED_URL", "http://127.0.0.1:9/oembed")
     return path
+
+
+# Variables through which the caller's terminal would reach rich and click.
+TERMINAL_ENV = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE")
+
+
+@pytest.fixture(autouse=True)
+def console_width(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every console is 100 columns and no terminal, whatever the machine's shell says.
+
+    rich and click read COLUMNS when a Console or help page is made (the CLI
+    makes its Consoles in `cli.main`), so output wraps the same everywhere.
+    """
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("LINES", "40")
+    monkeypatch.setenv("TERM", "dumb")
+    for name in TERMINAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return 100
 
 
 @pytest.fixture

@@ -272,6 +272,7 @@ class SpotifyDouble:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._lock = threading.RLock()
+        self._company_arrived = threading.Condition(self._lock)
         self._rng = random.Random(seed)
         self.token_lifetime = token_lifetime
         self.mode = mode
@@ -573,6 +574,10 @@ class SpotifyDouble:
         self._not_found: set[str] = set()
         self._delay = 0.0
         self._delay_endpoints: frozenset[str] = API_ENDPOINTS
+        self._company = 0  # calls wanted in flight at once before any answers; 0: no hold
+        self._company_endpoints: frozenset[str] = API_ENDPOINTS
+        self._company_timeout = 0.0
+        self._waiting = 0
 
     @staticmethod
     def _scope(endpoints: Iterable[str] | None) -> frozenset[str]:
@@ -656,6 +661,21 @@ class SpotifyDouble:
             self._delay = seconds
             self._delay_endpoints = self._scope(endpoints)
 
+    def hold_until_concurrent(
+        self, n: int, *, endpoints: set[str] | None = None, timeout: float = 10.0
+    ) -> None:
+        """Hold matching calls until ``n`` of them are in flight at once; then hold none.
+
+        Shows that a client overlaps its requests without betting on timing: a
+        client that never sends ``n`` at once waits ``timeout`` seconds once, and
+        ``max_concurrent`` stays below ``n``.
+        """
+        with self._lock:
+            self._company = n
+            self._company_endpoints = self._scope(endpoints)
+            self._company_timeout = timeout
+            self._waiting = 0
+
     def expire_tokens(self) -> None:
         """Every token issued so far expires (next API call answers 401)."""
         with self._lock:
@@ -671,6 +691,7 @@ class SpotifyDouble:
             self._requests.clear()
             self._max_concurrent = self._in_flight
             self._clear_faults()
+            self._company_arrived.notify_all()  # held calls go on
 
     # -------------------------------------------------------------- recording
 
@@ -789,6 +810,7 @@ class SpotifyDouble:
             denied = self._check_bearer(handler.headers.get("Authorization"))
             if denied is not None:
                 return denied
+        self._wait_for_company(endpoint)
         self._sleep_if_delayed(endpoint)
         fault = self._fault_for(endpoint)
         if fault is not None:
@@ -809,6 +831,18 @@ class SpotifyDouble:
             if endpoint == "artists_batch":
                 return self._get_batch(query, "artists")
             return self._search(query)
+
+    def _wait_for_company(self, endpoint: str) -> None:
+        with self._company_arrived:
+            if not self._company or endpoint not in self._company_endpoints:
+                return
+            self._waiting += 1
+            if self._waiting >= self._company:
+                self._company = 0  # enough at once: release them, hold no more
+                self._company_arrived.notify_all()
+                return
+            self._company_arrived.wait_for(lambda: not self._company, self._company_timeout)
+            self._company = 0  # timed out: never hold again
 
     def _sleep_if_delayed(self, endpoint: str) -> None:
         with self._lock:

@@ -7,16 +7,27 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from conftest import Result
 
-from jitspot import __version__
+from jitspot import __version__, cli
 from jitspot.errors import ConfigError
 from jitspot.settings import load_settings
 
 Run = Callable[..., Result]
-COMMANDS = ["import", "list", "show", "export"]
+
+
+def registered_commands() -> dict[str, Any]:
+    """The app's commands as `jitspot --help` lists them: a new command is walked too."""
+    group = typer.main.get_command(cli.app)
+    assert isinstance(group, typer.core.TyperGroup)
+    return dict(group.commands)
+
+
+COMMANDS = sorted(registered_commands())
 
 
 def test_cli__version(run: Run) -> None:
@@ -27,9 +38,17 @@ def test_cli__version(run: Run) -> None:
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_cli__every_command_has_help(run: Run, command: str) -> None:
+    registered = registered_commands()[command]
+    assert (registered.help or "").strip(), f"{command} has no docstring"
+    for param in registered.params:
+        assert (getattr(param, "help", None) or "").strip(), f"{command} {param.name}: no help"
     result = run(command, "--help")
     assert result.exit_code == 0
-    assert len(result.stdout.strip().splitlines()) > 5
+    assert registered.help.strip().splitlines()[0] in " ".join(result.stdout.split())
+
+
+def test_cli__every_command_is_walked() -> None:
+    assert {"import", "list", "show", "export"} <= set(COMMANDS)
 
 
 def test_cli__usage_error_exits_2(run: Run) -> None:

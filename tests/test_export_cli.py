@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Result, album_url
@@ -126,7 +127,7 @@ def test_export__csv_round_trips_through_import(
     assert report["rows"] == len(original)
     again = run("list", "--json").json()
 
-    def key(a):
+    def key(a: dict[str, Any]) -> tuple[Any, ...]:
         return (
             a["tab"],
             a["artist"],

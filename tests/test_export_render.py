@@ -24,8 +24,9 @@ from jitspot.export import (
     render_json,
     render_markdown,
 )
+from jitspot.spotify_data import Track
 from jitspot.text import fold
-from jitspot.views import AlbumView, SpotifyView
+from jitspot.views import SHEET_KEYS, AlbumView, SpotifyView
 
 SPOTIFY_ID = "4uLU6hMCjMI75M1A2tKUQC"
 COVER = "https://i.scdn.co/image/ab67616d0000b273cover"
@@ -169,18 +170,7 @@ def test_render_csv__has_sheet_link_and_spotify_columns() -> None:
     header = next(csv.reader(io.StringIO(text)))
     rows = csv_rows(text)
 
-    assert header[:10] == [
-        "id",
-        "artist",
-        "title",
-        "release_date",
-        "release_text",
-        "kind",
-        "genres",
-        "vocal_style",
-        "location",
-        "tab",
-    ]
+    assert header[:10] == list(SHEET_KEYS)  # the album object's facts from the sheet
     assert header[10:13] == ["bandcamp", "spotify", "youtube"]
     for column in (
         "spotify_id",
@@ -225,6 +215,33 @@ def test_format_duration__uses_hours_only_when_needed() -> None:
     assert format_duration(632_000) == "10:32"
     assert format_duration(3_723_000) == "1:02:03"
     assert format_duration(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(2_499, "0:02"), (2_500, "0:03"), (59_500, "1:00"), (3_599_500, "1:00:00")],
+)
+def test_format_duration__half_a_second_rounds_up(ms: int, text: str) -> None:
+    assert format_duration(ms) == text
+
+
+def test_format_duration__show_page_rounds_like_the_exports() -> None:
+    from rich.console import Console
+
+    from jitspot.terminal import show_page
+
+    durations = [2_499, 2_500, 59_500, 3_599_500]
+    tracks: list[Track] = [
+        {"disc": 1, "number": n, "name": f"Track {n}", "duration_ms": ms}
+        for n, ms in enumerate(durations, start=1)
+    ]
+    view = album(spotify=spotify_view(tracks=tracks, total_duration_ms=sum(durations)))
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(show_page(view))
+    lines = console.export_text().splitlines()
+    shown = [line.split()[-1] for line in lines if "Track " in line]
+    assert shown == [format_duration(ms) for ms in durations]
+    assert format_duration(sum(durations)) in lines[-1]
 
 
 # ------------------------------------------------------------------- Markdown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jitspot.cache import Entry
+from jitspot.cache import Entry, Kind
 from jitspot.freshness import (
     DAY,
     Freshness,
@@ -20,12 +20,12 @@ NOW = 1_000 * DAY
 LIFE = Lifetimes(found=30 * DAY, not_found=7 * DAY)
 
 
-def found(kind: str, spotify_id: str, age_days: float, **data: object) -> Entry:
-    return Entry(kind, spotify_id, "found", NOW - age_days * DAY, dict(data))  # type: ignore[arg-type]
+def found(kind: Kind, spotify_id: str, age_days: float, **data: object) -> Entry:
+    return Entry(kind, spotify_id, "found", NOW - age_days * DAY, dict(data))
 
 
-def missing(kind: str, spotify_id: str, age_days: float) -> Entry:
-    return Entry(kind, spotify_id, "not_found", NOW - age_days * DAY)  # type: ignore[arg-type]
+def missing(kind: Kind, spotify_id: str, age_days: float) -> Entry:
+    return Entry(kind, spotify_id, "not_found", NOW - age_days * DAY)
 
 
 @pytest.mark.parametrize(
@@ -92,16 +92,31 @@ def test_albums_to_fetch__stale_policy_with_max_age_overrides_lifetime() -> None
 
 def test_albums_to_fetch__all_and_offline() -> None:
     cached = entries(found("album", "a", 1))
-    args = {"now": NOW, "lifetimes": LIFE, "with_credentials": True}
-    assert albums_to_fetch(["a", "b"], cached, policy=Policy.ALL, **args) == ["a", "b"]  # type: ignore[arg-type]
-    assert albums_to_fetch(["a", "b"], cached, policy=Policy.OFFLINE, **args) == []  # type: ignore[arg-type]
+
+    def wanted(policy: Policy) -> list[str]:
+        return albums_to_fetch(
+            ["a", "b"], cached, policy=policy, now=NOW, lifetimes=LIFE, with_credentials=True
+        )
+
+    assert wanted(Policy.ALL) == ["a", "b"]
+    assert wanted(Policy.OFFLINE) == []
 
 
 def test_albums_to_fetch__oembed_cover_is_enough_only_without_credentials() -> None:
     cached = entries(found("oembed", "a", 1, thumbnail_url="https://i.scdn.co/x"))
-    common = {"policy": Policy.MISSING, "now": NOW, "lifetimes": LIFE}
-    assert albums_to_fetch(["a"], cached, with_credentials=False, **common) == []  # type: ignore[arg-type]
-    assert albums_to_fetch(["a"], cached, with_credentials=True, **common) == ["a"]  # type: ignore[arg-type]
+
+    def wanted(with_credentials: bool) -> list[str]:
+        return albums_to_fetch(
+            ["a"],
+            cached,
+            policy=Policy.MISSING,
+            now=NOW,
+            lifetimes=LIFE,
+            with_credentials=with_credentials,
+        )
+
+    assert wanted(with_credentials=False) == []
+    assert wanted(with_credentials=True) == ["a"]
 
 
 def test_artists_to_fetch__uncached_artists_of_found_albums_once() -> None:

@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from conftest import START, FakeClock
-from spotify_double import SpotifyDouble
+from spotify_double import Mode, SpotifyDouble
 
 from jitspot.cache import SpotifyCache, cache_key
 from jitspot.catalog import NEEDS_CREDENTIALS, Catalog
@@ -89,6 +89,11 @@ def processes(home: Path, fake: FakeClock) -> Iterator[Processes]:
     opened.close_all()
 
 
+def never_built(*_: object) -> NoReturn:
+    """The gateway factory of a resolver that must not even build one (no token file, no spotipy)."""
+    raise AssertionError("the resolver built a gateway")
+
+
 def batch_sizes(double: SpotifyDouble, endpoint: str) -> list[int]:
     return [len(r.query["ids"].split(",")) for r in double.requests if r.endpoint == endpoint]
 
@@ -143,9 +148,9 @@ def test_resolve__extended_mode_uses_batches_of_20(
 
 @pytest.mark.parametrize("mode", ["extended", "development"])
 def test_resolve__albums_past_50_tracks_fetch_every_extra_page(
-    spotify: SpotifyDouble, processes: Processes, mode: str
+    spotify: SpotifyDouble, processes: Processes, mode: Mode
 ) -> None:
-    spotify.mode = mode  # type: ignore[assignment]
+    spotify.mode = mode
     ids = spotify.populate(4, 2, long_albums=2, long_tracks=120)  # 50 + 50 + 20: 2 extra pages
     result = processes.resolver().resolve(ids, Policy.MISSING)
 
@@ -268,9 +273,9 @@ def test_resolve__extended_mode_without_genres_is_remembered_too(
     ("mode", "answer"), [("extended", "null in the batch"), ("development", "404")]
 )
 def test_resolve__not_found_is_cached_with_the_shorter_lifetime(
-    spotify: SpotifyDouble, processes: Processes, fake: FakeClock, mode: str, answer: str
+    spotify: SpotifyDouble, processes: Processes, fake: FakeClock, mode: Mode, answer: str
 ) -> None:
-    spotify.mode = mode  # type: ignore[assignment]
+    spotify.mode = mode
     ids = spotify.populate(5, 2)
     missing = ids[2]
     spotify.not_found(missing)
@@ -321,13 +326,12 @@ def test_resolve__warm_cache_makes_no_call_and_no_token_request_even_after_resta
 
     # "Restart": close everything and open the store and cache again.
     processes.close(resolver)
-    restarted = processes.resolver()
+    restarted = processes.resolver(gateway_factory=never_built)
     again = restarted.resolve(ids, Policy.MISSING)
     assert len(spotify.requests) == requests
     assert spotify.tokens_issued == 1
     assert (again.hits, again.misses) == (25, 0)
     assert again.entries == cold.entries
-    assert restarted._gateway is None  # not even built: no token file read, no spotipy
 
 
 # -- without credentials: oEmbed covers --------------------------------------------------------
@@ -407,14 +411,13 @@ def test_resolve__retry_after_past_the_cap_stops_every_process_until_not_before(
     assert first.store.counters()["api.rate_limited_responses"] == 1
 
     # Another process on the same home: zero calls, the albums are rate-limited.
-    second = processes.resolver()
+    second = processes.resolver(gateway_factory=never_built)
     fake.advance(1800)
     blocked = second.resolve(ids, Policy.MISSING)
     assert len(spotify.requests) == 2
     assert isinstance(blocked.error, RateLimited)
     assert blocked.error.not_before.timestamp() == pytest.approx(START + 3600, abs=1)
     assert blocked.failed == dict.fromkeys(ids, "rate_limited")
-    assert second._gateway is None
 
     # Once the clock is past "not before", calls resume.
     fake.advance(1801)
@@ -572,14 +575,15 @@ def test_resolve__never_more_requests_in_flight_than_concurrency(
 ) -> None:
     spotify.mode = "development"
     spotify.delay(0.05)
+    # The first album call waits for a second one: the workers overlap whatever the timing.
+    spotify.hold_until_concurrent(2, endpoints={"album"})
     ids = spotify.populate(10, 1)
     result = processes.resolver(concurrency=2).resolve(ids, Policy.MISSING)
 
     assert result.error is None
     assert result.fetched == set(ids)
     assert spotify.count("album") == 10
-    assert spotify.max_concurrent <= 2
-    assert spotify.max_concurrent == 2  # and the two workers do overlap
+    assert spotify.max_concurrent == 2
 
 
 def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
@@ -587,16 +591,14 @@ def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
 ) -> None:
     spotify.mode = "development"
     ids = spotify.populate(8, 1)
-    built: list[Gate] = []
+    built_on: list[int] = []  # the threads that built a gateway
     settings = load_settings(processes.home)
 
-    def slow_factory(gate: Gate) -> SpotifyGateway:
-        # Building takes a moment, like the first `import requests` of a CLI process.
-        built.append(gate)
-        time.sleep(0.1)
+    def factory(gate: Gate) -> SpotifyGateway:
+        built_on.append(threading.get_ident())
         return SpotifyGateway(settings, gate, clock=fake.now, sleep=fake.sleep)
 
-    resolver = processes.resolver(gateway_factory=slow_factory, concurrency=4)
+    resolver = processes.resolver(gateway_factory=factory, concurrency=4)
     # A later run of a development-mode app: no batch probe, albums one by one at once.
     resolver.store.set_meta(ALBUMS_BATCH_FORBIDDEN_UNTIL, START + DAY)
     resolver.store.set_meta(ARTISTS_BATCH_FORBIDDEN_UNTIL, START + DAY)
@@ -604,7 +606,8 @@ def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
 
     assert result.error is None
     assert result.fetched == set(ids)
-    assert len(built) == 1  # one gate: one request budget for every worker
+    # Built once, by the caller before any worker starts: one gate, one budget for all.
+    assert built_on == [threading.get_ident()]
     assert spotify.tokens_issued == 1
     assert resolver.store.counters()["api.calls.album"] == spotify.count("album") == 8
     assert result.api_calls == spotify.api_calls()

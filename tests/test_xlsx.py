@@ -326,26 +326,25 @@ def test_read_xlsx__attribute_order_and_quotes_do_not_matter(tmp_path: Path) -> 
     ]
 
 
-def test_read_xlsx__formula_cells_without_r_fall_back_to_a_full_parser(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    row = ["Leprous", "Aphelion", "TBA", "LP", "Prog", "Mixed", "NO", "BC", formula(ALBUM)]
-    path = workbook(tmp_path / "w.xlsx", {"2021": [row]})
-    # `r` is optional: a cell without it follows its left neighbour.
-    changed = rewrite_member(path, SHEET1, lambda xml: xml.replace(b'<c r="I6"', b"<c"))
-    calls: list[Path] = []
-    full_parser = xlsx._openpyxl_links
+def test_read_xlsx__formula_cells_without_r_keep_their_links_in_place(tmp_path: Path) -> None:
+    youtube = "https://www.youtube.com/watch?v=abc"
+    bandcamp = "https://leprous.bandcamp.com/album/aphelion"
+    rows = [
+        album("Leprous", "Aphelion", spotify=formula(ALBUM), youtube=formula(youtube)),
+        album("Haken", "Fauna", bandcamp=Link(bandcamp, "BC"), spotify=formula(OTHER_ALBUM)),
+    ]
+    path = workbook(tmp_path / "w.xlsx", {"2021": rows})
+    # `r` is optional: a cell without it follows the cell written before it.
+    changed = rewrite_member(
+        path, SHEET1, lambda xml: xml.replace(b'<c r="J6"', b"<c").replace(b'<c r="I7"', b"<c")
+    )
+    with zipfile.ZipFile(changed) as archive:
+        assert b'r="J6"' not in archive.read(SHEET1)
 
-    def spy(path: Path, tabs: Sequence[str]) -> dict[str, dict[tuple[int, int], str]]:
-        calls.append(path)
-        return full_parser(path, tabs)
-
-    monkeypatch.setattr(xlsx, "_openpyxl_links", spy)
-
-    [raw] = read_xlsx(changed).rows
-
-    assert raw.links == {"spotify": ALBUM}
-    assert calls == [changed]
+    assert [row.links for row in read_xlsx(changed).rows] == [
+        {"spotify": ALBUM, "youtube": youtube},
+        {"bandcamp": bandcamp, "spotify": OTHER_ALBUM},
+    ]
 
 
 def test_read_xlsx__namespace_prefixes_and_relative_sheet_targets(tmp_path: Path) -> None:
