@@ -26,6 +26,7 @@ import sqlite3
 import uuid
 import zlib
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -133,12 +134,24 @@ class SpotifyCache:
                 if _is_damage(exc, self.directory):
                     self._disk = self._replace_damaged(exc)
                 else:
-                    self._notice(
-                        f"cannot use the Spotify cache at {self.directory} ({_reason(exc)}); "
-                        "working without it"
-                    )
-                    self._disk = None
+                    self._disk = self._open_read_only(exc)
         return self._disk
+
+    def _open_read_only(self, error: BaseException) -> Any:
+        """The cache for reading only (a read-only home, a full disk), or None."""
+        try:
+            disk = ReadOnlyDisk(self.directory)
+            identity = disk.get(IDENTITY_KEY)
+        except (sqlite3.Error, OSError, *_BAD_VALUE):
+            self._notice(
+                f"cannot use the Spotify cache at {self.directory} ({_reason(error)}); "
+                "working without it"
+            )
+            return None
+        log.debug("the Spotify cache is read-only here (%s)", _reason(error))
+        if self.store.get_meta(CACHE_IDENTITY) != identity:
+            self._index_void = True
+        return disk
 
     def _open(self) -> Any:
         import diskcache
@@ -276,8 +289,9 @@ class SpotifyCache:
                 f"the Spotify cache at {self.directory} had {count} ({reason}); "
                 "dropped them, they are fetched again when needed"
             )
-        if gone or unreadable:
-            self.store.drop_cache_index(gone + unreadable)
+        if (gone or unreadable) and not isinstance(disk, ReadOnlyDisk):
+            with suppress(JitspotError):  # a read-only or full store: drop them next time
+                self.store.drop_cache_index(gone + unreadable)
         return entries
 
     def _drop_values(self, disk: Any, keys: list[str]) -> None:
@@ -303,7 +317,7 @@ class SpotifyCache:
                     raise
                 disk = self._replace_damaged(exc)
                 self._write(disk, batch)
-            if disk is None:
+            if disk is None or isinstance(disk, ReadOnlyDisk):
                 batch = []
         self.store.index_cache_entries(
             (
@@ -323,7 +337,7 @@ class SpotifyCache:
 
     @staticmethod
     def _write(disk: Any, batch: list[Entry]) -> None:
-        if disk is None:
+        if disk is None or isinstance(disk, ReadOnlyDisk):
             return
         with disk.transact():
             for entry in batch:
@@ -335,6 +349,54 @@ class SpotifyCache:
         if disk is None:
             return 0, 0
         return len(disk), int(disk.volume())
+
+
+class ReadOnlyDisk:
+    """The disk cache's values read straight from its `cache.db`, writing nothing.
+
+    diskcache writes its settings each time it opens a cache, so it cannot open
+    one on a read-only home or a full disk; the values are plain rows that its
+    JSONDisk decodes, and reading them needs no write. Written by hand because
+    diskcache has no read-only mode.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import diskcache
+
+        database = directory / "cache.db"
+        if not database.is_file():
+            raise FileNotFoundError(errno.ENOENT, "no cache.db", str(database))
+        uri = database.resolve().as_uri()
+        try:
+            self._conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+            self._conn.execute("SELECT count(*) FROM Cache").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL database in a directory that cannot take its -shm file is
+            # readable only as immutable (nobody can write there either).
+            self._conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        self._disk = diskcache.JSONDisk(str(directory), compress_level=6)
+
+    def get(self, key: str) -> Any:
+        db_key, raw = self._disk.put(key)
+        row = self._conn.execute(
+            "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = ?", (db_key, raw)
+        ).fetchone()
+        return None if row is None else self._disk.fetch(row[0], row[1], row[2], False)
+
+    def delete(self, key: str) -> None:
+        """Nothing is deleted from a read-only cache."""
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM Cache").fetchone()[0])
+
+    def volume(self) -> int:
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        files = self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM Cache").fetchone()[0]
+        return int(pages * size + files)
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 # OSErrors that say nothing about the cache's content: a full disk, a quota, no

@@ -3,6 +3,7 @@ disk, a read-only home, and counters that reads must not write."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -311,3 +312,28 @@ def test_open_store__a_store_it_cannot_read_is_a_config_error(tmp_path: Path) ->
     path.write_bytes(b"\0" * 100 + b"junk" * 2000)
     with pytest.raises(ConfigError, match="damaged"):
         open_store(path).albums()
+
+
+def test_read_only_home__cached_covers_are_still_shown(
+    run: Run, make_sheet: Callable[..., Path], home: Path, spotify: SpotifyDouble
+) -> None:
+    album_id = spotify.add_album("Album 0", [spotify.add_artist("Band 0")])
+    assert run("import", str(make_sheet({"2021": _rows(1, album_id)}))).exit_code == 0
+    assert run("show", "band 0", "--json").json()["cover_state"] == "fetched"
+    paths = [*home.rglob("*"), home]
+    for path in paths:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    try:
+        shown = _jitspot(home, "show", "band 0", "--offline", "--json")
+        listed = _jitspot(home, "list")
+    finally:
+        for path in paths:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["cover_state"] == "cached"
+    assert view["spotify"]["tracks"]
+    assert listed.returncode == 0, listed.stderr
+    assert "cover" in listed.stdout
+    assert "Spotify cache" not in shown.stderr + listed.stderr  # read quietly, no warning
