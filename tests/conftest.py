@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -247,3 +249,18 @@ LINK_LABELS = {
 
 def album_url(spotify_id: str) -> str:
     return f"https://open.spotify.com/album/{spotify_id}?si=abc123"
+
+
+def without_write_rights() -> list[str]:
+    """A prefix that runs a command unable to write where permissions say no.
+
+    Tests run as root here, and root ignores file modes: dropping
+    CAP_DAC_OVERRIDE (and CAP_DAC_READ_SEARCH) from the bounding set makes the
+    child subject to them, as any user is. Not root: no prefix needed.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot make a read-only home")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import sqlite3
 import stat
 import subprocess
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import Result, album_url
+from conftest import Result, album_url, without_write_rights
 from spotify_double import SpotifyDouble
 
 from jitspot.catalog import Catalog, until_text
@@ -235,21 +234,6 @@ def test_show_offline__works_when_the_store_takes_no_write(
 # -- 11: a read-only JITSPOT_HOME -----------------------------------------------------------
 
 
-def _without_write_rights() -> list[str]:
-    """A prefix that runs a command unable to write where permissions say no.
-
-    Tests run as root here, and root ignores file modes: dropping
-    CAP_DAC_OVERRIDE (and CAP_DAC_READ_SEARCH) from the bounding set makes the
-    child subject to them, as any user is. Not root: no prefix needed.
-    """
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: cannot make a read-only home")
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-
-
 @pytest.fixture
 def read_only_home(imported: Path, home: Path) -> Iterator[Path]:
     paths = [p for p in home.rglob("*")] + [home]
@@ -264,7 +248,7 @@ def read_only_home(imported: Path, home: Path) -> Iterator[Path]:
 def _jitspot(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JITSPOT_HOME": str(home)}
     return subprocess.run(
-        [*_without_write_rights(), sys.executable, "-m", "jitspot", *args],
+        [*without_write_rights(), sys.executable, "-m", "jitspot", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -275,7 +259,7 @@ def _jitspot(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_read_only_home__the_child_really_cannot_write(read_only_home: Path) -> None:
     probe = subprocess.run(
-        [*_without_write_rights(), "sh", "-c", f"touch {read_only_home}/probe"],
+        [*without_write_rights(), "sh", "-c", f"touch {read_only_home}/probe"],
         capture_output=True,
         check=False,
     )
