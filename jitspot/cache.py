@@ -172,25 +172,43 @@ class SpotifyCache:
 
     def _check_identity(self, disk: Any) -> None:
         """Void the store's index when this disk cache is not the one it describes."""
-        created = disk.add(IDENTITY_KEY, uuid.uuid4().hex)  # the first opener's id sticks
+        disk.add(IDENTITY_KEY, uuid.uuid4().hex)  # add, not set: the first opener's id sticks
         identity = disk.get(IDENTITY_KEY)
         if not isinstance(identity, str):
             raise ValueError("the cache has no identity")
         known = self.store.get_meta(CACHE_IDENTITY)
         if known == identity:
             return
-        # A cache written before caches had an identity, with its values, is adopted
-        # rather than forgotten (and fetched again); a new, deleted or replaced
-        # folder holds nothing the index lists.
-        adopt = known is None and created and len(disk) > 1
+        # A store that never saw a cache identity meets a cache with values: a cache
+        # from before identities (its index is in the store), or a store rebuilt
+        # after damage (its index is empty). Adopt the cache, never fetch it again.
+        # Otherwise (another store's cache, a new, deleted or replaced folder)
+        # nothing the index lists is in this cache.
+        adopt = known is None and len(disk) > 1
         try:
-            if adopt:
-                self.store.remember_cache_identity(identity)
-            else:
+            if not adopt:
                 self.store.drop_cache_index(identity=identity)
+            elif self.store.cache_index_size() == 0:
+                self._rebuild_index(disk, identity)
+            else:
+                self.store.remember_cache_identity(identity)
         except JitspotError:
             # A read-only or full store: decide for this command only, write nothing.
             self._index_void = not adopt
+
+    def _rebuild_index(self, disk: Any, identity: str) -> None:
+        """Index every value the disk cache holds (a store re-created beside it)."""
+        rows: list[CacheIndexEntry] = []
+        for key in disk.iterkeys():
+            if key == IDENTITY_KEY:
+                continue
+            try:
+                rows.append(_index_row(Entry.from_json(disk.get(key))))
+            except (*_BAD_VALUE, sqlite3.Error):  # dropped when met; not worth failing for
+                continue
+        self.store.index_cache_entries(rows)
+        self.store.remember_cache_identity(identity)
+        log.info("rebuilt the cache index from %d cached entries", len(rows))
 
     def _replace_damaged(self, error: BaseException) -> Any:
         """Move a damaged cache aside and open a fresh one; None when that fails too."""
@@ -319,21 +337,7 @@ class SpotifyCache:
                 self._write(disk, batch)
             if disk is None or isinstance(disk, ReadOnlyDisk):
                 batch = []
-        self.store.index_cache_entries(
-            (
-                CacheIndexEntry(
-                    key=e.key,
-                    kind=e.kind,
-                    spotify_id=e.spotify_id,
-                    status=e.status,
-                    source="oembed" if e.kind == "oembed" else "api",
-                    fetched_at=e.fetched_at,
-                    cover_url=e.cover_url,
-                )
-                for e in batch
-            ),
-            counters or {},
-        )
+        self.store.index_cache_entries(map(_index_row, batch), counters or {})
 
     @staticmethod
     def _write(disk: Any, batch: list[Entry]) -> None:
@@ -349,6 +353,19 @@ class SpotifyCache:
         if disk is None:
             return 0, 0
         return len(disk), int(disk.volume())
+
+
+def _index_row(entry: Entry) -> CacheIndexEntry:
+    """What the store's index keeps of an entry."""
+    return CacheIndexEntry(
+        key=entry.key,
+        kind=entry.kind,
+        spotify_id=entry.spotify_id,
+        status=entry.status,
+        source="oembed" if entry.kind == "oembed" else "api",
+        fetched_at=entry.fetched_at,
+        cover_url=entry.cover_url,
+    )
 
 
 class ReadOnlyDisk:

@@ -64,7 +64,9 @@ def configure_logging(*, debug: bool, verbose: bool, quiet: bool) -> None:
     if quiet and not debug:
         level = logging.ERROR
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    # Plain runs say "jitspot: …" like the error boundary; --debug says who logged it.
+    layout = "%(levelname)s %(name)s: %(message)s" if debug else "jitspot: %(message)s"
+    handler.setFormatter(RedactingFormatter(layout))
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_jitspot", False):

@@ -594,6 +594,10 @@ class Store:
             if identity:
                 _put_meta(conn, CACHE_IDENTITY, identity)
 
+    def cache_index_size(self) -> int:
+        """How many entries the cache index holds."""
+        return int(self.conn.execute("SELECT count(*) FROM cache_index").fetchone()[0])
+
     def remember_cache_identity(self, identity: str) -> None:
         """Record which disk cache the index describes, keeping the index as it is."""
         self.set_meta(CACHE_IDENTITY, identity)

@@ -247,3 +247,21 @@ def test_cache__folder_not_writable_still_works_offline(
 
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["cover_state"] == "cached"
+
+
+def test_cache__a_store_rebuilt_after_damage_keeps_the_cache(
+    run: Run, fetched: dict[str, str], home: Path, spotify: SpotifyDouble, tmp_path: Path
+) -> None:
+    # What the damaged-store message advises: move the store aside, re-import.
+    (home / "jitspot.sqlite3").rename(tmp_path / "damaged.sqlite3")
+    for side in ("jitspot.sqlite3-wal", "jitspot.sqlite3-shm"):
+        (home / side).unlink(missing_ok=True)
+    assert run("import", str(tmp_path / "releases.xlsx")).exit_code == 0
+    calls = spotify.api_calls
+
+    words = list_words(run)
+    export = run("export", "--format", "json")
+
+    assert set(words.values()) == {"cover"}
+    assert {a["cover_state"] for a in json.loads(export.stdout)} == {"cached"}
+    assert spotify.api_calls == calls  # nothing fetched again
