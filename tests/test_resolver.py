@@ -29,7 +29,7 @@ from jitspot.errors import JitspotError, RateLimited
 from jitspot.freshness import DAY, Policy
 from jitspot.gateway import SpotifyGateway
 from jitspot.importer import import_source
-from jitspot.pacing import Gate
+from jitspot.pacing import Pacer
 from jitspot.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -56,7 +56,7 @@ class Processes:
 
     def resolver(
         self,
-        gateway_factory: Callable[[Gate], Any] | None = None,
+        gateway_factory: Callable[[Pacer], Any] | None = None,
         **overrides: Any,
     ) -> Resolver:
         settings = load_settings(self.home, overrides=overrides)
@@ -500,13 +500,13 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
 
 def recording_gateway(
     processes: Processes, admitted: list[float], **overrides: Any
-) -> Callable[[Gate], SpotifyGateway]:
+) -> Callable[[Pacer], SpotifyGateway]:
     """A real gateway whose gate notes the (fake) time of every admission."""
     fake = processes.fake
     settings = load_settings(processes.home, overrides=overrides)
     lock = threading.Lock()
 
-    def factory(gate: Gate) -> SpotifyGateway:
+    def factory(gate: Pacer) -> SpotifyGateway:
         admit = gate.admit
 
         def recording_admit() -> None:
@@ -587,10 +587,10 @@ def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
 ) -> None:
     spotify.mode = "development"
     ids = spotify.populate(8, 1)
-    built: list[Gate] = []
+    built: list[Pacer] = []
     settings = load_settings(processes.home)
 
-    def slow_factory(gate: Gate) -> SpotifyGateway:
+    def slow_factory(gate: Pacer) -> SpotifyGateway:
         # Building takes a moment, like the first `import requests` of a CLI process.
         built.append(gate)
         time.sleep(0.1)
