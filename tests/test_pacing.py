@@ -6,11 +6,16 @@ Time is a fake clock: no threads are needed for the controller, nothing sleeps.
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from conftest import START, FakeClock
+from spotify_double import SpotifyDouble
 
 from jitspot.errors import RateLimited
 from jitspot.pacing import (
@@ -317,3 +322,54 @@ def test_shared__a_busy_store_never_fails_a_request(clock: FakeClock, tmp_path: 
     finally:
         holder._store.conn.execute("ROLLBACK")
     assert state.exchange(lambda doc: {"ok": 1}) == {"ok": 1}
+
+
+# -- two real processes against one limit -----------------------------------------------------
+
+RESOLVE_IDS = """
+import json, sys
+from pathlib import Path
+from jitspot.cache import SpotifyCache
+from jitspot.freshness import Policy
+from jitspot.resolver import Resolver
+from jitspot.settings import load_settings
+from jitspot.store import open_store
+
+settings = load_settings(Path(sys.argv[1]))
+with open_store(settings.store_path) as store:
+    cache = SpotifyCache(settings.cache_dir, store)
+    result = Resolver(store, cache, settings).resolve(json.loads(sys.argv[2]), Policy.MISSING)
+    cache.close()
+sys.exit(1 if result.error else 0)
+"""
+
+
+def test_shared__two_processes_share_one_budget(spotify: SpotifyDouble, home: Path) -> None:
+    """Two jitspot processes at once stay together under a limit one of them would reach."""
+    spotify.mode = "development"
+    ids = spotify.populate(60, 2)
+    spotify.rolling_limit(8, 1.0)  # 8 requests/s, Retry-After as the window implies
+    env = {**os.environ, "JITSPOT_HOME": str(home)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RESOLVE_IDS, str(home), json.dumps(half)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for half in (ids[:30], ids[30:])
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+
+    sent = [r for r in spotify.requests if r.endpoint in ("album", "artist", "albums_batch")]
+    assert spotify.count("album", status=200) == 60
+    # Both processes were sending at the same time (each one's share, not one after the other)...
+    first = {r.path for r in sent if r.path.removeprefix("/v1/albums/") in ids[:30]}
+    assert first and len(first) < len(sent)
+    # ...and together they drew few 429s: without sharing, each spends the whole rate.
+    assert spotify.count(status=429) <= 6
+    state = PacingState(home / "jitspot.sqlite3", PACING_NAME).read()
+    assert state is not None
+    assert len(state["senders"]) <= 2
