@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
 from jitspot.links import album_url
 from jitspot.logs import register_secret
-from jitspot.pacing import Clock, Gate, Sleep
+from jitspot.pacing import Clock, Pacer, Sleep
 from jitspot.settings import Settings
 from jitspot.spotify_data import (
     AlbumData,
@@ -206,7 +206,7 @@ class SpotifyGateway:
     def __init__(
         self,
         settings: Settings,
-        gate: Gate,
+        gate: Pacer,
         *,
         clock: Clock = time.time,
         sleep: Sleep = time.sleep,
@@ -410,7 +410,7 @@ class SpotifyGateway:
 
         def call() -> T:
             nonlocal short_waits, transient_failures
-            self.gate.admit()
+            sent_at = self.gate.admit()
             self.meter.add(f"api.calls.{endpoint}")
             started = time.perf_counter()
             try:
@@ -419,6 +419,7 @@ class SpotifyGateway:
                 log.debug("%s -> %s", endpoint, failure.status)
                 if failure.status == 429:
                     self.meter.add("api.rate_limited_responses")
+                    self.gate.answered(sent_at, throttled=True)  # the learned rate goes down
                     self._on_rate_limit(failure)
                     short_waits += 1
                     raise _ShortRateLimit(failure.retry_after) from None

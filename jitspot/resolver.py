@@ -2,7 +2,7 @@
 
 `show`, `export` and `refresh` all go through `Resolver.resolve`. Fetches run
 on a few worker threads (bounded by `concurrency`, paced by one shared
-`Gate`); only this thread writes, after each finished batch, so a run that
+`Pacer`); only this thread writes, after each finished batch, so a run that
 is killed or rate-limited keeps every batch it completed.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -29,9 +30,9 @@ from jitspot.freshness import (
     freshness,
 )
 from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gateway
-from jitspot.pacing import Clock, Gate, Sleep
+from jitspot.pacing import PACING_NAME, Clock, Pacer, Sleep
 from jitspot.settings import Settings
-from jitspot.store import Store
+from jitspot.store import PacingState, Store
 
 log = logging.getLogger("jitspot.resolver")
 
@@ -78,7 +79,7 @@ class Resolver:
         *,
         clock: Clock = time.time,
         sleep: Sleep = time.sleep,
-        gateway_factory: Callable[[Gate], Gateway] | None = None,
+        gateway_factory: Callable[[Pacer], Gateway] | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -95,7 +96,16 @@ class Resolver:
 
     def gateway(self) -> Gateway:
         if self._gateway is None:
-            gate = Gate(self.settings.requests_per_window, clock=self.clock, sleep=self.sleep)
+            # One pacer per process, sharing the learned rate with every other
+            # jitspot process on this JITSPOT_HOME through the store.
+            shared = PacingState(self.store.path, PACING_NAME)
+            weakref.finalize(self, shared.close)
+            gate = Pacer(
+                clock=self.clock,
+                sleep=self.sleep,
+                ceiling=self.settings.rate_ceiling,
+                shared=shared,
+            )
             if self._gateway_factory is not None:
                 self._gateway = self._gateway_factory(gate)
             else:

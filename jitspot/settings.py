@@ -59,11 +59,17 @@ class Settings(BaseModel):
         le=MAX_RETRY_AFTER_CAP,
         description="longest Retry-After (s) waited; past it jitspot stops (exit 75)",
     )
-    requests_per_window: int = Field(
-        90,
+    requests_per_window: int | None = Field(
+        None,
         ge=1,
-        le=1000,
-        description="request budget per rolling 30 s window, shared by all workers",
+        le=100_000,
+        description="old fixed budget per 30 s, now only a ceiling (prefer max_rate)",
+    )
+    max_rate: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description="ceiling on requests/s to Spotify; pacing learns the rate below it",
     )
     concurrency: int = Field(4, ge=1, le=16, description="parallel Spotify requests")
     http_timeout: float = Field(
@@ -86,6 +92,14 @@ class Settings(BaseModel):
     @property
     def has_credentials(self) -> bool:
         return bool(self.client_id and self.client_secret)
+
+    @property
+    def rate_ceiling(self) -> float | None:
+        """Requests/s never exceeded: `max_rate`, and the old 30 s budget if still set."""
+        ceilings = [self.max_rate] if self.max_rate is not None else []
+        if self.requests_per_window is not None:
+            ceilings.append(self.requests_per_window / 30.0)
+        return min(ceilings) if ceilings else None
 
     @property
     def store_path(self) -> Path:

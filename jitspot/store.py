@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -89,6 +90,10 @@ MIGRATIONS: list[str] = [
         status TEXT,
         summary TEXT
     );
+    """,
+    # 2: shared pacing state (the learned Spotify rate, who sends how much).
+    """
+    CREATE TABLE pacing (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL)
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -983,3 +988,60 @@ def _refolded_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         if values != old:
             changed.append((*values, row["id"]))
     return changed
+
+
+# -- shared pacing state ---------------------------------------------------------------------
+# Every jitspot process on one JITSPOT_HOME paces its Spotify calls from one
+# small document (the learned rate, who is sending how much). Behind this one
+# function, so a server database can do the same with SELECT ... FOR UPDATE.
+
+
+class PacingState:
+    """One named pacing document, read-modified-written under BEGIN IMMEDIATE.
+
+    It has its own connection: worker threads exchange with it while the
+    resolver's thread writes through the store's, and one SQLite connection
+    must not carry two threads' transactions. It never waits long for the
+    write lock: pacing goes on with what it knows and tries again later.
+    """
+
+    def __init__(self, path: Path, name: str, *, wait: float = 0.05) -> None:
+        self.path = path
+        self.name = name
+        self.wait = wait
+        self._store: Store | None = None
+
+    def exchange(self, change: Callable[[Any], Any]) -> Any | None:
+        """Apply `change` to the document and return the new one; None if the store is busy."""
+        if self._store is None:
+            self._store = open_store(self.path)
+            self._store.conn.execute(f"PRAGMA busy_timeout = {int(self.wait * 1000)}")
+        conn = self._store.conn
+        try:
+            with self._store.transaction():
+                row = conn.execute(
+                    "SELECT state FROM pacing WHERE name = ?", (self.name,)
+                ).fetchone()
+                state = change(None if row is None else json.loads(row[0]))
+                conn.execute(
+                    "INSERT OR REPLACE INTO pacing(name, state, updated_at) VALUES (?, ?, ?)",
+                    (self.name, _to_json(state), time.time()),
+                )
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return None
+            raise
+        return state
+
+    def read(self) -> Any | None:
+        """The document as last written (None before any)."""
+        with open_store(self.path) as store:
+            row = store.conn.execute(
+                "SELECT state FROM pacing WHERE name = ?", (self.name,)
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

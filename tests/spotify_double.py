@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import html
 import json
+import math
 import random
 import re
 import secrets
@@ -159,7 +160,7 @@ class _RateLimitRule:
 class _RollingRule:
     max_calls: int
     window: float
-    retry_after: int
+    retry_after: int | None
     endpoints: frozenset[str]
     arrivals: deque[float] = field(default_factory=deque)
 
@@ -625,13 +626,15 @@ class SpotifyDouble:
         self,
         max_calls: int,
         window_seconds: float,
-        retry_after: int = 1,
+        retry_after: int | None = None,
         *,
         endpoints: set[str] | None = None,
     ) -> None:
         """429 whenever more than ``max_calls`` calls arrived within the window.
 
         Rejected calls count as arrivals too (retrying early prolongs the limit).
+        ``retry_after=None`` answers what the window implies, like Spotify: the
+        whole seconds until enough arrivals have left it for one more call.
         """
         with self._lock:
             self._rolling.append(
@@ -871,7 +874,12 @@ class SpotifyDouble:
                 while arrivals and arrivals[0] <= now - rolling.window:
                     arrivals.popleft()
                 if len(arrivals) > rolling.max_calls and chosen is None:
-                    chosen = self._too_many(rolling.retry_after, False, False)
+                    retry_after = rolling.retry_after
+                    if retry_after is None:
+                        # Room for one more once all but max_calls - 1 arrivals have left.
+                        leaving = arrivals[len(arrivals) - rolling.max_calls]
+                        retry_after = max(1, math.ceil(leaving + rolling.window - now))
+                    chosen = self._too_many(retry_after, False, False)
             for fail_next in self._fail_next:
                 if endpoint in fail_next.endpoints and fail_next.remaining > 0 and chosen is None:
                     fail_next.remaining -= 1

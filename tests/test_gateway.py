@@ -27,7 +27,7 @@ from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
 from jitspot.freshness import Policy
 from jitspot.gateway import MAX_SHORT_WAITS, SpotifyGateway, parse_retry_after
 from jitspot.logs import NOISY_LOGGERS, configure_logging
-from jitspot.pacing import Gate
+from jitspot.pacing import Pacer
 from jitspot.resolver import NOT_BEFORE, Resolver
 from jitspot.settings import load_settings
 from jitspot.store import Store, open_store
@@ -51,7 +51,7 @@ class Opened:
 
     def gateway(self, **overrides: Any) -> SpotifyGateway:
         settings = load_settings(self.home, overrides=overrides)
-        gate = Gate(settings.requests_per_window, clock=self.fake.now, sleep=self.fake.sleep)
+        gate = Pacer(clock=self.fake.now, sleep=self.fake.sleep, ceiling=settings.rate_ceiling)
         gateway = SpotifyGateway(settings, gate, clock=self.fake.now, sleep=self.fake.sleep)
         self.gateways.append(gateway)
         return gateway

@@ -1,14 +1,36 @@
-"""The Gate: a rolling request budget shared by the workers, pauses and stops. Pure, fake time."""
+"""Pacing: the rate controller (pure, fed with time and outcomes), the pacer, shared state.
+
+Time is a fake clock: no threads are needed for the controller, nothing sleeps.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import START, FakeClock
+from spotify_double import SpotifyDouble
 
 from jitspot.errors import RateLimited
-from jitspot.pacing import WINDOW_SECONDS, Gate
+from jitspot.pacing import (
+    BETA,
+    CLIMB_SECONDS,
+    DEFAULT_START_RATE,
+    MIN_RATE,
+    PACING_NAME,
+    Curve,
+    Pacer,
+    RateController,
+    Report,
+    merge_shared,
+)
+from jitspot.store import PacingState
 
 
 @pytest.fixture
@@ -16,167 +38,340 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def gate(clock: FakeClock, budget: int, window: float = WINDOW_SECONDS) -> Gate:
-    return Gate(budget, clock=clock.now, sleep=clock.sleep, window=window)
+def send_for(controller: RateController, start: float, seconds: float) -> float:
+    """Send as fast as the controller allows for `seconds`; returns the end time."""
+    now = start
+    while now < start + seconds:
+        controller.sent(now)
+        now += 1 / controller.allowed(now)
+    return now
 
 
-def admit_at(g: Gate, clock: FakeClock) -> float:
-    """Admit one request and say when (fake time) it was let through."""
-    g.admit()
-    return clock.now()
+def pacer(clock: FakeClock, **kwargs: object) -> Pacer:
+    return Pacer(clock=clock.now, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
 
 
-def test_gate__window_is_30_seconds_by_default() -> None:
-    assert WINDOW_SECONDS == 30.0
+# -- the controller: pure -----------------------------------------------------------------
 
 
-def test_gate__admits_the_budget_at_once_without_sleeping(clock: FakeClock) -> None:
-    g = gate(clock, budget=5)
-    times = [admit_at(g, clock) for _ in range(5)]
-    assert times == [START] * 5
-    assert clock.sleeps == []
-    assert g.waited_seconds == 0
+def test_controller__starts_from_a_conservative_default() -> None:
+    assert RateController(START).allowed(START) == DEFAULT_START_RATE
 
 
-def test_gate__next_request_waits_exactly_until_the_oldest_leaves_the_window(
-    clock: FakeClock,
-) -> None:
-    g = gate(clock, budget=3)
-    first = admit_at(g, clock)
-    clock.advance(10)
-    admit_at(g, clock)
-    clock.advance(10)
-    admit_at(g, clock)  # three in the window: 0, 10, 20
-    fourth = admit_at(g, clock)
-    assert clock.sleeps == [10.0]  # from t=20 until the request of t=0 is 30 s old
-    assert fourth == first + 30
-    fifth = admit_at(g, clock)
-    assert clock.sleeps == [10.0, 10.0]  # then until the request of t=10 leaves
-    assert fifth == first + 40
-    assert g.waited_seconds == 20.0
+def test_controller__rate_rises_while_answers_come_back_without_429() -> None:
+    controller = RateController(START)
+    rates = []
+    now = START
+    for _ in range(5):
+        now = send_for(controller, now, 2.0)
+        rates.append(controller.allowed(now))
+    assert rates == sorted(rates)
+    assert rates[-1] > 4 * DEFAULT_START_RATE  # slow start: doubles every 2 s
 
 
-def test_gate__no_window_ever_holds_more_than_the_budget(clock: FakeClock) -> None:
-    g = gate(clock, budget=4)
-    times = [admit_at(g, clock) for _ in range(17)]
-    assert all(later - earlier >= 30 for earlier, later in zip(times, times[4:], strict=False))
-    # ...and the budget is used: a full batch every 30 s, no idle gaps.
-    assert times[-1] - times[0] == 4 * 30
+def test_controller__an_unused_rate_does_not_grow_past_twice_what_is_sent() -> None:
+    controller = RateController(START)
+    now = START
+    for step in range(60):  # one request a second for a minute
+        now = START + step
+        controller.sent(now)
+    assert controller.curve.at(now) > 1000  # the curve alone would allow far more...
+    assert controller.allowed(now) == DEFAULT_START_RATE  # ...but 1/s is sent: max(2 x 1, start)
 
 
-def test_gate__a_custom_window_is_honoured(clock: FakeClock) -> None:
-    g = gate(clock, budget=1, window=2.5)
-    times = [admit_at(g, clock) for _ in range(3)]
-    assert [t - START for t in times] == [0.0, 2.5, 5.0]
+def test_controller__a_short_429_cuts_the_rate_to_beta() -> None:
+    controller = RateController(START, curve=Curve(low=6.0, cut_at=START, w_max=6.0))
+    now = START
+    for step in range(200):  # 5 requests/s for 40 s: measured rate and window agree
+        now = START + step * 0.2
+        controller.sent(now)
+    before = controller.total(now)
+    assert controller.throttled(now, sent_at=now - 0.1)
+    after = controller.total(now)
+    assert after < before
+    w_max = controller.curve.w_max
+    assert w_max == pytest.approx(5.0, rel=0.2)  # the rate that drew it
+    assert w_max is not None
+    assert after == pytest.approx(BETA * w_max)
 
 
-def test_gate__old_requests_leave_the_window_without_a_wait(clock: FakeClock) -> None:
-    g = gate(clock, budget=2)
-    admit_at(g, clock)
-    admit_at(g, clock)
-    clock.advance(30)  # both are exactly 30 s old now: out of the window
-    admit_at(g, clock)
-    admit_at(g, clock)
-    assert clock.sleeps == []
+def test_controller__climbs_back_to_the_rate_that_drew_the_429_in_one_window() -> None:
+    controller = RateController(START, curve=Curve(low=7.0, cut_at=START, w_max=10.0))
+    assert controller.curve.at(START) == pytest.approx(7.0)
+    assert controller.curve.at(START + CLIMB_SECONDS / 2) < 10.0
+    assert controller.curve.at(START + CLIMB_SECONDS) == pytest.approx(10.0)
+    assert controller.curve.at(START + 2 * CLIMB_SECONDS) > 10.0  # then probes for more
 
 
-def test_gate__pause_makes_admit_sleep_until_then(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    g.pause(START + 7)
-    assert admit_at(g, clock) == START + 7
-    assert clock.sleeps == [7.0]
-    # The pause is over: the next request goes at once.
-    admit_at(g, clock)
-    assert clock.sleeps == [7.0]
+def test_controller__a_429_on_a_request_sent_before_the_cut_cuts_nothing() -> None:
+    controller = RateController(START)
+    now = send_for(controller, START, 10.0)
+    assert controller.throttled(now, sent_at=now - 0.2)
+    after_first = controller.total(now)
+    # Another worker's request, in flight when the first 429 came back.
+    assert not controller.throttled(now + 0.1, sent_at=now - 0.1)
+    assert controller.total(now + 0.1) >= after_first  # not cut a second time
+    assert controller.cuts == 1
+    assert controller.throttles == 2
 
 
-def test_gate__a_shorter_pause_never_shortens_a_longer_one(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    g.pause(START + 20)
-    g.pause(START + 5)
-    assert admit_at(g, clock) == START + 20
-    assert clock.sleeps == [20.0]
+def test_controller__never_restarts_above_what_the_30_second_window_held() -> None:
+    """A burst that filled a long window: the cut goes to the window's average, not 0.7x."""
+    controller = RateController(START)
+    now = send_for(controller, START, 7.0)  # slow start reached ~30/s
+    in_window = controller.sending.in_window(now)
+    assert controller.throttled(now, sent_at=now)
+    assert controller.total(now) == pytest.approx(max(in_window / 30, MIN_RATE), rel=0.01)
 
 
-def test_gate__a_pause_in_the_past_does_not_wait(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    g.pause(START - 1)
-    admit_at(g, clock)
-    assert clock.sleeps == []
+def test_controller__floor_is_half_a_request_per_second() -> None:
+    controller = RateController(START, start_rate=0.6)
+    now = START
+    for step in range(5):
+        controller.throttled(now + step, sent_at=now + step)
+    assert controller.total(now + 5) == MIN_RATE
 
 
-def test_gate__after_a_pause_the_budget_still_applies(clock: FakeClock) -> None:
-    g = gate(clock, budget=2)
-    admit_at(g, clock)
-    admit_at(g, clock)
-    g.pause(START + 10)
-    # Paused until 10, then the window is still full until 30.
-    assert admit_at(g, clock) == START + 30
-    assert sum(clock.sleeps) == 30.0
+def test_controller__the_users_ceiling_wins() -> None:
+    controller = RateController(START, ceiling=2.0)
+    now = send_for(controller, START, 20.0)
+    assert controller.allowed(now) == 2.0
+    slow = RateController(START, ceiling=0.1)
+    assert slow.allowed(START) == 0.1  # even below the floor: the user's word
 
 
-def test_gate__stop_makes_admit_raise_rate_limited(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    admit_at(g, clock)
-    g.stop(START + 3600)
-    assert g.stopped_until == START + 3600
+def test_controller__peers_leave_this_process_what_they_do_not_send() -> None:
+    from jitspot.pacing import Peers
+
+    controller = RateController(START, curve=Curve(low=10.0, cut_at=START, w_max=10.0))
+    controller.sending.rate = 5.0
+    controller.peers = Peers(rate=8.0, in_window=0, count=1)
+    assert controller.total(START) == pytest.approx(10.0)
+    assert controller.allowed(START) == pytest.approx(5.0)  # an equal share at least
+    controller.peers = Peers(rate=2.0, in_window=0, count=1)
+    assert controller.allowed(START) == pytest.approx(8.0)  # what the other leaves over
+
+
+# -- merge_shared: pure --------------------------------------------------------------------
+
+
+def report(
+    process: str, at: float, curve: Curve, *, rate: float = 1.0, cut: bool = False
+) -> Report:
+    return Report(process, at, rate, 0, curve, cut, 0.0)
+
+
+def test_merge__the_latest_cut_wins_and_others_adopt_it() -> None:
+    start = Curve(low=3.0, cut_at=START)
+    doc = merge_shared(None, report("a", START, start))
+    cut = Curve(low=2.0, cut_at=START + 5, w_max=4.0)
+    doc = merge_shared(doc, report("b", START + 5, cut, cut=True))
+    assert Curve.from_json(doc["curve"]) == cut
+    # "a" did not cut: it reports its old curve and gets the shared one back.
+    doc = merge_shared(doc, report("a", START + 5.5, start))
+    assert Curve.from_json(doc["curve"]) == cut
+    assert set(doc["senders"]) == {"a", "b"}
+
+
+def test_merge__silent_processes_drop_out() -> None:
+    curve = Curve(low=3.0, cut_at=START)
+    doc = merge_shared(None, report("a", START, curve))
+    doc = merge_shared(doc, report("b", START + 60, curve))
+    assert set(doc["senders"]) == {"b"}
+
+
+def test_merge__a_rate_that_held_a_whole_window_is_the_rate_that_works() -> None:
+    curve = Curve(low=2.0, cut_at=START, w_max=4.0)
+    doc = merge_shared(None, report("a", START + 10, curve, rate=3.5))
+    assert doc["good_rate"] is None  # too soon after the cut to tell
+    doc = merge_shared(doc, report("a", START + 31, curve, rate=3.5))
+    assert doc["good_rate"] == 3.5
+
+
+# -- the pacer: sleeps, pauses, stops ---------------------------------------------------------
+
+
+def test_pacer__spaces_requests_at_the_rate(clock: FakeClock) -> None:
+    p = pacer(clock, ceiling=2.0)
+    times = [p.admit() for _ in range(7)]
+    gaps = [b - a for a, b in itertools.pairwise(times[1:])]
+    assert all(g == pytest.approx(0.5) for g in gaps)
+
+
+def test_pacer__never_sends_before_a_pause_ends(clock: FakeClock) -> None:
+    p = pacer(clock)
+    p.admit()
+    p.pause(START + 7)
+    assert p.admit() >= START + 7
+    assert sum(clock.sleeps) >= 7.0
+    p.pause(START + 2)  # a shorter pause never shortens a longer one
+    assert p.admit() >= START + 7
+
+
+def test_pacer__a_pause_allows_no_burst_after_it(clock: FakeClock) -> None:
+    p = pacer(clock, ceiling=10.0)
+    p.admit()
+    p.pause(START + 5)
+    first, second = p.admit(), p.admit()
+    assert first >= START + 5
+    assert second > first  # the bucket did not fill up while paused
+
+
+def test_pacer__stop_makes_admit_raise_rate_limited_without_sleeping(clock: FakeClock) -> None:
+    p = pacer(clock)
+    p.admit()
+    p.stop(START + 3600)
+    p.stop(START + 60)  # the later of two stops wins
+    assert p.stopped_until == START + 3600
     with pytest.raises(RateLimited) as raised:
-        g.admit()
+        p.admit()
     assert raised.value.not_before.timestamp() == pytest.approx(START + 3600)
-    assert clock.sleeps == []  # a stop never sleeps: it gives up at once
-
-
-def test_gate__a_stop_also_ends_a_pause_at_once(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    g.pause(START + 30)
-    g.stop(START + 3600)
-    with pytest.raises(RateLimited):
-        g.admit()
     assert clock.sleeps == []
+    clock.advance(3601)
+    p.admit()  # after it, requests may start again
+    assert p.stopped_until is None
 
 
-def test_gate__the_later_of_two_stops_wins(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    g.stop(START + 7200)
-    g.stop(START + 3600)
-    assert g.stopped_until == START + 7200
-    with pytest.raises(RateLimited) as raised:
-        g.admit()
-    assert raised.value.not_before.timestamp() == pytest.approx(START + 7200)
-
-
-def test_gate__admits_again_once_the_stop_time_has_passed(clock: FakeClock) -> None:
-    g = gate(clock, budget=100)
-    g.stop(START + 3600)
-    clock.advance(3599)
-    with pytest.raises(RateLimited):
-        g.admit()
-    clock.advance(2)
-    g.admit()  # "no request may start before `until`": after it, requests may start
-    assert g.stopped_until is None
-    assert clock.sleeps == []
-
-
-def test_gate__budget_is_shared_by_threads(clock: FakeClock) -> None:
-    """Workers admitted concurrently still get at most `budget` requests per window."""
-    g = gate(clock, budget=3)
-    admitted: list[float] = []
-    record = threading.Lock()
+def test_pacer__a_stop_stops_every_worker(clock: FakeClock) -> None:
+    p = pacer(clock)
+    p.stop(START + 3600)
+    errors: list[BaseException] = []
 
     def worker() -> None:
-        for _ in range(4):
-            g.admit()
-            # The fake clock only moves in sleeps inside admit; the gate counted
-            # this request at the time it appended to its window.
-            with record:
-                admitted.append(clock.now())
+        try:
+            p.admit()
+        except RateLimited as exc:
+            errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
+    threads = [threading.Thread(target=worker) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=5)
-    assert len(admitted) == 12
-    # 12 requests at 3 per window: at least three full windows of waiting.
-    assert clock.now() - START >= 90
-    assert g.waited_seconds >= 90
+    assert len(errors) == 4
+
+
+def test_pacer__a_429_lowers_the_rate(clock: FakeClock) -> None:
+    p = pacer(clock)
+    sent = [p.admit() for _ in range(20)]
+    before = p.rate
+    p.answered(sent[-1], throttled=True)
+    assert p.rate < before
+
+
+# -- shared through the store -------------------------------------------------------------------
+
+
+def test_shared__a_new_process_starts_from_the_rate_that_last_worked(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "store.sqlite3"
+    first = pacer(clock, shared=PacingState(path, PACING_NAME))
+    now = START
+    while now < START + 15:
+        now = first.admit()
+    sent = first.admit()
+    first.answered(sent, throttled=True)  # learns a rate...
+    while now < START + 80:
+        now = first.admit()  # ...and holds it for more than a window
+    learned = PacingState(path, PACING_NAME).read()
+    assert learned is not None and learned["good_rate"] > DEFAULT_START_RATE
+
+    clock.advance(3600)  # an hour later, another process
+    second = pacer(clock, shared=PacingState(path, PACING_NAME))
+    second.admit()
+    assert second.rate == pytest.approx(learned["good_rate"], rel=0.05)
+    assert second.rate > DEFAULT_START_RATE
+
+
+def test_shared__a_cut_in_one_process_slows_the_other(clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    one = pacer(clock, shared=PacingState(path, PACING_NAME))
+    other = pacer(clock, shared=PacingState(path, PACING_NAME))
+    now = START
+    while now < START + 8:
+        now = one.admit()
+        other.admit()
+    before = other.rate
+    one.answered(one.admit(), throttled=True)
+    clock.advance(1)
+    other.admit()  # its next sync reads the cut
+    assert other.rate < before
+
+
+def test_shared__a_pause_in_one_process_holds_the_other(clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    one = pacer(clock, shared=PacingState(path, PACING_NAME))
+    other = pacer(clock, shared=PacingState(path, PACING_NAME))
+    one.admit()
+    other.admit()
+    one.pause(START + 10)
+    clock.advance(1)
+    assert other.admit() >= START + 10
+
+
+def test_shared__a_busy_store_never_fails_a_request(clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    state = PacingState(path, PACING_NAME, wait=0.01)
+    holder = PacingState(path, "other")
+    holder.exchange(lambda doc: {})
+    assert holder._store is not None
+    holder._store.conn.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        p = pacer(clock, shared=state)
+        p.admit()  # goes on with what it knows
+        assert state.exchange(lambda doc: {}) is None
+    finally:
+        holder._store.conn.execute("ROLLBACK")
+    assert state.exchange(lambda doc: {"ok": 1}) == {"ok": 1}
+
+
+# -- two real processes against one limit -----------------------------------------------------
+
+RESOLVE_IDS = """
+import json, sys
+from pathlib import Path
+from jitspot.cache import SpotifyCache
+from jitspot.freshness import Policy
+from jitspot.resolver import Resolver
+from jitspot.settings import load_settings
+from jitspot.store import open_store
+
+settings = load_settings(Path(sys.argv[1]))
+with open_store(settings.store_path) as store:
+    cache = SpotifyCache(settings.cache_dir, store)
+    result = Resolver(store, cache, settings).resolve(json.loads(sys.argv[2]), Policy.MISSING)
+    cache.close()
+sys.exit(1 if result.error else 0)
+"""
+
+
+def test_shared__two_processes_share_one_budget(spotify: SpotifyDouble, home: Path) -> None:
+    """Two jitspot processes at once stay together under a limit one of them would reach."""
+    spotify.mode = "development"
+    ids = spotify.populate(60, 2)
+    spotify.rolling_limit(8, 1.0)  # 8 requests/s, Retry-After as the window implies
+    env = {**os.environ, "JITSPOT_HOME": str(home)}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RESOLVE_IDS, str(home), json.dumps(half)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for half in (ids[:30], ids[30:])
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+
+    sent = [r for r in spotify.requests if r.endpoint in ("album", "artist", "albums_batch")]
+    assert spotify.count("album", status=200) == 60
+    # Both processes were sending at the same time (each one's share, not one after the other)...
+    first = {r.path for r in sent if r.path.removeprefix("/v1/albums/") in ids[:30]}
+    assert first and len(first) < len(sent)
+    # ...and together they drew few 429s: without sharing, each spends the whole rate.
+    assert spotify.count(status=429) <= 6
+    state = PacingState(home / "jitspot.sqlite3", PACING_NAME).read()
+    assert state is not None
+    assert len(state["senders"]) <= 2

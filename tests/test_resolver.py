@@ -29,7 +29,7 @@ from jitspot.errors import JitspotError, RateLimited
 from jitspot.freshness import DAY, Policy
 from jitspot.gateway import SpotifyGateway
 from jitspot.importer import import_source
-from jitspot.pacing import Gate
+from jitspot.pacing import Pacer
 from jitspot.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -56,7 +56,7 @@ class Processes:
 
     def resolver(
         self,
-        gateway_factory: Callable[[Gate], Any] | None = None,
+        gateway_factory: Callable[[Pacer], Any] | None = None,
         **overrides: Any,
     ) -> Resolver:
         settings = load_settings(self.home, overrides=overrides)
@@ -501,54 +501,27 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
 # -- pacing and concurrency ----------------------------------------------------------------
 
 
-def recording_gateway(
-    processes: Processes, admitted: list[float], **overrides: Any
-) -> Callable[[Gate], SpotifyGateway]:
-    """A real gateway whose gate notes the (fake) time of every admission."""
-    fake = processes.fake
-    settings = load_settings(processes.home, overrides=overrides)
-    lock = threading.Lock()
-
-    def factory(gate: Gate) -> SpotifyGateway:
-        admit = gate.admit
-
-        def recording_admit() -> None:
-            # One admission at a time, so the time noted is the time admitted: the
-            # fake clock only moves inside admit's own sleeps.
-            with lock:
-                admit()
-                admitted.append(fake.now())
-
-        gate.admit = recording_admit  # type: ignore[method-assign]
-        return SpotifyGateway(settings, gate, clock=fake.now, sleep=fake.sleep)
-
-    return factory
-
-
 def test_resolve__request_budget_holds_in_every_30_second_window(
     fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:
     double = fake_spotify
     double.mode = "development"
     ids = double.populate(12, 1)
-    admitted: list[float] = []
-    overrides = {"requests_per_window": 5}
-    factory = recording_gateway(processes, admitted, **overrides)
-    result = processes.resolver(gateway_factory=factory, **overrides).resolve(ids, Policy.MISSING)
+    # One worker: each request reaches the double at the (fake) time it was sent.
+    resolver = processes.resolver(requests_per_window=5, concurrency=1)
+    result = resolver.resolve(ids, Policy.MISSING)
 
     assert result.error is None
     assert result.fetched == set(ids)
     assert double.count("album") == 12
     assert double.count(status=429) == 0
-    api_requests = double.api_calls()  # 1 batch probe + 12 albums + 1 artist
-    assert len(admitted) == api_requests == 14
-    assert admitted == sorted(admitted)
-    for earlier, later in zip(admitted, admitted[5:], strict=False):
-        assert later - earlier >= 30, admitted
-    assert fake.now() - START >= 60
-    assert admitted[-1] - admitted[0] >= 60
+    sent = [r.time for r in double.requests if r.endpoint != "token"]
+    assert len(sent) == double.api_calls() == 14  # 1 batch probe + 12 albums + 1 artist
+    assert sent == sorted(sent)
+    for earlier, later in zip(sent, sent[5:], strict=False):
+        assert later - earlier >= 30, sent
+    assert sent[-1] - sent[0] >= 60
     assert all(s > 0 for s in fake.sleeps)
-    assert sum(fake.sleeps) > 0
 
 
 def test_resolve__stays_below_a_rolling_limit_above_its_budget(
@@ -594,7 +567,7 @@ def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
     built_on: list[int] = []  # the threads that built a gateway
     settings = load_settings(processes.home)
 
-    def factory(gate: Gate) -> SpotifyGateway:
+    def factory(gate: Pacer) -> SpotifyGateway:
         built_on.append(threading.get_ident())
         return SpotifyGateway(settings, gate, clock=fake.now, sleep=fake.sleep)
 
