@@ -233,6 +233,7 @@ class Report:
     curve: Curve
     cut: bool  # this process cut the curve since its last sync
     paused_until: float
+    stopped_until: float = 0.0  # a Retry-After past the cap: nobody sends before it
 
 
 def merge_shared(doc: Any, report: Report) -> dict[str, Any]:
@@ -271,6 +272,7 @@ def merge_shared(doc: Any, report: Report) -> dict[str, Any]:
         "curve": curve.as_json(),
         "good_rate": good,
         "paused_until": max(float(doc.get("paused_until") or 0), report.paused_until),
+        "stopped_until": max(float(doc.get("stopped_until") or 0), report.stopped_until),
         "senders": senders,
     }
 
@@ -337,9 +339,14 @@ class Pacer:
     # -- the gateway's side -----------------------------------------------------------
 
     def stop(self, until: float) -> None:
-        """No request may start before `until`: every later `admit` raises RateLimited."""
+        """No request may start before `until`: every later `admit` raises RateLimited.
+
+        The other processes on this JITSPOT_HOME stop too, at their next exchange
+        (within half a second), not only at their next run.
+        """
         with self._lock:
             self._stopped_until = max(until, self._stopped_until or 0.0)
+            self._sync(self._clock())
 
     @property
     def stopped_until(self) -> float | None:
@@ -363,12 +370,12 @@ class Pacer:
         while True:
             with self._lock:
                 now = self._clock()
+                if self._synced_at is None or now - self._synced_at >= SYNC_SECONDS:
+                    self._sync(now)  # may bring another process's pause or stop
                 if self._stopped_until is not None:
                     if now < self._stopped_until:
                         raise RateLimited(datetime.fromtimestamp(self._stopped_until, UTC))
                     self._stopped_until = None
-                if self._synced_at is None or now - self._synced_at >= SYNC_SECONDS:
-                    self._sync(now)
                 wait = self._paused_until - now
                 if wait <= 0:
                     rate = self.controller.allowed(now)
@@ -413,6 +420,7 @@ class Pacer:
             curve=controller.curve,
             cut=self._cut_pending,
             paused_until=self._paused_until,
+            stopped_until=self._stopped_until or 0.0,
         )
         try:
             doc = self._shared.exchange(lambda current: merge_shared(current, report))
@@ -427,6 +435,9 @@ class Pacer:
             controller.curve = curve
         controller.peers = peers_of(doc, self._process, now)
         self._paused_until = max(self._paused_until, float(doc.get("paused_until") or 0))
+        stopped = float(doc.get("stopped_until") or 0)
+        if stopped > now:
+            self._stopped_until = max(stopped, self._stopped_until or 0.0)
 
 
 Gate = Pacer  # the name the gateway factories are typed with (catalog.py)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -313,17 +314,31 @@ def test_shared__a_pause_in_one_process_holds_the_other(clock: FakeClock, tmp_pa
 def test_shared__a_busy_store_never_fails_a_request(clock: FakeClock, tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
     state = PacingState(path, PACING_NAME, wait=0.01)
-    holder = PacingState(path, "other")
-    holder.exchange(lambda doc: {})
-    assert holder._store is not None
-    holder._store.conn.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    state.exchange(lambda doc: {})  # the store exists
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         p = pacer(clock, shared=state)
         p.admit()  # goes on with what it knows
         assert state.exchange(lambda doc: {}) is None
     finally:
-        holder._store.conn.execute("ROLLBACK")
+        holder.execute("ROLLBACK")
+        holder.close()
     assert state.exchange(lambda doc: {"ok": 1}) == {"ok": 1}
+
+
+def test_shared__a_stop_in_one_process_stops_the_other(clock: FakeClock, tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    one = pacer(clock, shared=PacingState(path, PACING_NAME))
+    other = pacer(clock, shared=PacingState(path, PACING_NAME))
+    one.admit()
+    other.admit()
+    one.stop(START + 3600)  # a Retry-After past the cap
+    clock.advance(1)  # past the other's next exchange
+    with pytest.raises(RateLimited):
+        other.admit()
+    clock.advance(3600)
+    assert other.admit() >= START + 3600  # and it ends
 
 
 # -- two real processes against one limit -----------------------------------------------------
