@@ -29,7 +29,7 @@ from jitspot.errors import JitspotError, RateLimited
 from jitspot.freshness import DAY, Policy
 from jitspot.gateway import SpotifyGateway
 from jitspot.importer import import_source
-from jitspot.pacing import Pacer
+from jitspot.pacing import PACING_NAME, Pacer
 from jitspot.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -38,7 +38,7 @@ from jitspot.resolver import (
     Resolver,
 )
 from jitspot.settings import load_settings
-from jitspot.store import Store, open_store
+from jitspot.store import PacingState, Store, open_store
 
 HEADER = (
     "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State,"
@@ -488,9 +488,11 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
     assert "rate-limited" in view["cover_note"]
     assert len(spotify.requests) == calls  # not one request from the other process
 
-    # Control: without the remembered "not before" the same command does call Spotify.
+    # Control: without the remembered "not before" (in the store's meta and in the
+    # shared pacing state) the same command does call Spotify.
     with open_store(settings.store_path) as store:
         store.delete_meta(NOT_BEFORE)
+    PacingState(settings.store_path, PACING_NAME).exchange(lambda doc: {})
     fetched = show(ids[1])
     assert fetched.returncode == 0, fetched.stderr
     assert json.loads(fetched.stdout)["cover_state"] == "fetched"
