@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import threading
@@ -16,6 +17,7 @@ from spotify_double import SpotifyDouble
 
 from jitspot import cli, views
 from jitspot.catalog import Catalog
+from jitspot.logs import NOISY_LOGGERS
 from jitspot.settings import Settings, load_settings
 from jitspot.store import Store, open_store
 
@@ -264,3 +266,16 @@ def without_write_rights() -> list[str]:
     if setpriv is None:
         pytest.skip("running as root without setpriv: cannot make a read-only home")
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide loggers: put them back afterwards."""
+    names = ["", "jitspot", *NOISY_LOGGERS]
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(lg, lg.level, list(lg.handlers), list(lg.filters)) for lg in loggers]
+    yield
+    for lg, level, handlers, filters in saved:
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.filters[:] = filters

@@ -26,7 +26,7 @@ from jitspot.cache import SpotifyCache, cache_key
 from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
 from jitspot.freshness import Policy
 from jitspot.gateway import MAX_SHORT_WAITS, SpotifyGateway, parse_retry_after
-from jitspot.logs import NOISY_LOGGERS, configure_logging
+from jitspot.logs import configure_logging
 from jitspot.pacing import Pacer
 from jitspot.resolver import NOT_BEFORE, Resolver
 from jitspot.settings import load_settings
@@ -456,19 +456,6 @@ def test_rate_limit__quota_429_with_empty_body_is_still_a_rate_limit(
 
 
 # -- secrets never logged ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """configure_logging changes process-wide loggers: put them back afterwards."""
-    names = ["", "jitspot", *NOISY_LOGGERS]
-    loggers = [logging.getLogger(name) for name in names]
-    saved = [(lg, lg.level, list(lg.handlers), list(lg.filters)) for lg in loggers]
-    yield
-    for lg, level, handlers, filters in saved:
-        lg.setLevel(level)
-        lg.handlers[:] = handlers
-        lg.filters[:] = filters
 
 
 def test_logs__no_secret_or_token_at_debug_level(

@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import Result
 
-from jitspot.logs import NOISY_LOGGERS, configure_logging, register_secret
+from jitspot.logs import configure_logging, register_secret
 
 Run = Callable[..., Result]
 SECRET = "s3cr3t-client-value"
 BEARER = "BQDx9.tokenpart_Zz-42"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """configure_logging changes process-wide loggers: put them back afterwards."""
-    names = ["", "jitspot", *NOISY_LOGGERS]
-    loggers = [logging.getLogger(name) for name in names]
-    saved = [(lg, lg.level, list(lg.handlers), list(lg.filters)) for lg in loggers]
-    yield
-    for lg, level, handlers, filters in saved:
-        lg.setLevel(level)
-        lg.handlers[:] = handlers
-        lg.filters[:] = filters
 
 
 @pytest.mark.usefixtures("restore_logging")
