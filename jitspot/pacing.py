@@ -29,6 +29,11 @@ What differs from botocore, and why:
   processes): the rate never restarts above what that window held.
 - Only a request sent after the last cut can cut again: a 429 on a request
   already in flight says nothing about the new rate.
+- Spotify's window is 30 s long. When two 429s in a row come with the same
+  number of requests in the last 30 s, that window is what binds: the rate
+  to climb back to is what it held (not the burst measured at the 429), and
+  the curve holds just below it for one window before probing. Without this,
+  a 90-per-30-s limit drew a 429 every ~40 s (20 over a 7-minute export).
 - Several processes: each publishes its measured rate and its 30 s count
   about twice a second (one small write), reads the others', and sends only
   what the shared rate leaves over (at least an equal share).
@@ -62,6 +67,8 @@ BETA = 0.7  # a 429 cuts the rate to 70 % of what drew it (botocore, TCP CUBIC)
 CLIMB_SECONDS = 30.0  # K: time to climb back to the rate that drew the 429
 SLOW_START_DOUBLING = 2.0  # before the first 429 the rate doubles every 2 s
 MIN_RATE = 0.5  # botocore's floor, requests/s
+SAME_COUNT = 0.1  # two 429s with window counts this close: a 30 s window binds
+HOLD_MARGIN = 0.97  # the share of a binding window's rate held before probing
 DEFAULT_START_RATE = 3.0  # the old budget's average (90 per 30 s)
 MEASURE_BUCKET = 0.5  # botocore: the send rate is measured in 0.5 s buckets...
 SMOOTHING = 0.8  # ...smoothed exponentially
@@ -110,12 +117,16 @@ class Curve:
 
     Before any 429 (`w_max` None) it grows from `low` by doubling every 2 s;
     after a cut at `cut_at` it climbs from `low` to `w_max` (concave), and
-    past it (convex) to probe for more.
+    past it (convex) to probe for more. When a 30 s window is known to bind
+    (`held`), it stays at `w_max` for one window before it probes: that rate
+    is what the window sustains, and probing at once draws a 429 every 40 s.
     """
 
     low: float
     cut_at: float
     w_max: float | None = None
+    cut_count: int | None = None  # requests in the 30 s window at the cut
+    held: bool = False
 
     def at(self, now: float) -> float:
         elapsed = max(0.0, now - self.cut_at)
@@ -123,27 +134,60 @@ class Curve:
             return self.low * 2 ** min(elapsed / SLOW_START_DOUBLING, 60.0)
         # CUBIC through `low` at the cut: w(t) = W_max·(1 + c·(t - k)³), w(0) = low.
         k = ((1 - self.low / self.w_max) / _C) ** (1 / 3) if self.low < self.w_max else 0.0
+        if self.held and elapsed > k:
+            elapsed = max(k, elapsed - WINDOW_SECONDS)
         return self.w_max * (1 + _C * (elapsed - k) ** 3)
 
-    def cut(self, now: float, rate: float, window_rate: float) -> Curve:
-        """The curve after a 429: down to β·rate, never above what the 30 s window held."""
+    def cut(self, now: float, rate: float, in_window: int) -> Curve:
+        """The curve after a 429: down to β·rate, never above what the 30 s window held.
+
+        A rolling window lets bursts through and answers 429 once it is full.
+        When the same number of requests filled the last 30 s at this 429 as at
+        the one before, a 30 s window is what binds (Spotify's): its average is
+        the rate Spotify sustains, so the climb goes back to it rather than to
+        the burst's rate, which would draw the next 429 within one window. With
+        another count, a shorter window binds and the rate that drew the 429 is
+        the one to climb back to.
+        """
+        window_rate = in_window / WINDOW_SECONDS
         w_max = max(rate, MIN_RATE)
         low = BETA * w_max
+        # Not when the window held next to nothing: then the 429 was not drawn by
+        # this window's calls (another app, a one-off), and it tells nothing of it.
         if window_rate >= MIN_RATE:
-            # Not when the window held next to nothing: then the 429 was not drawn by
-            # this window's calls (another app, a one-off), and it tells nothing of it.
+            if self.cut_count and abs(in_window - self.cut_count) <= SAME_COUNT * self.cut_count:
+                # A 30 s window binds: it held what it allows, less the request refused;
+                # held a little below that, the bucket's own jitter does not fill it.
+                w_max = max(HOLD_MARGIN * (in_window - 1) / WINDOW_SECONDS, MIN_RATE)
+                return Curve(
+                    low=max(BETA * w_max, MIN_RATE),
+                    cut_at=now,
+                    w_max=w_max,
+                    cut_count=in_window,
+                    held=True,
+                )
             low = min(low, window_rate)
-        return Curve(low=max(low, MIN_RATE), cut_at=now, w_max=w_max)
+        return Curve(low=max(low, MIN_RATE), cut_at=now, w_max=w_max, cut_count=in_window)
 
     def as_json(self) -> dict[str, Any]:
-        return {"low": self.low, "cut_at": self.cut_at, "w_max": self.w_max}
+        return {
+            "low": self.low,
+            "cut_at": self.cut_at,
+            "w_max": self.w_max,
+            "cut_count": self.cut_count,
+            "held": self.held,
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> Curve | None:
         try:
-            w_max = data.get("w_max")
+            w_max, count = data.get("w_max"), data.get("cut_count")
             return cls(
-                float(data["low"]), float(data["cut_at"]), None if w_max is None else float(w_max)
+                float(data["low"]),
+                float(data["cut_at"]),
+                None if w_max is None else float(w_max),
+                None if count is None else int(count),
+                bool(data.get("held", False)),
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
@@ -206,7 +250,7 @@ class RateController:
         measured = self.sending.measure(now) + self.peers.rate
         rate = min(measured or self.total(now), self.total(now))
         in_window = self.sending.in_window(now) + self.peers.in_window
-        self.curve = self.curve.cut(now, rate, in_window / WINDOW_SECONDS)
+        self.curve = self.curve.cut(now, rate, in_window)
         self.cuts += 1
         return True
 
@@ -284,7 +328,9 @@ def _resume(shared: Curve, good_rate: Any, now: float) -> Curve:
         start = shared.low
     if shared.w_max is None or start >= shared.w_max:
         return Curve(low=max(start, MIN_RATE), cut_at=now)
-    return Curve(low=max(start, MIN_RATE), cut_at=now, w_max=shared.w_max)
+    return Curve(
+        low=max(start, MIN_RATE), cut_at=now, w_max=shared.w_max, cut_count=shared.cut_count
+    )
 
 
 def peers_of(doc: Any, process: str, now: float) -> Peers:

@@ -23,8 +23,10 @@ from jitspot.pacing import (
     BETA,
     CLIMB_SECONDS,
     DEFAULT_START_RATE,
+    HOLD_MARGIN,
     MIN_RATE,
     PACING_NAME,
+    WINDOW_SECONDS,
     Curve,
     Pacer,
     RateController,
@@ -123,6 +125,49 @@ def test_controller__never_restarts_above_what_the_30_second_window_held() -> No
     in_window = controller.sending.in_window(now)
     assert controller.throttled(now, sent_at=now)
     assert controller.total(now) == pytest.approx(max(in_window / 30, MIN_RATE), rel=0.01)
+
+
+def window_full_at(controller: RateController, count: int) -> float:
+    """Send `count` requests evenly over 30 s, then one more a moment later."""
+    now = START
+    for step in range(count):
+        now = START + step * WINDOW_SECONDS / count
+        controller.sent(now)
+    now += 0.05
+    controller.sent(now)
+    return now
+
+
+def test_controller__a_window_filled_twice_at_one_count_is_held_not_probed() -> None:
+    """Spotify's 30 s window: the same count filled it at both 429s, so it is the limit."""
+    previous = Curve(low=2.0, cut_at=START - 60, w_max=3.5, cut_count=91)
+    controller = RateController(START, curve=previous)
+    now = window_full_at(controller, 90)
+
+    assert controller.throttled(now, sent_at=now)
+
+    curve = controller.curve
+    held = HOLD_MARGIN * 90 / WINDOW_SECONDS  # what the window allowed, less a margin
+    assert curve.held
+    assert curve.w_max == pytest.approx(held)
+    assert curve.at(now) == pytest.approx(BETA * held)
+    assert curve.at(now + CLIMB_SECONDS) == pytest.approx(held)
+    assert curve.at(now + CLIMB_SECONDS + WINDOW_SECONDS) == pytest.approx(held)  # held...
+    assert curve.at(now + CLIMB_SECONDS + WINDOW_SECONDS + 20) > held  # ...then probes
+
+
+def test_controller__a_window_filled_at_another_count_climbs_back_to_the_rate() -> None:
+    """A shorter window binds: the rate that drew the 429 is the one to climb back to."""
+    previous = Curve(low=2.0, cut_at=START - 60, w_max=3.5, cut_count=40)
+    controller = RateController(START, curve=previous)
+    now = window_full_at(controller, 90)
+    measured = controller.sending.measure(now)  # the rate that drew the 429
+
+    assert controller.throttled(now, sent_at=now)
+
+    assert not controller.curve.held
+    assert controller.curve.w_max == pytest.approx(measured)
+    assert controller.curve.cut_count == 91
 
 
 def test_controller__floor_is_half_a_request_per_second() -> None:
