@@ -88,8 +88,11 @@ class SendRate:
         self._count = 0
         self._bucket = math.floor(now / MEASURE_BUCKET) * MEASURE_BUCKET
         self._sent: deque[float] = deque()
+        self._first: float | None = None
 
     def record(self, now: float) -> None:
+        if self._first is None:
+            self._first = now
         self._sent.append(now)
         self._count += 1
         self.measure(now)
@@ -109,6 +112,12 @@ class SendRate:
         while self._sent and self._sent[0] <= now - WINDOW_SECONDS:
             self._sent.popleft()
         return len(self._sent)
+
+    def span(self, now: float) -> float:
+        """How much of the last 30 s this process has been sending (a run's first 30 s)."""
+        if self._first is None:
+            return WINDOW_SECONDS
+        return min(WINDOW_SECONDS, max(now - self._first, MEASURE_BUCKET))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +147,7 @@ class Curve:
             elapsed = max(k, elapsed - WINDOW_SECONDS)
         return self.w_max * (1 + _C * (elapsed - k) ** 3)
 
-    def cut(self, now: float, rate: float, in_window: int) -> Curve:
+    def cut(self, now: float, rate: float, in_window: int, span: float = WINDOW_SECONDS) -> Curve:
         """The curve after a 429: down to β·rate, never above what the 30 s window held.
 
         A rolling window lets bursts through and answers 429 once it is full.
@@ -149,7 +158,7 @@ class Curve:
         another count, a shorter window binds and the rate that drew the 429 is
         the one to climb back to.
         """
-        window_rate = in_window / WINDOW_SECONDS
+        window_rate = in_window / span
         w_max = max(rate, MIN_RATE)
         low = BETA * w_max
         # Not when the window held next to nothing: then the 429 was not drawn by
@@ -250,7 +259,7 @@ class RateController:
         measured = self.sending.measure(now) + self.peers.rate
         rate = min(measured or self.total(now), self.total(now))
         in_window = self.sending.in_window(now) + self.peers.in_window
-        self.curve = self.curve.cut(now, rate, in_window)
+        self.curve = self.curve.cut(now, rate, in_window, self.sending.span(now))
         self.cuts += 1
         return True
 

@@ -118,13 +118,35 @@ def test_controller__a_429_on_a_request_sent_before_the_cut_cuts_nothing() -> No
     assert controller.throttles == 2
 
 
-def test_controller__never_restarts_above_what_the_30_second_window_held() -> None:
-    """A burst that filled a long window: the cut goes to the window's average, not 0.7x."""
+def test_controller__never_restarts_above_what_the_run_averaged() -> None:
+    """A burst that filled a window: the cut goes to the run's average, not 0.7x the burst."""
     controller = RateController(START)
     now = send_for(controller, START, 7.0)  # slow start reached ~30/s
-    in_window = controller.sending.in_window(now)
+    average = controller.sending.in_window(now) / (now - START)  # over the 7 s it sent
+    burst = controller.sending.measure(now)
+    assert average < BETA * burst
+
     assert controller.throttled(now, sent_at=now)
-    assert controller.total(now) == pytest.approx(max(in_window / 30, MIN_RATE), rel=0.01)
+
+    assert controller.total(now) == pytest.approx(average, rel=0.01)
+
+
+def test_controller__a_full_30_seconds_counts_as_the_window() -> None:
+    controller = RateController(START)
+    now = START
+    for step in range(300):  # 10/s for 30 s, then 20/s for a moment
+        now = START + step / 10
+        controller.sent(now)
+    for _ in range(10):
+        now += 1 / 20
+        controller.sent(now)
+    in_window = controller.sending.in_window(now)
+
+    assert controller.throttled(now, sent_at=now)
+
+    w_max = controller.curve.w_max
+    assert w_max is not None
+    assert controller.total(now) == pytest.approx(min(BETA * w_max, in_window / WINDOW_SECONDS))
 
 
 def window_full_at(controller: RateController, count: int) -> float:
