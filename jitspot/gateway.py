@@ -234,6 +234,10 @@ class SpotifyGateway:
         if settings.client_secret is not None:
             register_secret(settings.client_secret.get_secret_value())
 
+    def close(self) -> None:
+        """Close the HTTP connections (the gateway may not be used after)."""
+        self._session.close()
+
     # -- the Web API -------------------------------------------------------------------
 
     def _client(self) -> Any:

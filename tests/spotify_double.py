@@ -809,11 +809,12 @@ class SpotifyDouble:
             return _Response(404, _error(404, "Service not found"))
         if method != expected and not (method == "HEAD" and expected == "GET"):
             return _Response(405, _error(405, "Method not allowed"))
+        # Held before the token is checked: calls refused a token overlap too.
+        self._wait_for_company(endpoint)
         if endpoint in API_ENDPOINTS:
             denied = self._check_bearer(handler.headers.get("Authorization"))
             if denied is not None:
                 return denied
-        self._wait_for_company(endpoint)
         self._sleep_if_delayed(endpoint)
         fault = self._fault_for(endpoint)
         if fault is not None:

@@ -61,7 +61,7 @@ class Opened:
             cache.close()
             store.close()
         for gateway in self.gateways:
-            gateway._session.close()
+            gateway.close()
 
 
 @pytest.fixture
@@ -190,25 +190,8 @@ def test_token__concurrent_401s_on_one_expired_token_renew_it_once(
     old = spotify.requests[-1].headers["Authorization"]
     spotify.expire_tokens()
 
-    # Order the two workers: B is refused first, A renews, then B handles its 401.
-    b_refused = threading.Event()
-    a_renewed = threading.Event()
-    send = gateway._session.request
-
-    def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        me = threading.current_thread().name
-        authorization = (kwargs.get("headers") or {}).get("Authorization", "")
-        if me == "A" and authorization == old:
-            b_refused.wait(5)
-        if me == "A" and authorization.startswith("Bearer ") and authorization != old:
-            a_renewed.set()  # A has the new token and sends again with it
-        response = send(method, url, *args, **kwargs)
-        if me == "B" and response.status_code == 401:
-            b_refused.set()
-            a_renewed.wait(5)
-        return response
-
-    gateway._session.request = request  # type: ignore[method-assign,assignment]
+    # Both workers' requests carry the expired token and are in flight together.
+    spotify.hold_until_concurrent(2, endpoints={"album"})
     errors: list[BaseException] = []
 
     def fetch(album_id: str) -> None:
@@ -227,7 +210,9 @@ def test_token__concurrent_401s_on_one_expired_token_renew_it_once(
         worker.join(timeout=10)
     assert errors == []
     assert spotify.count(status=401) == 2
-    assert spotify.tokens_issued == 2  # one expired token, one renewal
+    refused = [r.headers["Authorization"] for r in spotify.requests if r.status == 401]
+    assert refused == [old, old]  # both workers were refused the same token...
+    assert spotify.tokens_issued == 2  # ...and it was renewed once
 
 
 def test_token__a_token_refused_twice_is_a_config_error(
