@@ -284,6 +284,8 @@ class SpotifyDouble:
         self._artists: dict[str, _Artist] = {}
         self._albums: dict[str, _Album] = {}
         self._tokens: dict[str, float] = {}  # token -> expiry (double clock)
+        self._stagger_refusals = False  # answer a second refusal only after a renewal
+        self._refusals: dict[str, int] = {}  # refused token -> tokens issued at its first 401
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._max_concurrent = 0
@@ -664,6 +666,12 @@ class SpotifyDouble:
             self._delay = seconds
             self._delay_endpoints = self._scope(endpoints)
 
+    def stagger_refusals(self) -> None:
+        """Of two calls refused the same token, answer the second only once a new token
+        was issued: its client learns of the 401 after another worker has renewed."""
+        with self._lock:
+            self._stagger_refusals = True
+
     def hold_until_concurrent(
         self, n: int, *, endpoints: set[str] | None = None, timeout: float = 10.0
     ) -> None:
@@ -921,8 +929,19 @@ class SpotifyDouble:
         if expiry is None:
             return self._unauthorized("Invalid access token")
         if now >= expiry:
+            self._stagger_refusal(token)
             return self._unauthorized("The access token expired")
         return None
+
+    def _stagger_refusal(self, token: str) -> None:
+        with self._company_arrived:
+            if not self._stagger_refusals:
+                return
+            if token not in self._refusals:
+                self._refusals[token] = len(self._tokens)  # the first refusal: answered now
+                return
+            first = self._refusals[token]
+            self._company_arrived.wait_for(lambda: len(self._tokens) > first, 5.0)
 
     @staticmethod
     def _unauthorized(message: str) -> _Response:
@@ -957,6 +976,7 @@ class SpotifyDouble:
             )
         token = "BQ" + secrets.token_urlsafe(96)
         self._tokens[token] = self._clock() + self._clock_offset + self.token_lifetime
+        self._company_arrived.notify_all()  # a staggered refusal may go on
         return _Response(
             200, {"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime}
         )

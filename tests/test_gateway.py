@@ -190,8 +190,10 @@ def test_token__concurrent_401s_on_one_expired_token_renew_it_once(
     old = spotify.requests[-1].headers["Authorization"]
     spotify.expire_tokens()
 
-    # Both workers' requests carry the expired token and are in flight together.
+    # Both workers' requests carry the expired token and are in flight together; the
+    # second learns of its 401 only after the first has renewed the token.
     spotify.hold_until_concurrent(2, endpoints={"album"})
+    spotify.stagger_refusals()
     errors: list[BaseException] = []
 
     def fetch(album_id: str) -> None:
