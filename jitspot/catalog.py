@@ -15,7 +15,7 @@ from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
 from jitspot.freshness import Freshness, Lifetimes, Policy, album_entry, freshness
 from jitspot.gateway import Gateway
 from jitspot.links import BARE_ID, SpotifyRef, parse_spotify_ref
-from jitspot.pacing import Clock, Gate
+from jitspot.pacing import Clock, Pacer
 from jitspot.resolver import NOT_BEFORE, Progress, Resolution, Resolver, remembered_until
 from jitspot.settings import Settings
 from jitspot.spotify_data import AlbumData, Image, Track
@@ -35,7 +35,7 @@ class Catalog:
         settings: Settings,
         *,
         clock: Clock = time.time,
-        gateway_factory: Callable[[Gate], Gateway] | None = None,
+        gateway_factory: Callable[[Pacer], Gateway] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings

@@ -493,6 +493,3 @@ class Pacer:
         stopped = float(doc.get("stopped_until") or 0)
         if stopped > now:
             self._stopped_until = max(stopped, self._stopped_until or 0.0)
-
-
-Gate = Pacer  # the name the gateway factories are typed with (catalog.py)
