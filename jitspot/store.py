@@ -705,6 +705,16 @@ def _pair_edits(new_rows: list[_Keyed], leftovers: dict[str, _Existing]) -> dict
     return paired
 
 
+def _search_columns(
+    artist_folded: str, title_folded: str, genres: Sequence[str], vocal_style: str | None
+) -> tuple[str, str, str]:
+    """The folded columns filters search: "artist title", genres, vocal style.
+
+    One definition for an import and for a re-fold, so the two never disagree.
+    """
+    return f"{artist_folded} {title_folded}", fold(", ".join(genres)), fold(vocal_style or "")
+
+
 def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any, ...]:
     row = item.row
     return (
@@ -725,9 +735,7 @@ def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any
         row.spotify_id,
         int(row.spotify_link_invalid),
         item.artist_folded,
-        f"{item.artist_folded} {item.title_folded}",
-        fold(", ".join(row.genres)),
-        fold(row.vocal_style or ""),
+        *_search_columns(item.artist_folded, item.title_folded, row.genres, row.vocal_style),
         item.tab_folded,
         digest,
         source,
@@ -972,9 +980,7 @@ def _refolded_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         values = (
             row_key(*names, occurrence),
             names[1],
-            f"{names[1]} {names[2]}",
-            fold(", ".join(json.loads(row["genres"]))),
-            fold(row["vocal_style"] or ""),
+            *_search_columns(names[1], names[2], json.loads(row["genres"]), row["vocal_style"]),
             names[0],
         )
         old = (
