@@ -1,0 +1,129 @@
+"""Options shared by several commands, defined once: FILTERS, --json, ALBUM."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from jitspot.store import AlbumFilter
+
+R = TypeVar("R")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+ArtistOpt = Annotated[
+    str | None, typer.Option("--artist", help="Artist contains NAME (case/accent-insensitive).")
+]
+GenreOpt = Annotated[
+    str | None, typer.Option("--genre", help="A sheet genre contains NAME, e.g. djent.")
+]
+# Bounds on what reaches SQL: every word, glob and number becomes a clause or a parameter,
+# and SQLite overflows past 64-bit integers and ~1000-deep expressions.
+MAX_QUERY_WORDS = 32
+MAX_TAB_GLOBS = 64
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def _bounded_tabs(value: list[str] | None) -> list[str] | None:
+    if value and len(value) > MAX_TAB_GLOBS:
+        raise typer.BadParameter(f"at most {MAX_TAB_GLOBS} tab globs, got {len(value)}")
+    return value
+
+
+def _bounded_query(value: str | None) -> str | None:
+    """The query's distinct words (order kept): repeats add nothing but SQL clauses."""
+    if value is None:
+        return None
+    from jitspot.text import fold
+
+    words = list(dict.fromkeys(fold(value).split()))
+    if len(words) > MAX_QUERY_WORDS:
+        raise typer.BadParameter(
+            f"at most {MAX_QUERY_WORDS} different words, got {len(words)}; narrow the query"
+        )
+    return " ".join(words)
+
+
+YearOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--year",
+        min=1000,
+        max=9999,
+        help="Release year (the tab's year when the date is unknown).",
+    ),
+]
+TabOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tab", callback=_bounded_tabs, help="Tab name GLOB, e.g. '2020*' (repeatable)."),
+]
+VocalOpt = Annotated[
+    str | None, typer.Option("--vocal", help="Vocal style, e.g. clean, harsh, mixed.")
+]
+QueryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--query",
+        "-q",
+        callback=_bounded_query,
+        help=f"Every word appears in artist or title (at most {MAX_QUERY_WORDS} words).",
+    ),
+]
+
+
+# The FILTERS of the contract, in the order `--help` shows them.
+FILTERS: tuple[tuple[str, Any], ...] = (
+    ("artist", ArtistOpt),
+    ("genre", GenreOpt),
+    ("year", YearOpt),
+    ("tab", TabOpt),
+    ("vocal", VocalOpt),
+    ("query", QueryOpt),
+)
+
+
+def with_filters(command: Callable[..., R]) -> Callable[..., R]:
+    """Give a command the FILTERS options, handed to it as one `filters: AlbumFilter`.
+
+    list, export, refresh (and later match and cache clear) take the same six
+    options; they are declared here once. Typer reads the command's signature,
+    so the wrapper shows the options in place of the `filters` parameter.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    if "filters" not in signature.parameters:
+        raise TypeError(f"{command.__name__} takes no `filters` parameter")
+    params: list[inspect.Parameter] = []
+    for param in signature.parameters.values():
+        if param.name != "filters":
+            # Keyword-only, all of them: Typer passes every value by name.
+            params.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            continue
+        params.extend(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+            for name, kind in FILTERS
+        )
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        values = {name: kwargs.pop(name, None) for name, _ in FILTERS}
+        return command(*args, filters=make_filter(**values), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def make_filter(
+    artist: str | None = None,
+    genre: str | None = None,
+    year: int | None = None,
+    tab: list[str] | None = None,
+    vocal: str | None = None,
+    query: str | None = None,
+) -> AlbumFilter:
+    return AlbumFilter(
+        artist=artist, genre=genre, year=year, tabs=tuple(tab or ()), vocal=vocal, query=query
+    )
