@@ -19,6 +19,7 @@ from jitspot.pacing import Clock, Pacer
 from jitspot.resolver import NOT_BEFORE, Progress, Resolution, Resolver, remembered_until
 from jitspot.settings import Settings
 from jitspot.spotify_data import AlbumData, Image, Track
+from jitspot.stopping import Stop
 from jitspot.store import Store, StoredAlbum
 from jitspot.text import fold
 from jitspot.views import AlbumView, CoverState, SpotifyView
@@ -36,13 +37,14 @@ class Catalog:
         *,
         clock: Clock = time.time,
         gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        stop: Stop | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.cache = SpotifyCache(settings.cache_dir, store)
         self.resolver = Resolver(
-            store, self.cache, settings, clock=clock, gateway_factory=gateway_factory
+            store, self.cache, settings, clock=clock, gateway_factory=gateway_factory, stop=stop
         )
         self.lifetimes = Lifetimes.from_days(settings.cache_ttl_days, settings.not_found_ttl_days)
 

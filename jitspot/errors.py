@@ -12,6 +12,7 @@ EXIT_NO_INPUT = 66
 EXIT_UNAVAILABLE = 69
 EXIT_TEMPFAIL = 75
 EXIT_CONFIG = 78
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
 
 class JitspotError(Exception):
@@ -78,3 +79,22 @@ class AmbiguousAlbum(JitspotError):
 
 class DiskFull(StoppedEarly):
     """No space left for a write; the transaction was rolled back, a re-run is safe (75)."""
+
+
+class Stopped(StoppedEarly):
+    """A run stopped starting new work: a signal, or its --max-time budget (75)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        messages = {"signal": "stopped by a signal", "max_time": "stopped: --max-time reached"}
+        super().__init__(messages.get(reason, f"stopped ({reason})"))
+
+
+class Locked(StoppedEarly):
+    """Another run holds this JITSPOT_HOME's lock (75)."""
+
+
+class Interrupted(JitspotError):
+    """Ctrl-C (130): what a transaction had not committed is rolled back."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 from jitspot.cache import Entry, cache_key
 
@@ -19,15 +20,6 @@ class Freshness(Enum):
     MISSING = "missing"  # never fetched, or a "not found" whose shorter lifetime ended
     FRESH = "fresh"
     STALE = "stale"  # past its lifetime: still served, renewed by refresh
-
-
-class Policy(Enum):
-    """Which albums a command fetches."""
-
-    OFFLINE = "offline"  # nothing (show/export --offline, list, stats)
-    MISSING = "missing"  # only what is missing: show, export, refresh --missing
-    STALE = "stale"  # missing and stale (refresh --stale N / default refresh)
-    ALL = "all"  # everything selected (show --refresh, refresh --all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +44,50 @@ def freshness(entry: Entry | None, now: float, lifetimes: Lifetimes) -> Freshnes
     return Freshness.FRESH if age < lifetimes.not_found else Freshness.MISSING
 
 
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Which cached entries a command fetches again: a pure rule, asked per entry.
+
+    `missing`: nothing cached (or a "not found" whose lifetime ended).
+    `stale`: cached at least `max_age` seconds ago, or past its lifetime when
+    `max_age` is None. `everything`: whatever the cache holds. Albums and
+    their artists follow the same rule.
+    """
+
+    missing: bool = True
+    stale: bool = False
+    everything: bool = False
+    max_age: float | None = None
+
+    OFFLINE: ClassVar[Policy]  # nothing (show/export --offline, list, stats)
+    MISSING: ClassVar[Policy]  # only what is missing: show, export, refresh --missing
+    STALE: ClassVar[Policy]  # missing and past the lifetime
+    ALL: ClassVar[Policy]  # everything selected (show --refresh, refresh of FILTERS)
+
+    @property
+    def fetches_nothing(self) -> bool:
+        return not (self.missing or self.stale or self.everything)
+
+    def wants(self, entry: Entry | None, now: float, lifetimes: Lifetimes) -> bool:
+        """Whether the entry (None: nothing cached) is to be fetched."""
+        if self.everything:
+            return True
+        if entry is not None and self.stale:
+            age = now - entry.fetched_at
+            if self.max_age is not None:
+                if age >= self.max_age:
+                    return True
+            elif freshness(entry, now, lifetimes) is not Freshness.FRESH:
+                return True
+        return self.missing and freshness(entry, now, lifetimes) is Freshness.MISSING
+
+
+Policy.OFFLINE = Policy(missing=False)
+Policy.MISSING = Policy()
+Policy.STALE = Policy(stale=True)
+Policy.ALL = Policy(everything=True)
+
+
 def album_entry(
     spotify_id: str, entries: Mapping[str, Entry], *, with_credentials: bool
 ) -> Entry | None:
@@ -74,49 +110,42 @@ def albums_to_fetch(
     now: float,
     lifetimes: Lifetimes,
     with_credentials: bool,
-    max_age: float | None = None,
 ) -> list[str]:
-    """Album ids to fetch, in order, once each.
-
-    `max_age` (seconds, with Policy.STALE) overrides the lifetime: `refresh
-    --stale 7` renews entries older than a week.
-    """
-    if policy is Policy.OFFLINE:
+    """Album ids to fetch, in order, once each."""
+    if policy.fetches_nothing:
         return []
-    wanted: list[str] = []
-    for spotify_id in dict.fromkeys(spotify_ids):
-        entry = album_entry(spotify_id, entries, with_credentials=with_credentials)
-        state = freshness(entry, now, lifetimes)
-        if policy is Policy.ALL or state is Freshness.MISSING:
-            wanted.append(spotify_id)
-        elif policy is Policy.STALE:
-            assert entry is not None
-            too_old = (
-                now - entry.fetched_at >= max_age
-                if max_age is not None
-                else state is Freshness.STALE
-            )
-            if too_old:
-                wanted.append(spotify_id)
-    return wanted
+    return [
+        spotify_id
+        for spotify_id in dict.fromkeys(spotify_ids)
+        if policy.wants(
+            album_entry(spotify_id, entries, with_credentials=with_credentials), now, lifetimes
+        )
+    ]
 
 
 def artists_to_fetch(
     albums: Iterable[Entry],
     entries: Mapping[str, Entry],
     *,
-    refetch: frozenset[str] = frozenset(),
+    policy: Policy,
+    now: float,
+    lifetimes: Lifetimes,
 ) -> list[str]:
-    """Artist ids of found API albums whose artist (for genres) is not cached yet.
+    """Artist ids (for genres) of found API albums that `policy` wants fetched.
 
-    `refetch` holds artists to ask again whatever the cache says (refresh --all).
+    Artists live by the albums' rules: missing ones are fetched by every
+    command, stale ones by a refresh that renews stale entries.
     """
     wanted: dict[str, None] = {}
+    if policy.fetches_nothing:
+        return []
     for album in albums:
         if album.kind != "album" or not album.found or not album.data:
             continue
         for artist_id in album.data.get("artist_ids") or []:
-            if artist_id in refetch or cache_key("artist", artist_id) not in entries:
+            if artist_id not in wanted and policy.wants(
+                entries.get(cache_key("artist", artist_id)), now, lifetimes
+            ):
                 wanted[artist_id] = None
     return list(wanted)
 

@@ -9,6 +9,7 @@ is killed or rate-limited keeps every batch it completed.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
-from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable
+from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
 from jitspot.freshness import (
     DAY,
     Freshness,
@@ -32,6 +33,7 @@ from jitspot.freshness import (
 from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gateway
 from jitspot.pacing import PACING_NAME, Clock, Pacer, Sleep
 from jitspot.settings import Settings
+from jitspot.stopping import Stop
 from jitspot.store import PacingState, Store
 
 log = logging.getLogger("jitspot.resolver")
@@ -53,10 +55,13 @@ class Resolution:
 
     entries: dict[str, Entry] = field(default_factory=dict)
     fetched: set[str] = field(default_factory=set)
+    fetched_artists: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)  # album id -> reason
     error: JitspotError | None = None
     rate_limited_until: float | None = None
     api_calls: int = 0
+    rate_limited_responses: int = 0  # 429s met (each waited out, or the one that stopped the run)
+    backoff_seconds: float = 0.0  # waited before retries (429s and 5xx)
     hits: int = 0
     misses: int = 0
     with_credentials: bool = False
@@ -80,6 +85,7 @@ class Resolver:
         clock: Clock = time.time,
         sleep: Sleep = time.sleep,
         gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        stop: Stop | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -89,6 +95,14 @@ class Resolver:
         self.lifetimes = Lifetimes.from_days(settings.cache_ttl_days, settings.not_found_ttl_days)
         self._gateway_factory = gateway_factory
         self._gateway: Gateway | None = None
+        self._timing_lock = threading.Lock()
+        self._task_count = 0
+        self._task_total = 0.0
+        self.pacer: Pacer | None = None
+        self.current: Resolution | None = None
+        # A stop (signal, --max-time) is obeyed in every wait: the pacer's and the retries'.
+        self.stop = stop
+        self._wait: Sleep = stop.sleep if stop is not None else sleep
 
     @property
     def with_credentials(self) -> bool:
@@ -102,17 +116,18 @@ class Resolver:
             weakref.finalize(self, shared.close)
             gate = Pacer(
                 clock=self.clock,
-                sleep=self.sleep,
+                sleep=self._wait,
                 ceiling=self.settings.rate_ceiling,
                 shared=shared,
             )
+            self.pacer = gate
             if self._gateway_factory is not None:
                 self._gateway = self._gateway_factory(gate)
             else:
                 from jitspot.gateway import SpotifyGateway
 
                 self._gateway = SpotifyGateway(
-                    self.settings, gate, clock=self.clock, sleep=self.sleep
+                    self.settings, gate, clock=self.clock, sleep=self._wait
                 )
         return self._gateway
 
@@ -123,14 +138,19 @@ class Resolver:
         spotify_ids: Sequence[str],
         policy: Policy,
         *,
-        max_age: float | None = None,
         count_lookups: bool = True,
         progress: Progress | None = None,
     ) -> Resolution:
-        """Entries for the albums (and their artists), fetching what `policy` asks for."""
+        """Entries for the albums (and their artists), fetching what `policy` asks for.
+
+        Stops early (keeping every finished batch) on a rate limit past the cap,
+        an unreachable Spotify, refused credentials, or the resolver's `stop`;
+        `Resolution.error` then says which.
+        """
         ids = list(dict.fromkeys(spotify_ids))
         result = Resolution(with_credentials=self.with_credentials)
-        result.entries = self._cached(ids)
+        self.current = result  # what a progress display reads while this runs
+        result.entries = self.cached(ids)
         now = self.clock()
         if count_lookups:
             self._count_lookups(ids, result, now)
@@ -141,12 +161,10 @@ class Resolver:
             now=now,
             lifetimes=self.lifetimes,
             with_credentials=self.with_credentials,
-            max_age=max_age,
         )
-        refetch_artists = policy is Policy.ALL
-        if policy is Policy.OFFLINE:
+        if policy.fetches_nothing:
             return result
-        if not to_fetch and not self._artists_wanted(ids, result, refetch=False):
+        if not to_fetch and not self._artists_wanted(ids, result, policy):
             return result  # warm: no gateway, no token, no network
         not_before = remembered_until(self.store, NOT_BEFORE, now)
         if not_before is not None:
@@ -156,12 +174,11 @@ class Resolver:
             if self.with_credentials:
                 self._fetch_albums(to_fetch, result, progress)
                 if result.error is None:
-                    wanted = self._artists_wanted(ids, result, refetch=refetch_artists)
+                    wanted = self._artists_wanted(ids, result, policy)
                     self._fetch_artists(wanted, result, progress)
             else:
-                self._run(
-                    "covers", [self._oembed_task(i) for i in to_fetch], to_fetch, result, progress
-                )
+                covers = _Tally("covers", len(to_fetch), progress)
+                self._run([self._oembed_task(i) for i in to_fetch], to_fetch, result, covers)
         finally:
             self._flush_meter(result)
         for spotify_id in to_fetch:
@@ -171,7 +188,8 @@ class Resolver:
 
     # -- cache reads ---------------------------------------------------------------------
 
-    def _cached(self, ids: list[str]) -> dict[str, Entry]:
+    def cached(self, ids: list[str]) -> dict[str, Entry]:
+        """The cached entries of the albums and of their artists (no network)."""
         keys = [cache_key("album", i) for i in ids] + [cache_key("oembed", i) for i in ids]
         entries = self.cache.get_many(keys)
         artist_keys = [
@@ -194,18 +212,15 @@ class Resolver:
         # must work on a full disk or a read-only home.
         self.store.count_later({"cache.hits": result.hits, "cache.misses": result.misses})
 
-    def _artists_wanted(self, ids: list[str], result: Resolution, *, refetch: bool) -> list[str]:
+    def _artists_wanted(self, ids: list[str], result: Resolution, policy: Policy) -> list[str]:
         if not self.with_credentials:
             return []
         if remembered_until(self.store, NO_GENRES_UNTIL, self.clock()) is not None:
             return []
         albums = [e for i in ids if (e := result.entries.get(cache_key("album", i))) is not None]
-        again = (
-            frozenset(a for e in albums if e.data for a in e.data.get("artist_ids") or [])
-            if refetch
-            else frozenset()
+        return artists_to_fetch(
+            albums, result.entries, policy=policy, now=self.clock(), lifetimes=self.lifetimes
         )
-        return artists_to_fetch(albums, result.entries, refetch=again)
 
     # -- fetching ------------------------------------------------------------------------
 
@@ -217,6 +232,7 @@ class Resolver:
         """
         if not ids:
             return
+        tally = _Tally("albums", len(ids), progress)
         now = self.clock()
         batches_allowed = (
             len(ids) > 1 and remembered_until(self.store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now) is None
@@ -224,21 +240,22 @@ class Resolver:
         if batches_allowed:
             groups = chunks(ids, ALBUM_BATCH)
             try:
-                self._run("albums", [self._album_batch_task(groups[0])], ids, result, progress)
+                self._run([self._album_batch_task(groups[0])], ids, result, tally)
             except EndpointForbidden:
                 log.info("batch album lookups are forbidden for this app: one call per album")
                 self._remember(ALBUMS_BATCH_FORBIDDEN_UNTIL, ARTISTS_BATCH_FORBIDDEN_UNTIL)
             else:
                 tasks = [self._album_batch_task(group) for group in groups[1:]]
-                self._run("albums", tasks, ids, result, progress)
+                self._run(tasks, ids, result, tally)
                 return
         remaining = [i for i in ids if i not in result.fetched]
-        self._run("albums", [self._album_task(i) for i in remaining], ids, result, progress)
+        self._run([self._album_task(i) for i in remaining], ids, result, tally)
 
     def _fetch_artists(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
         """Artists (for genres) in batches of 50, or one by one; stop once genres don't come."""
         if not ids or result.error is not None:
             return
+        tally = _Tally("artists", len(ids), progress)
         now = self.clock()
         batches_allowed = (
             len(ids) > 1
@@ -247,7 +264,7 @@ class Resolver:
         if batches_allowed:
             groups = chunks(ids, ARTIST_BATCH)
             try:
-                self._run("artists", [self._artist_batch_task(groups[0])], [], result, progress)
+                self._run([self._artist_batch_task(groups[0])], [], result, tally)
             except EndpointForbidden:
                 self._remember(ARTISTS_BATCH_FORBIDDEN_UNTIL)
                 tasks = [self._artist_task(i) for i in ids]
@@ -257,14 +274,14 @@ class Resolver:
             tasks = [self._artist_task(i) for i in ids]
         if tasks and not self._genres_seen(result) and result.error is None:
             # Probe: one artist alone tells whether the app gets genres at all.
-            self._run("artists", tasks[:1], [], result, progress)
+            self._run(tasks[:1], [], result, tally)
             tasks = tasks[1:]
         if self._genres_withheld(result):
             log.info("this app gets no artist genres: not asking for artists")
             self._remember(NO_GENRES_UNTIL)
             return
         if result.error is None:
-            self._run("artists", tasks, [], result, progress)
+            self._run(tasks, [], result, tally)
 
     def _genres_seen(self, result: Resolution) -> bool:
         return any(
@@ -318,12 +335,7 @@ class Resolver:
     # -- the runner ------------------------------------------------------------------------
 
     def _run(
-        self,
-        phase: str,
-        tasks: list[Task],
-        album_ids: list[str],
-        result: Resolution,
-        progress: Progress | None,
+        self, tasks: list[Task], album_ids: list[str], result: Resolution, tally: _Tally
     ) -> None:
         """Run tasks on at most `concurrency` threads; write each result as it lands.
 
@@ -334,14 +346,15 @@ class Resolver:
         if not tasks or result.error is not None:
             return
         self.gateway()  # built here, once: workers share one token, budget and meter
-        total = len(tasks)
-        done = 0
         pending: set[Future[list[Entry]]] = set()
-        queue = list(reversed(tasks))
+        queue = [self._timed(task) for task in reversed(tasks)]
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             try:
                 while queue or pending:
                     while queue and len(pending) < self.settings.concurrency:
+                        if self.stop is not None:
+                            # No new work that would end past the deadline.
+                            self.stop.check(self._task_seconds())
                         pending.add(pool.submit(queue.pop()))
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -354,10 +367,8 @@ class Resolver:
                                 f"Spotify refuses this app the {forbidden.endpoint} endpoint (403)"
                             ) from None
                         self._keep(entries, result)
-                        done += 1
-                        if progress is not None:
-                            progress(phase, done, total)
-            except (RateLimited, SpotifyUnavailable, ConfigError) as error:
+                        tally.add(len(entries))
+            except (RateLimited, SpotifyUnavailable, ConfigError, Stopped) as error:
                 queue.clear()
                 for future in pending:
                     future.cancel()
@@ -368,6 +379,27 @@ class Resolver:
                 for future in pending:
                     future.cancel()
                 raise
+
+    def _timed(self, task: Task) -> Task:
+        """The task, timing itself (for the deadline check) and not starting after a stop."""
+
+        def timed() -> list[Entry]:
+            if self.stop is not None:
+                self.stop.check()
+            started = self.clock()
+            try:
+                return task()
+            finally:
+                with self._timing_lock:
+                    self._task_count += 1
+                    self._task_total += self.clock() - started
+
+        return timed
+
+    def _task_seconds(self) -> float:
+        """How long a task has taken on average in this process (0 before the first)."""
+        with self._timing_lock:
+            return self._task_total / self._task_count if self._task_count else 0.0
 
     def _drain(self, pending: set[Future[list[Entry]]], result: Resolution) -> None:
         """Keep what in-flight requests still bring back after a stop."""
@@ -386,6 +418,8 @@ class Resolver:
             if entry.kind in ("album", "oembed"):
                 result.fetched.add(entry.spotify_id)
                 result.failed.pop(entry.spotify_id, None)
+            else:
+                result.fetched_artists.add(entry.spotify_id)
 
     def _flush_meter(self, result: Resolution) -> None:
         if self._gateway is None:
@@ -396,12 +430,16 @@ class Resolver:
         """The gateway's counts since the last drain; API calls are added to `result`."""
         counters = self.gateway().meter.drain()
         result.api_calls += int(sum(v for k, v in counters.items() if k.startswith("api.calls.")))
+        result.rate_limited_responses += int(counters.get("api.rate_limited_responses", 0))
+        result.backoff_seconds += counters.get("api.backoff_seconds", 0.0)
         return counters
 
     def _stop(self, result: Resolution, album_ids: list[str], error: JitspotError) -> None:
         result.error = error
         reason = "unavailable"
-        if isinstance(error, RateLimited):
+        if isinstance(error, Stopped):
+            reason = "stopped"
+        elif isinstance(error, RateLimited):
             reason = "rate_limited"
             # Another process may have recorded a later time: keep whichever is later.
             until = self.store.raise_meta_time(NOT_BEFORE, error.not_before.timestamp())
@@ -409,3 +447,29 @@ class Resolver:
         for spotify_id in album_ids:
             if spotify_id not in result.fetched:
                 result.failed.setdefault(spotify_id, reason)
+
+
+class _Tally:
+    """Progress of one phase in items (albums, artists), over the runs that make it up.
+
+    A display that fails must not lose the run's results: after its first
+    error it is dropped, with a warning, and the run goes on.
+    """
+
+    def __init__(self, phase: str, total: int, progress: Progress | None) -> None:
+        self.phase = phase
+        self.total = total
+        self.done = 0
+        self.progress = progress
+        if progress is not None:
+            self.add(0)
+
+    def add(self, count: int) -> None:
+        self.done = min(self.done + count, self.total)
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.phase, self.done, self.total)
+        except Exception:
+            log.warning("the progress display failed; going on without it", exc_info=True)
+            self.progress = None

@@ -417,6 +417,40 @@ class Store:
             found[name] = found.get(name, 0) + value
         return found
 
+    # -- runs: what each refresh (and later match, sync) did, for `stats` ---------------
+
+    def start_run(self, command: str) -> int:
+        """Record a run's start; a run killed before `finish_run` keeps no end time."""
+        with self.transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO runs(command, started_at) VALUES (?, ?)", (command, now_iso())
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def finish_run(self, run_id: int, exit_code: int, summary: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+                (now_iso(), exit_code, _to_json(summary), run_id),
+            )
+
+    def last_run(self, command: str) -> dict[str, Any] | None:
+        """The latest run of `command`: started_at, finished_at, exit_code and its summary."""
+        row = self.conn.execute(
+            "SELECT started_at, finished_at, status, summary FROM runs WHERE command = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (command,),
+        ).fetchone()
+        if row is None:
+            return None
+        return {
+            "started_at": row[0],
+            "finished_at": row[1],
+            "exit_code": row[2],
+            "summary": json.loads(row[3]) if row[3] else None,
+        }
+
     def check(self, table: str | None = "albums") -> str | None:
         """What is wrong with `table` and its indexes (None: the whole file), or None if fine.
 

@@ -81,11 +81,10 @@ def test_albums_to_fetch__stale_policy_with_max_age_overrides_lifetime() -> None
     wanted = albums_to_fetch(
         ["week", "day"],
         cached,
-        policy=Policy.STALE,
+        policy=Policy(stale=True, max_age=7 * DAY),
         now=NOW,
         lifetimes=LIFE,
         with_credentials=True,
-        max_age=7 * DAY,
     )
     assert wanted == ["week"]
 
@@ -126,8 +125,64 @@ def test_artists_to_fetch__uncached_artists_of_found_albums_once() -> None:
         missing("album", "a3", 1),
     ]
     cached = entries(*albums, found("artist", "y", 1, genres=["djent"]))
-    assert artists_to_fetch(albums, cached) == ["x", "z"]
-    assert artists_to_fetch(albums, cached, refetch=frozenset({"y"})) == ["x", "y", "z"]
+
+    def wanted(policy: Policy) -> list[str]:
+        return artists_to_fetch(albums, cached, policy=policy, now=NOW, lifetimes=LIFE)
+
+    assert wanted(Policy.MISSING) == ["x", "z"]
+    assert wanted(Policy.ALL) == ["x", "y", "z"]
+    assert wanted(Policy.OFFLINE) == []
+
+
+def test_artists_to_fetch__artists_go_stale_and_expire_like_albums() -> None:
+    albums = [found("album", "a1", 1, artist_ids=["old", "young", "gone", "lost"])]
+    cached = entries(
+        *albums,
+        found("artist", "old", 40),
+        found("artist", "young", 2),
+        missing("artist", "gone", 8),  # "not found" past its 7-day lifetime: asked again
+        missing("artist", "lost", 1),
+    )
+
+    def wanted(policy: Policy) -> list[str]:
+        return artists_to_fetch(albums, cached, policy=policy, now=NOW, lifetimes=LIFE)
+
+    assert wanted(Policy.MISSING) == ["gone"]
+    assert wanted(Policy.STALE) == ["old", "gone"]
+    assert wanted(Policy(missing=False, stale=True, max_age=1 * DAY)) == [
+        "old",
+        "young",
+        "gone",
+        "lost",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        # refresh --missing: nothing cached, or an expired "not found"
+        (Policy(missing=True), ["never", "expired"]),
+        # refresh --stale 10: cached 10+ days ago, found or not; never-fetched ones stay
+        (Policy(missing=False, stale=True, max_age=10 * DAY), ["old", "expired"]),
+        # refresh --missing --stale 10: either
+        (Policy(missing=True, stale=True, max_age=10 * DAY), ["never", "old", "expired"]),
+        # refresh of FILTERS alone: everything selected
+        (Policy(everything=True), ["never", "old", "young", "expired"]),
+    ],
+)
+def test_albums_to_fetch__refresh_selectors(policy: Policy, expected: list[str]) -> None:
+    cached = entries(
+        found("album", "old", 12), found("album", "young", 3), missing("album", "expired", 12)
+    )
+    wanted = albums_to_fetch(
+        ["never", "old", "young", "expired"],
+        cached,
+        policy=policy,
+        now=NOW,
+        lifetimes=LIFE,
+        with_credentials=True,
+    )
+    assert wanted == expected
 
 
 def test_chunks__groups_of_at_most_size() -> None:

@@ -7,14 +7,22 @@ command (or group) has a module of its own, registered by importing it here.
 from __future__ import annotations
 
 import logging
+import signal
 import sqlite3
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from jitspot.cli import albums, importing  # noqa: F401 - registers the commands
+from jitspot.cli import albums, importing, refresh  # noqa: F401 - registers the commands
 from jitspot.cli.app import app, state
-from jitspot.errors import EXIT_PARTIAL, EXIT_TEMPFAIL, ConfigError, JitspotError
+from jitspot.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_PARTIAL,
+    EXIT_TEMPFAIL,
+    ConfigError,
+    Interrupted,
+    JitspotError,
+)
 
 __all__ = ["app", "main"]
 
@@ -55,6 +63,7 @@ def _sqlite_error(exc: sqlite3.Error) -> JitspotError | None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; map JitspotError to its exit code and one line on stderr."""
     state.reset()
+    previous = _ctrl_c_raises()
     try:
         app(args=argv, prog_name="jitspot")
     except JitspotError as exc:
@@ -71,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             _fail(str(mapped), mapped.exit_code)
         _fail(f"store error: {exc}", EXIT_PARTIAL)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
         hint = " (run with --debug for the traceback)"
         if state.debug:
@@ -80,5 +89,25 @@ def main(argv: list[str] | None = None) -> None:
             hint = ""
         _fail(f"unexpected {type(exc).__name__}: {exc}{hint}", EXIT_PARTIAL)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
         if state.store is not None:
             state.store.close()
+
+
+def _ctrl_c_raises() -> Any:
+    """Ctrl-C raises Interrupted, which the boundary reports (exit 130).
+
+    Typer turns KeyboardInterrupt into its own quiet exit, so the boundary never
+    saw it; an exception of ours passes through Typer. `refresh` replaces this
+    handler while it runs: there Ctrl-C stops the run cleanly instead.
+    Returns the handler it replaced (None outside the main thread).
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted("interrupted")
+
+    try:
+        return signal.signal(signal.SIGINT, interrupt)
+    except ValueError:  # not the main thread: signals are not ours to take
+        return None

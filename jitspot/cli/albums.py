@@ -77,7 +77,7 @@ def show_command(
     try:
         found = catalog.find(album, store_id)
     except AmbiguousAlbum as ambiguous:
-        _candidates(catalog, ambiguous, as_json)
+        print_candidates(catalog, ambiguous, as_json)
         raise SystemExit(EXIT_PARTIAL) from None
     view = catalog.views([found], offline=offline, refresh=refresh)[0]
     catalog.close()
@@ -89,7 +89,7 @@ def show_command(
     state.out.print(show_page(view))
 
 
-def _candidates(catalog: Catalog, ambiguous: AmbiguousAlbum, as_json: bool) -> None:
+def print_candidates(catalog: Catalog, ambiguous: AmbiguousAlbum, as_json: bool) -> None:
     albums = [catalog.store.album_by_id(i) for i in ambiguous.candidates]
     if as_json:
         print_json(

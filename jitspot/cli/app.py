@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,18 +163,22 @@ _STDOUT_PIECE = 1 << 16
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Progress | None]:
-    """A progress bar on a terminal; nothing otherwise (stdout stays the result only)."""
+def progress_bar(label: str, detail: Callable[[], str] | None = None) -> Iterator[Progress | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise.
+
+    `detail` adds a live text after the counts (calls, 429s, rate).
+    """
     if state.quiet or not state.err.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
     from rich.progress import Progress as Bar
 
     with Bar(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
         TimeRemainingColumn(),
         console=state.err,
         transient=True,
@@ -182,8 +186,9 @@ def progress_bar(label: str) -> Iterator[Progress | None]:
         tasks: dict[str, Any] = {}
 
         def update(phase: str, done: int, total: int) -> None:
+            text = detail() if detail is not None else ""
             if phase not in tasks:
-                tasks[phase] = bar.add_task(f"{label}: {phase}", total=total)
-            bar.update(tasks[phase], completed=done, total=total)
+                tasks[phase] = bar.add_task(f"{label}: {phase}", total=total, detail=text)
+            bar.update(tasks[phase], completed=done, total=total, detail=text)
 
         yield update

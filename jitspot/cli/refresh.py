@@ -1,0 +1,310 @@
+"""`jitspot refresh`: renew cached Spotify data, by hand or from cron."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jitspot.catalog import until_text
+from jitspot.cli.albums import print_candidates
+from jitspot.cli.app import app, print_json, progress_bar, state
+from jitspot.cli.options import JsonOpt, with_filters
+from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
+from jitspot.store import AlbumFilter
+
+if TYPE_CHECKING:
+    from jitspot.refresh import Plan, Refresher, RefreshReport
+    from jitspot.resolver import Progress
+    from jitspot.stopping import Stop
+
+NEEDS_APP = (
+    "no Spotify credentials: covers were renewed through oEmbed; tracks and metadata need an"
+    " app (set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET)"
+)
+
+
+@app.command("refresh")
+@with_filters
+def refresh_command(
+    ctx: typer.Context,
+    albums: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="ALBUM",
+            help="Albums to refresh: Spotify links or ids, or 'artist title' text (as for show).",
+            show_default=False,
+        ),
+    ] = None,
+    *,
+    filters: AlbumFilter,
+    everything: Annotated[
+        bool, typer.Option("--all", help="The whole catalog (every album is fetched again).")
+    ] = False,
+    missing: Annotated[
+        bool, typer.Option("--missing", help="Only albums with nothing cached yet.")
+    ] = False,
+    stale: Annotated[
+        float | None,
+        typer.Option(
+            "--stale",
+            metavar="DAYS",
+            min=0,
+            max=36_500,
+            help="Only entries cached longer ago than DAYS (with --missing: either).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="List what would be fetched and the calls it takes; call nothing."
+        ),
+    ] = False,
+    max_time: Annotated[
+        float | None,
+        typer.Option(
+            "--max-time",
+            metavar="SECONDS",
+            min=1,
+            max=7 * 86_400,
+            help="Start no work that would end past SECONDS; exit 75 with what is left.",
+        ),
+    ] = None,
+    wait_lock: Annotated[
+        float,
+        typer.Option(
+            "--wait-lock",
+            metavar="SECONDS",
+            min=0,
+            max=86_400,
+            help="Wait up to SECONDS for a running refresh to end (default: exit 75 at once).",
+        ),
+    ] = 0.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch cached Spotify data again for the chosen albums and their artists.
+
+    ALBUMs and FILTERS choose albums (both: the albums of either); --missing
+    and --stale DAYS choose entries among them (both: either), over the whole
+    catalog when no album is chosen; without them every chosen album is
+    fetched again. Made for cron: one run per JITSPOT_HOME at a time, each
+    finished batch kept at once, SIGTERM/Ctrl-C or --max-time stop cleanly
+    (exit 75), and a run stopped for any reason is safe to repeat.
+
+    Exit codes: 0 done, 1 some albums failed, 69 Spotify unreachable,
+    75 stopped early (rate limit, --max-time, signal, lock held), 78 configuration.
+    """
+    from jitspot.refresh import Choice, Refresher
+    from jitspot.stopping import Stop
+
+    choice = Choice(tuple(albums or ()), filters, everything, missing, stale)
+    problem = choice.problem()
+    if problem is not None:
+        ctx.fail(problem)  # a usage error: exit 2, with the usage line
+    stop = Stop.after(max_time)
+    refresher = Refresher(state.get_store(), state.get_settings(), stop=stop)
+    try:
+        plan = refresher.plan(choice)
+    except AmbiguousAlbum as ambiguous:
+        print_candidates(refresher.catalog, ambiguous, as_json)
+        raise SystemExit(EXIT_PARTIAL) from None
+    if dry_run:
+        _print_plan(plan, as_json)
+        refresher.close()
+        return
+    try:
+        with _signals_stop(stop), progress_bar("Refreshing", _live(refresher)) as bar:
+            report = refresher.run(plan, progress=_plain_lines(refresher, bar), wait_lock=wait_lock)
+    except Locked as locked:
+        if as_json:
+            print_json(_locked_report(plan, str(locked)))
+        raise
+    finally:
+        refresher.close()
+    _print_report(report, as_json)
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
+
+
+# -- while it runs -------------------------------------------------------------------------
+
+
+@contextmanager
+def _signals_stop(stop: Stop) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop starting new work; requests in flight finish and are kept."""
+
+    def request_stop(signum: int, frame: object) -> None:
+        if not stop.requested:
+            # os.write: safe in a signal handler (print and logging take locks).
+            os.write(2, b"jitspot: stopping: finishing the requests in flight\n")
+        stop.request("signal")
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _live(refresher: Refresher) -> Any:
+    def detail() -> str:
+        calls, throttled, rate = refresher.live()
+        pace = f" · {rate:.1f}/s" if rate is not None else ""
+        return f"{calls} calls · {throttled} × 429{pace}"
+
+    return detail
+
+
+def _plain_lines(refresher: Refresher, bar: Progress | None) -> Progress | None:
+    """On a terminal the bar; otherwise, with -v, one plain line per finished batch."""
+    if bar is not None or not state.verbose or state.quiet:
+        return bar
+    detail = _live(refresher)
+
+    def line(phase: str, done: int, total: int) -> None:
+        if done:
+            state.err.print(f"{phase} {done}/{total} · {detail()}", markup=False, highlight=False)
+
+    return line
+
+
+# -- what it prints ------------------------------------------------------------------------
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    days = seconds / 86_400
+    return f"{days:.0f} d" if days >= 1 else f"{seconds / 3600:.0f} h"
+
+
+def _print_plan(plan: Plan, as_json: bool) -> None:
+    estimate = plan.estimate
+    if as_json:
+        from jitspot.refresh import iso_time
+
+        print_json(
+            {
+                "dry_run": True,
+                "selected": len(plan.selected),
+                "to_fetch": len(plan.fetch),
+                "skipped": plan.skipped,
+                "calls": estimate.calls,
+                "album_calls": estimate.album_calls,
+                "artist_calls": estimate.artist_calls,
+                "mode": estimate.mode,
+                "rate": round(estimate.rate, 3),
+                "rate_learned": estimate.rate_learned,
+                "seconds": round(estimate.seconds, 1),
+                "not_before": iso_time(estimate.not_before),
+                "albums": [
+                    {
+                        "id": p.album.id,
+                        "artist": p.album.artist,
+                        "title": p.album.title,
+                        "tab": p.album.tab,
+                        "spotify_id": p.album.spotify_id,
+                        "state": p.state,
+                        "age_days": None if p.age is None else round(p.age / 86_400, 2),
+                    }
+                    for p in plan.fetch
+                ],
+            }
+        )
+        return
+    for p in plan.fetch:
+        state_text = f"{p.state} {_age(p.age)}".strip()
+        state.out.print(
+            f"{state_text:<22} {p.album.artist} — {p.album.title}  ({p.album.tab})",
+            markup=False,
+            highlight=False,
+            crop=False,
+            overflow="ignore",
+        )
+    if state.quiet:
+        return
+    rate = f"{estimate.rate:.1f} requests/s" + (
+        "" if estimate.rate_learned else " (the start rate: Spotify's limit is not learned yet)"
+    )
+    no_link = f", {plan.skipped} without a Spotify link" if plan.skipped else ""
+    state.err.print(
+        f"{len(plan.fetch)} albums to fetch of {len(plan.selected)} selected{no_link}: "
+        f"about {estimate.calls} calls ({estimate.mode}), about {estimate.seconds:.0f} s "
+        f"at {rate}. Nothing was fetched (--dry-run).",
+        markup=False,
+        highlight=False,
+    )
+    if estimate.not_before is not None:
+        state.err.print(
+            f"Spotify is rate-limiting this app until "
+            f"{until_text(estimate.not_before, time.time())}: a refresh now stops at once.",
+            markup=False,
+        )
+
+
+def _locked_report(plan: Plan, message: str) -> dict[str, Any]:
+    from jitspot.errors import EXIT_TEMPFAIL
+    from jitspot.refresh import RefreshReport
+
+    report = RefreshReport(
+        selected=len(plan.selected), skipped=plan.skipped, stopped_reason="locked"
+    )
+    report.error = message
+    report.exit_code = EXIT_TEMPFAIL
+    return report.as_json()
+
+
+def summary_line(report: RefreshReport) -> str:
+    """The one line a cron log keeps of a run."""
+    parts = [
+        f"{report.selected} selected",
+        f"{report.refreshed} refreshed",
+        f"{report.failed} failed",
+        f"{report.not_found} not found",
+        f"{report.skipped} skipped (no link)",
+    ]
+    if report.up_to_date:
+        parts.append(f"{report.up_to_date} up to date")
+    if report.left:
+        parts.append(f"{report.left} left")
+    parts += [
+        f"{report.artists} artists",
+        f"{report.api_calls} calls",
+        f"{report.rate_limited_responses} × 429",
+        f"{report.seconds:.1f} s",
+    ]
+    how = "done" if report.exit_code == 0 else (report.stopped_reason or "failed")
+    return f"Refresh {how}: " + ", ".join(parts) + "."
+
+
+def _print_report(report: RefreshReport, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_json())
+    elif not state.quiet:
+        state.out.print(summary_line(report), markup=False, highlight=False)
+    if not report.with_credentials and report.exit_code == 0 and not state.quiet:
+        state.err.print(NEEDS_APP, markup=False)
+    if report.exit_code:
+        state.err.print(f"jitspot: {_why(report)}", markup=False, highlight=False)
+
+
+def _why(report: RefreshReport) -> str:
+    """The one-line reason a run did not end with exit 0, and what to do."""
+    if report.stopped_reason == "rate_limited":
+        until = until_text(report.not_before, time.time())
+        return (
+            f"rate-limited by Spotify until {until}; everything fetched is kept,"
+            f" run it again after that ({report.left} albums left)"
+        )
+    if report.stopped_reason in ("max_time", "signal"):
+        why = "--max-time reached" if report.stopped_reason == "max_time" else "stopped by a signal"
+        return f"{why}; everything fetched is kept, run it again to go on ({report.left} left)"
+    if report.error:
+        return report.error
+    return f"{report.failed} albums failed; run it again to retry them"

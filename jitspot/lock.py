@@ -1,0 +1,142 @@
+"""One refresh (or match, cache prune/clear, serve's sync) per JITSPOT_HOME at a time.
+
+An advisory `fcntl.flock` on a file in JITSPOT_HOME: the kernel frees it when
+its holder dies in any way (SIGKILL included), so a crashed run never leaves
+a lock behind. The holder writes who it is (pid, command, since when) into
+the locked file, so a second run can name it.
+
+Not the `filelock` package: it opens the lock file with O_TRUNC on every
+attempt, so a second run would erase the holder's record before failing to
+lock; its lock is otherwise the same flock, in the same few lines.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from jitspot.errors import Locked
+
+LOCK_NAME = "jitspot.lock"
+POLL_SECONDS = 0.2  # how often --wait-lock tries again
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds the lock, as the holder wrote it."""
+
+    pid: int
+    command: str
+    since: float
+
+    def describe(self) -> str:
+        started = datetime.fromtimestamp(self.since).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{self.command} (pid {self.pid}, since {started})"
+
+
+class RunLock:
+    """The home's lock; `acquire` raises Locked (exit 75) when another run holds it."""
+
+    def __init__(
+        self,
+        home: Path,
+        command: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = home / LOCK_NAME
+        self.command = command
+        self._clock = clock
+        self._sleep = sleep
+        self._fd: int | None = None
+
+    def acquire(self, wait: float = 0.0) -> None:
+        """Take the lock, waiting up to `wait` seconds for the running one to end."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        give_up = self._clock() + wait
+        try:
+            while not _try_lock(fd):
+                if self._clock() >= give_up:
+                    raise self._locked(fd, wait)
+                self._sleep(min(POLL_SECONDS, max(give_up - self._clock(), 0.0)))
+        except BaseException:
+            os.close(fd)
+            raise
+        record = json.dumps({"pid": os.getpid(), "command": self.command, "since": self._clock()})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)  # nobody holds it now: no record to mislead the next reader
+        finally:
+            os.close(fd)  # closing frees the flock
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _locked(self, fd: int, waited: float) -> Locked:
+        holder = read_holder(fd)
+        who = holder.describe() if holder else "another jitspot run"
+        after = f" after waiting {waited:.0f} s" if waited > 0 else ""
+        return Locked(
+            f"{who} holds the lock on this JITSPOT_HOME{after}; "
+            "try again later, or wait for it with --wait-lock SECONDS"
+        )
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def read_holder(fd: int) -> Holder | None:
+    """The holder's record; None while it is being written or if it is unreadable."""
+    try:
+        data = json.loads(os.pread(fd, 4096, 0) or b"null")
+        return Holder(int(data["pid"]), str(data["command"]), float(data["since"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def lock_holder(home: Path) -> Holder | None:
+    """Who holds the home's lock now, or None when nobody does (for `stats`, `serve`)."""
+    path = home / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return read_holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -1,0 +1,449 @@
+"""`refresh`: renew the cached Spotify data of chosen albums, unattended, within Spotify's limits.
+
+What to select, what a run would cost and how it ended are pure decisions
+here; `Refresher` does the I/O through the same `Resolver` as `show` and
+`export` (batches, the 403 fallback, retries, pacing), so a refresh spends
+exactly the calls a `show`/`export` of the same albums would. Every finished
+batch is written at once, so a run that is stopped or killed keeps it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jitspot.cache import Entry, cache_key
+from jitspot.catalog import Catalog
+from jitspot.errors import EXIT_PARTIAL, JitspotError, RateLimited, Stopped
+from jitspot.freshness import (
+    DAY,
+    Freshness,
+    Lifetimes,
+    Policy,
+    album_entry,
+    albums_to_fetch,
+    freshness,
+)
+from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, Gateway
+from jitspot.lock import RunLock
+from jitspot.pacing import DEFAULT_START_RATE, PACING_NAME, Clock, Curve, Pacer
+from jitspot.resolver import (
+    ALBUMS_BATCH_FORBIDDEN_UNTIL,
+    ARTISTS_BATCH_FORBIDDEN_UNTIL,
+    NO_GENRES_UNTIL,
+    NOT_BEFORE,
+    Progress,
+    Resolution,
+    remembered_until,
+)
+from jitspot.settings import Settings
+from jitspot.stopping import Stop
+from jitspot.store import AlbumFilter, PacingState, Store, StoredAlbum
+
+COMMAND = "refresh"
+
+# -- what the user chose -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The selectors of `refresh`: ALBUMs and FILTERS choose albums, the rest entries."""
+
+    refs: tuple[str, ...] = ()
+    filters: AlbumFilter = field(default_factory=AlbumFilter)
+    everything: bool = False  # --all
+    missing: bool = False  # --missing
+    stale_days: float | None = None  # --stale DAYS
+
+    @property
+    def chooses_albums(self) -> bool:
+        return bool(self.refs) or self.filters != AlbumFilter()
+
+    def problem(self) -> str | None:
+        """Why this choice is not a usable one (a usage error), or None."""
+        if not (self.chooses_albums or self.everything or self.missing) and self.stale_days is None:
+            return (
+                "choose what to refresh: ALBUMs, FILTERS (--artist, --genre, --year, --tab,"
+                " --vocal, --query), --all, --missing or --stale DAYS"
+            )
+        if self.everything and self.chooses_albums:
+            return "--all is the whole catalog: give it without ALBUMs or FILTERS"
+        return None
+
+    @property
+    def policy(self) -> Policy:
+        """--missing and --stale choose entries (either, when both); otherwise every album."""
+        if not self.missing and self.stale_days is None:
+            return Policy.ALL
+        return Policy(
+            missing=self.missing,
+            stale=self.stale_days is not None,
+            max_age=None if self.stale_days is None else self.stale_days * DAY,
+        )
+
+
+def choose_albums(catalog: Catalog, choice: Choice) -> list[StoredAlbum]:
+    """The albums a choice names: its ALBUMs and the FILTERS' albums, or the whole catalog.
+
+    An ALBUM that matches nothing or several albums raises (AlbumNotFound,
+    AmbiguousAlbum), as with `show`.
+    """
+    chosen: dict[int, StoredAlbum] = {}
+    for ref in choice.refs:
+        album = catalog.find(ref)
+        chosen.setdefault(album.id, album)
+    if choice.filters != AlbumFilter() or not choice.refs:
+        for album in catalog.store.albums(choice.filters):
+            chosen.setdefault(album.id, album)
+    return list(chosen.values())
+
+
+# -- the plan: what would be fetched, and what it costs ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One album a refresh would fetch, with what the cache says of it now."""
+
+    album: StoredAlbum
+    state: str  # "never fetched", "cached", "stale", "not found"
+    age: float | None  # seconds since it was fetched
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """The calls a refresh would make in the app's current mode, and how long they take."""
+
+    album_calls: int
+    artist_calls: int
+    mode: str
+    rate: float  # requests per second
+    rate_learned: bool  # False: the start rate (no 429 seen yet) or the ceiling
+    not_before: float | None
+
+    @property
+    def calls(self) -> int:
+        return self.album_calls + self.artist_calls
+
+    @property
+    def seconds(self) -> float:
+        return self.calls / self.rate if self.rate > 0 else 0.0
+
+
+@dataclass(slots=True)
+class Plan:
+    choice: Choice
+    selected: list[StoredAlbum]
+    fetch: list[Planned]
+    estimate: Estimate
+
+    @property
+    def skipped(self) -> int:
+        """Selected albums without a Spotify link: nothing to ask Spotify for."""
+        return sum(1 for a in self.selected if not a.spotify_id)
+
+
+def estimate_calls(
+    albums: int,
+    artists: int,
+    *,
+    with_credentials: bool,
+    album_batches: bool,
+    artist_batches: bool,
+    genres: bool,
+) -> tuple[int, int, str]:
+    """(album calls, artist calls, the mode in words) for a refresh of this size.
+
+    Track pages past 50 tracks are not counted (a few albums have them).
+    """
+    if not with_credentials:
+        return albums, 0, "no credentials: covers from oEmbed, one call per album"
+    album_calls = math.ceil(albums / ALBUM_BATCH) if album_batches else albums
+    artist_calls = 0
+    if genres:
+        artist_calls = math.ceil(artists / ARTIST_BATCH) if artist_batches else artists
+    albums_mode = f"batches of {ALBUM_BATCH} albums" if album_batches else "one call per album"
+    if not genres:
+        artists_mode = "no artist calls (this app gets no genres)"
+    elif artist_batches:
+        artists_mode = f"batches of {ARTIST_BATCH} artists"
+    else:
+        artists_mode = "one call per artist"
+    return album_calls, artist_calls, f"{albums_mode}, {artists_mode}"
+
+
+def learned_rate(doc: Any, now: float, ceiling: float | None) -> tuple[float, bool]:
+    """The rate Spotify accepted (requests/s) as shared in the pacing state, and whether
+    it was learned from a 429; before any 429 the start rate (or the ceiling)."""
+    curve = Curve.from_json(doc.get("curve")) if isinstance(doc, dict) else None
+    if curve is not None and curve.w_max is not None:
+        rate = curve.w_max
+        return (rate if ceiling is None else min(rate, ceiling)), True
+    return (ceiling if ceiling is not None else DEFAULT_START_RATE), False
+
+
+def describe_entry(
+    spotify_id: str, entries: dict[str, Entry], *, now: float, lifetimes: Lifetimes, creds: bool
+) -> tuple[str, float | None]:
+    """The cache state of an album in words (for --dry-run), and its age."""
+    entry = album_entry(spotify_id, entries, with_credentials=creds)
+    if entry is None:
+        return "never fetched", None
+    age = now - entry.fetched_at
+    state = freshness(entry, now, lifetimes)
+    if not entry.found:
+        return ("not found" if state is Freshness.FRESH else "not found, expired"), age
+    return ("stale" if state is Freshness.STALE else "cached"), age
+
+
+# -- how a run ended -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RefreshReport:
+    """A refresh's outcome; counts are of selected albums (store rows)."""
+
+    selected: int = 0
+    refreshed: int = 0
+    not_found: int = 0
+    failed: int = 0
+    skipped: int = 0  # no Spotify link
+    up_to_date: int = 0  # not due under --missing / --stale
+    left: int = 0  # not done because the run stopped early
+    artists: int = 0
+    api_calls: int = 0
+    rate_limited_responses: int = 0
+    waited_seconds: float = 0.0
+    seconds: float = 0.0
+    stopped_reason: str | None = None  # rate_limited, max_time, signal, locked
+    not_before: float | None = None
+    error: str | None = None
+    with_credentials: bool = True
+    exit_code: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "selected": self.selected,
+            "refreshed": self.refreshed,
+            "failed": self.failed,
+            "not_found": self.not_found,
+            "skipped": self.skipped,
+            "up_to_date": self.up_to_date,
+            "left": self.left,
+            "artists": self.artists,
+            "api_calls": self.api_calls,
+            "rate_limited": self.stopped_reason == "rate_limited",
+            "rate_limited_responses": self.rate_limited_responses,
+            "waited_seconds": round(self.waited_seconds, 3),
+            "seconds": round(self.seconds, 3),
+            "stopped_reason": self.stopped_reason,
+            "not_before": iso_time(self.not_before),
+            "error": self.error,
+            "exit_code": self.exit_code,
+        }
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def exit_code_for(error: JitspotError | None, failed: int) -> int:
+    """0 all done; 1 some albums failed; 69/75/78 from the error that ended the run."""
+    if error is not None:
+        return error.exit_code
+    return EXIT_PARTIAL if failed else 0
+
+
+def stopped_reason(error: JitspotError | None) -> str | None:
+    if isinstance(error, Stopped):
+        return error.reason
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return None
+
+
+def tally(
+    selected: Sequence[StoredAlbum],
+    resolution: Resolution,
+    due: set[str],
+    *,
+    with_credentials: bool,
+) -> RefreshReport:
+    """Count what happened to each selected album (pure: from the resolution alone)."""
+    report = RefreshReport(selected=len(selected), with_credentials=with_credentials)
+    for album in selected:
+        spotify_id = album.spotify_id
+        if not spotify_id:
+            report.skipped += 1
+        elif spotify_id in resolution.fetched:
+            entry = album_entry(spotify_id, resolution.entries, with_credentials=with_credentials)
+            if entry is not None and entry.found:
+                report.refreshed += 1
+            else:
+                report.not_found += 1
+        elif spotify_id in resolution.failed:
+            if resolution.failed[spotify_id] in ("stopped", "rate_limited"):
+                report.left += 1
+            else:
+                report.failed += 1
+        elif spotify_id in due:
+            report.left += 1  # due, but the run ended before its turn
+        else:
+            report.up_to_date += 1
+    report.artists = len(resolution.fetched_artists)
+    report.api_calls = resolution.api_calls
+    report.rate_limited_responses = resolution.rate_limited_responses
+    report.waited_seconds = resolution.backoff_seconds
+    report.stopped_reason = stopped_reason(resolution.error)
+    report.not_before = resolution.rate_limited_until
+    if resolution.error is not None:
+        report.error = str(resolution.error)
+    report.exit_code = exit_code_for(resolution.error, report.failed)
+    return report
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+class Refresher:
+    """Plans and runs a refresh for one JITSPOT_HOME."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        stop: Stop | None = None,
+        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.stop = stop
+        self.catalog = Catalog(
+            store, settings, clock=clock, gateway_factory=gateway_factory, stop=stop
+        )
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def plan(self, choice: Choice) -> Plan:
+        """What a refresh of `choice` would fetch and cost. No call, no lock, no write."""
+        selected = choose_albums(self.catalog, choice)
+        ids = list(dict.fromkeys(a.spotify_id for a in selected if a.spotify_id))
+        resolver = self.catalog.resolver
+        entries = resolver.cached(ids)
+        now = self.clock()
+        creds = self.settings.has_credentials
+        due = set(
+            albums_to_fetch(
+                ids,
+                entries,
+                policy=choice.policy,
+                now=now,
+                lifetimes=resolver.lifetimes,
+                with_credentials=creds,
+            )
+        )
+        fetch: list[Planned] = []
+        seen: set[str] = set()
+        for album in selected:
+            if album.spotify_id in due and album.spotify_id not in seen:
+                seen.add(album.spotify_id)
+                state, age = describe_entry(
+                    album.spotify_id, entries, now=now, lifetimes=resolver.lifetimes, creds=creds
+                )
+                fetch.append(Planned(album, state, age))
+        return Plan(choice, selected, fetch, self._estimate(due, entries, choice.policy, now))
+
+    def _estimate(
+        self, due: set[str], entries: dict[str, Entry], policy: Policy, now: float
+    ) -> Estimate:
+        # Artists: those of cached albums that the policy wants, and (a guess) one new
+        # artist for every album never fetched (its artists are not known yet).
+        artists: set[str] = set()
+        unknown = 0
+        lifetimes = self.catalog.resolver.lifetimes
+        for spotify_id in due:
+            album = entries.get(cache_key("album", spotify_id))
+            if album is None or not album.data:
+                unknown += 1
+                continue
+            for artist_id in album.data.get("artist_ids") or []:
+                cached = entries.get(cache_key("artist", artist_id))
+                if cached is None or policy.wants(cached, now, lifetimes):
+                    artists.add(artist_id)
+        album_calls, artist_calls, mode = estimate_calls(
+            len(due),
+            len(artists) + unknown,
+            with_credentials=self.settings.has_credentials,
+            album_batches=remembered_until(self.store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now) is None,
+            artist_batches=remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, now) is None,
+            genres=remembered_until(self.store, NO_GENRES_UNTIL, now) is None,
+        )
+        shared = PacingState(self.store.path, PACING_NAME)
+        try:
+            doc = shared.read()
+        finally:
+            shared.close()
+        rate, learned = learned_rate(doc, now, self.settings.rate_ceiling)
+        return Estimate(
+            album_calls,
+            artist_calls,
+            mode,
+            rate,
+            learned,
+            remembered_until(self.store, NOT_BEFORE, now),
+        )
+
+    def run(
+        self, plan: Plan, *, progress: Progress | None = None, wait_lock: float = 0.0
+    ) -> RefreshReport:
+        """Refresh the plan's albums under the home's lock; the run is recorded in `runs`.
+
+        Raises Locked (75) when another run holds the lock past `wait_lock`.
+        """
+        lock = RunLock(self.settings.home, COMMAND, clock=self.clock)
+        lock.acquire(wait_lock)
+        try:
+            return self._run_locked(plan, progress)
+        finally:
+            lock.release()
+
+    def _run_locked(self, plan: Plan, progress: Progress | None) -> RefreshReport:
+        started = self.clock()
+        run_id = self.store.start_run(COMMAND)
+        ids = [a.spotify_id for a in plan.selected if a.spotify_id]
+        due = {p.album.spotify_id for p in plan.fetch if p.album.spotify_id}
+        resolution: Resolution | None = None
+        report: RefreshReport | None = None
+        try:
+            resolution = self.catalog.resolver.resolve(
+                ids, plan.choice.policy, count_lookups=False, progress=progress
+            )
+            report = tally(
+                plan.selected, resolution, due, with_credentials=self.settings.has_credentials
+            )
+        finally:
+            if report is None:  # an unexpected error: record the run as failed all the same
+                report = RefreshReport(selected=len(plan.selected), exit_code=EXIT_PARTIAL)
+                report.error = "the run ended on an unexpected error"
+            report.seconds = self.clock() - started
+            self.store.finish_run(run_id, report.exit_code, report.as_json())
+        return report
+
+    def live(self) -> tuple[int, int, float | None]:
+        """(API calls, 429s, the current rate) of the run in progress, for a display."""
+        resolver = self.catalog.resolver
+        current = resolver.current
+        pacer = resolver.pacer
+        calls = current.api_calls if current else 0
+        throttled = current.rate_limited_responses if current else 0
+        return calls, throttled, (pacer.rate if pacer else None)
