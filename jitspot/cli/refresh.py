@@ -180,8 +180,11 @@ def _plain_lines(refresher: Refresher, bar: Progress | None) -> Progress | None:
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    days = seconds / 86_400
-    return f"{days:.0f} d" if days >= 1 else f"{seconds / 3600:.0f} h"
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.0f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{max(seconds / 60, 1):.0f} min"
 
 
 def _print_plan(plan: Plan, as_json: bool) -> None:
