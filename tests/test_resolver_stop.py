@@ -1,0 +1,226 @@
+"""Resolver.resolve with a Stop (deadline, signal), a failing progress display, stale artists.
+
+Against the Spotify double on the fake clock: time moves only when jitspot
+waits (the pacer's waits go through the Stop) or a slow answer is simulated,
+so deadlines are exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from conftest import START, FakeClock
+from spotify_double import SpotifyDouble
+
+from jitspot.cache import SpotifyCache, cache_key
+from jitspot.errors import Stopped
+from jitspot.freshness import DAY, Policy
+from jitspot.gateway import Gateway, SpotifyGateway
+from jitspot.pacing import Pacer
+from jitspot.resolver import Resolver
+from jitspot.settings import Settings, load_settings
+from jitspot.spotify_data import AlbumData
+from jitspot.stopping import Stop
+from jitspot.store import Store, open_store
+
+
+class Opened:
+    """Store + cache + resolver on the test's JITSPOT_HOME, on the fake clock."""
+
+    def __init__(self, home: Path, fake: FakeClock) -> None:
+        self.home = home
+        self.fake = fake
+        self.opened: list[tuple[Store, SpotifyCache]] = []
+
+    def resolver(
+        self,
+        stop: Stop | None = None,
+        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        **overrides: object,
+    ) -> Resolver:
+        settings = load_settings(self.home, overrides=overrides)
+        store = open_store(settings.store_path)
+        cache = SpotifyCache(settings.cache_dir, store)
+        self.opened.append((store, cache))
+        return Resolver(
+            store,
+            cache,
+            settings,
+            clock=self.fake.now,
+            sleep=self.fake.sleep,
+            gateway_factory=gateway_factory,
+            stop=stop,
+        )
+
+    def cached_albums(self, ids: list[str]) -> set[str]:
+        """Albums whose entry is in the cache, read afresh (as the next run would)."""
+        entries = self.resolver().cached(ids)
+        return {i for i in ids if cache_key("album", i) in entries}
+
+    def close(self) -> None:
+        for store, cache in self.opened:
+            cache.close()
+            store.close()
+
+
+@pytest.fixture
+def opened(home: Path, fake: FakeClock) -> Iterator[Opened]:
+    handles = Opened(home, fake)
+    yield handles
+    handles.close()
+
+
+def asked_albums(double: SpotifyDouble) -> list[list[str]]:
+    return [r.query["ids"].split(",") for r in double.requests if r.endpoint == "albums_batch"]
+
+
+class SlowAnswers(SpotifyGateway):
+    """The real gateway on a network where an album batch takes 8 s (of fake time)."""
+
+    def __init__(self, settings: Settings, gate: Pacer, fake: FakeClock) -> None:
+        super().__init__(settings, gate, clock=fake.now, sleep=fake.sleep)
+        self.fake = fake
+
+    def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]:
+        found = super().albums_batch(ids)
+        self.fake.advance(8)
+        return found
+
+
+def test_resolve__a_deadline_stops_the_run_between_batches(
+    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock, home: Path
+) -> None:
+    ids = fake_spotify.populate(60, 3)  # 3 batches of 20, 8 s each
+    settings = load_settings(home, overrides={"concurrency": 1})
+    stop = Stop(clock=fake.now, sleep=fake.sleep, deadline=START + 20)
+    resolver = opened.resolver(
+        stop, gateway_factory=lambda gate: SlowAnswers(settings, gate, fake), concurrency=1
+    )
+    result = resolver.resolve(ids, Policy.MISSING)
+
+    # At START+16 a third batch would end at START+24: it is not started.
+    assert isinstance(result.error, Stopped)
+    assert result.error.reason == "max_time"
+    assert stop.reason == "max_time"
+    batches = asked_albums(fake_spotify)
+    assert len(batches) == 2
+    done = [i for batch in batches for i in batch]
+    assert result.fetched == set(done)
+    assert result.failed == {i: "stopped" for i in ids if i not in done}
+    assert opened.cached_albums(ids) == set(done)  # finished batches are kept
+    assert fake_spotify.count("artists_batch") == fake_spotify.count("artist") == 0
+    sent = [r.time for r in fake_spotify.requests if r.endpoint != "token"]
+    assert sent == [pytest.approx(START), pytest.approx(START + 8)]
+    assert fake.now() == pytest.approx(START + 16)  # nothing ran past the deadline
+
+
+def test_resolve__a_deadline_inside_a_pacing_wait_stops_without_the_call(
+    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock
+) -> None:
+    ids = fake_spotify.populate(60, 3)
+    # The second batch would wait 10 s for its turn: past START+5, so it never goes.
+    stop = Stop(clock=fake.now, sleep=fake.sleep, deadline=START + 5)
+    result = opened.resolver(stop, max_rate=0.1, concurrency=1).resolve(ids, Policy.MISSING)
+
+    assert isinstance(result.error, Stopped)
+    assert result.error.reason == "max_time"
+    assert len(asked_albums(fake_spotify)) == 1
+    assert len(result.fetched) == 20
+    assert opened.cached_albums(ids) == result.fetched
+    assert fake.now() <= START + 5  # the refused wait was not slept
+
+
+def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
+    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock
+) -> None:
+    ids = fake_spotify.populate(60, 3)
+    stop = Stop(clock=fake.now, sleep=fake.sleep)
+    seen: list[tuple[str, int, int]] = []
+
+    def progress(phase: str, done: int, total: int) -> None:
+        seen.append((phase, done, total))
+        if phase == "albums" and done > 0:
+            stop.request("signal")  # as the SIGTERM handler does
+
+    result = opened.resolver(stop, concurrency=1).resolve(ids, Policy.MISSING, progress=progress)
+
+    assert isinstance(result.error, Stopped)
+    assert result.error.reason == "signal"
+    batches = asked_albums(fake_spotify)
+    assert len(batches) == 1
+    assert result.fetched == set(batches[0])
+    assert len(result.fetched) == 20
+    assert opened.cached_albums(ids) == result.fetched
+    assert set(result.failed) == set(ids) - result.fetched
+    assert set(result.failed.values()) == {"stopped"}
+    assert seen == [("albums", 0, 60), ("albums", 20, 60)]
+    assert fake_spotify.count("artists_batch") == 0
+
+
+def test_resolve__a_failing_progress_display_loses_nothing(
+    fake_spotify: SpotifyDouble,
+    opened: Opened,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ids = fake_spotify.populate(45, 3)
+    calls = 0
+
+    def progress(phase: str, done: int, total: int) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("the terminal went away")
+
+    with caplog.at_level(logging.WARNING, logger="jitspot.resolver"):
+        result = opened.resolver().resolve(ids, Policy.MISSING, progress=progress)
+
+    assert result.error is None
+    assert result.fetched == set(ids)
+    assert result.failed == {}
+    assert result.fetched_artists == set(fake_spotify.artist_ids())
+    assert opened.cached_albums(ids) == set(ids)
+    warnings = [r for r in caplog.records if "progress display failed" in r.getMessage()]
+    assert warnings
+    assert all(r.levelno == logging.WARNING for r in warnings)
+    # Dropped after its first error in each phase: not called for every batch.
+    assert calls == len(warnings) == 2  # albums, artists
+
+
+def test_resolve__stale_artists_are_fetched_again_and_fresh_ones_are_not(
+    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock
+) -> None:
+    ids = fake_spotify.populate(4, 4)  # album i by artist i
+    artists = fake_spotify.artist_ids()
+    old_albums, new_albums = ids[:2], ids[2:]
+    old_artists, new_artists = artists[:2], artists[2:]
+
+    assert opened.resolver().resolve(old_albums, Policy.MISSING).error is None
+    fake.advance(10 * DAY)
+    assert opened.resolver().resolve(new_albums, Policy.MISSING).error is None
+    fake.advance(DAY)  # old: 11 days; new: 1 day
+    assert fake_spotify.count("artists_batch") == 2
+    before = len(fake_spotify.requests)
+
+    stale = Policy(stale=True, max_age=5 * DAY)
+    result = opened.resolver().resolve(ids, stale)
+
+    assert result.error is None
+    assert result.fetched == set(old_albums)
+    assert result.fetched_artists == set(old_artists)
+    later = fake_spotify.requests[before:]
+    asked = [i for r in later if r.endpoint == "artists_batch" for i in r.query["ids"].split(",")]
+    assert sorted(asked) == sorted(old_artists)
+    assert not any(r.endpoint == "artist" for r in later)
+    for artist_id in old_artists:
+        assert result.entries[cache_key("artist", artist_id)].fetched_at == fake.now()
+    for artist_id in new_artists:
+        assert result.entries[cache_key("artist", artist_id)].fetched_at == START + 10 * DAY
+
+    # Under Policy.MISSING (show, export) artists past their lifetime are not asked again.
+    fake.advance(31 * DAY)
+    calls = len(fake_spotify.requests)
+    quiet = opened.resolver().resolve(ids, Policy.MISSING)
+    assert quiet.fetched_artists == set()
+    assert len(fake_spotify.requests) == calls
