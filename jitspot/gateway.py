@@ -346,7 +346,8 @@ class SpotifyGateway:
             except SpotifyOauthError as exc:
                 if getattr(exc, "error", None) in ("invalid_client", "unauthorized_client"):
                     raise ConfigError(
-                        "Spotify rejected the client credentials (invalid_client)"
+                        "Spotify rejected the client credentials (invalid_client): check"
+                        " SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"
                     ) from None
                 raise _Transient(f"token request failed: {exc.error}") from None
             if failure.status == 401:
