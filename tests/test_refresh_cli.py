@@ -748,7 +748,7 @@ def test_refresh__sigterm_prints_the_summary_and_exits_75(
     assert child.returncode == 75, err
     assert "\x1b" not in out + err
     assert out.count("\n") == 1
-    assert out.startswith("Refresh signal: 8 selected, ")
+    assert out.startswith("Refresh stopped (signal): 8 selected, ")
     assert "jitspot: stopping: finishing the requests in flight" in err
     assert "stopped by a signal; everything fetched is kept" in err
     [row] = runs(home)

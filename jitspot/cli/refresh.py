@@ -282,8 +282,16 @@ def summary_line(report: RefreshReport) -> str:
         f"{report.rate_limited_responses} × 429",
         f"{report.seconds:.1f} s",
     ]
-    how = "done" if report.exit_code == 0 else (report.stopped_reason or "failed")
-    return f"Refresh {how}: " + ", ".join(parts) + "."
+    return f"Refresh {_outcome(report)}: " + ", ".join(parts) + "."
+
+
+def _outcome(report: RefreshReport) -> str:
+    if report.exit_code == 0:
+        return "done"
+    reasons = {"signal": "signal", "max_time": "--max-time", "rate_limited": "rate limit"}
+    if report.stopped_reason in reasons:
+        return f"stopped ({reasons[report.stopped_reason]})"
+    return "failed"
 
 
 def _print_report(report: RefreshReport, as_json: bool) -> None:
