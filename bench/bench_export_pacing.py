@@ -55,13 +55,13 @@ def jitspot(home: Path, env: dict[str, str], *args: str) -> subprocess.Completed
     )
 
 
-def serve_sample(double: SpotifyDouble, home: Path) -> int:
-    """Give the double every 2019 album of the store, one artist per sheet artist."""
+def serve_sample(double: SpotifyDouble, home: Path, year: int = YEAR) -> int:
+    """Give the double every album of `year` in the store, one artist per sheet artist."""
     settings = load_settings(home, env={"JITSPOT_HOME": str(home)})
     artists: dict[str, str] = {}
     served: set[str] = set()
     with open_store(settings.store_path) as store:
-        albums = [a for a in store.albums(AlbumFilter(year=YEAR)) if a.spotify_id]
+        albums = [a for a in store.albums(AlbumFilter(year=year)) if a.spotify_id]
     for album in albums:
         if album.spotify_id in served:
             continue
