@@ -72,15 +72,23 @@ def serve_sample(double: SpotifyDouble, home: Path, year: int = YEAR) -> int:
     return len(albums)
 
 
+def sample_home(
+    double: SpotifyDouble, tmp: str, sheet: Path, latency: float, year: int = YEAR
+) -> tuple[Path, dict[str, str], int]:
+    """A fresh home with `sheet` imported, the double serving its albums of `year`."""
+    home = Path(tmp) / "home"
+    env = {**double.env(), "JITSPOT_MAX_RETRY_AFTER": "120"}
+    imported = jitspot(home, env, "import", str(sheet))
+    if imported.returncode != 0:
+        raise SystemExit(imported.stderr)
+    albums = serve_sample(double, home, year)
+    double.delay(latency)
+    return home, env, albums
+
+
 def run(name: str, sheet: Path, latency: float) -> dict[str, float]:
     with SpotifyDouble(mode="development") as double, tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        env = {**double.env(), "JITSPOT_MAX_RETRY_AFTER": "120"}
-        imported = jitspot(home, env, "import", str(sheet))
-        if imported.returncode != 0:
-            raise SystemExit(imported.stderr)
-        albums = serve_sample(double, home)
-        double.delay(latency)
+        home, env, albums = sample_home(double, tmp, sheet, latency)
         if name == "budget":
             env["JITSPOT_REQUESTS_PER_WINDOW"] = "90"
         if name == "limit":

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_export_pacing import SAMPLE, jitspot, serve_sample
+from bench_export_pacing import SAMPLE, jitspot, sample_home
 from spotify_double import SpotifyDouble
 
 LIMIT_CALLS, LIMIT_WINDOW = 90, 30.0
@@ -49,13 +49,7 @@ def refresh(home: Path, env: dict[str, str], *args: str) -> tuple[dict[str, obje
 
 def run(name: str, sheet: Path, year: int, latency: float) -> dict[str, float]:
     with SpotifyDouble(mode="development") as double, tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        env = {**double.env(), "JITSPOT_MAX_RETRY_AFTER": "120"}
-        imported = jitspot(home, env, "import", str(sheet))
-        if imported.returncode != 0:
-            raise SystemExit(imported.stderr)
-        serve_sample(double, home, year)
-        double.delay(latency)
+        home, env, _ = sample_home(double, tmp, sheet, latency, year)
         double.rolling_limit(LIMIT_CALLS, LIMIT_WINDOW)
         year_opt = ("--year", str(year))
         if name == "whole":

@@ -16,9 +16,13 @@ import pytest
 from spotify_double import SpotifyDouble
 
 from jitspot import cli, views
+from jitspot.cache import SpotifyCache, cache_key
 from jitspot.catalog import Catalog
 from jitspot.logs import NOISY_LOGGERS
+from jitspot.pacing import Pacer
+from jitspot.resolver import Resolver
 from jitspot.settings import Settings, load_settings
+from jitspot.stopping import Stop
 from jitspot.store import Store, open_store
 
 HEADER = [
@@ -76,6 +80,58 @@ class FakeClock:
 @pytest.fixture
 def fake() -> FakeClock:
     return FakeClock()
+
+
+class Processes:
+    """Opens Store + SpotifyCache + Resolver on the shared JITSPOT_HOME, like a new process."""
+
+    def __init__(self, home: Path, fake: FakeClock) -> None:
+        self.home = home
+        self.fake = fake
+        self.opened: list[tuple[Store, SpotifyCache]] = []
+
+    def resolver(
+        self,
+        gateway_factory: Callable[[Pacer], Any] | None = None,
+        *,
+        stop: Stop | None = None,
+        **overrides: Any,
+    ) -> Resolver:
+        settings = load_settings(self.home, overrides=overrides)
+        store = open_store(settings.store_path)
+        cache = SpotifyCache(settings.cache_dir, store)
+        self.opened.append((store, cache))
+        return Resolver(
+            store,
+            cache,
+            settings,
+            clock=self.fake.now,
+            sleep=self.fake.sleep,
+            gateway_factory=gateway_factory,
+            stop=stop,
+        )
+
+    def cached_albums(self, ids: list[str]) -> set[str]:
+        """Albums whose entry is in the cache, read afresh (as the next run would)."""
+        entries = self.resolver().cached(ids)
+        return {i for i in ids if cache_key("album", i) in entries}
+
+    def close(self, resolver: Resolver) -> None:
+        resolver.cache.close()
+        resolver.store.close()
+
+    def close_all(self) -> None:
+        for store, cache in self.opened:
+            cache.close()
+            store.close()
+
+
+@pytest.fixture
+def processes(home: Path, fake: FakeClock) -> Iterator[Processes]:
+    """Resolvers on the test's home, each with its own store and cache, like processes."""
+    opened = Processes(home, fake)
+    yield opened
+    opened.close_all()
 
 
 @pytest.fixture

@@ -15,12 +15,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
-from conftest import START, FakeClock
+from conftest import START, FakeClock, Processes
 from spotify_double import Mode, SpotifyDouble
 
 from jitspot.cache import SpotifyCache, cache_key
@@ -38,55 +37,12 @@ from jitspot.resolver import (
     Resolver,
 )
 from jitspot.settings import load_settings
-from jitspot.store import PacingState, Store, open_store
+from jitspot.store import PacingState, open_store
 
 HEADER = (
     "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State,"
     "Bandcamp,Spotify,YouTube,Amazon"
 )
-
-
-class Processes:
-    """Opens Store + SpotifyCache + Resolver on the shared JITSPOT_HOME, like a new process."""
-
-    def __init__(self, home: Path, fake: FakeClock) -> None:
-        self.home = home
-        self.fake = fake
-        self.opened: list[tuple[Store, SpotifyCache]] = []
-
-    def resolver(
-        self,
-        gateway_factory: Callable[[Pacer], Any] | None = None,
-        **overrides: Any,
-    ) -> Resolver:
-        settings = load_settings(self.home, overrides=overrides)
-        store = open_store(settings.store_path)
-        cache = SpotifyCache(settings.cache_dir, store)
-        self.opened.append((store, cache))
-        return Resolver(
-            store,
-            cache,
-            settings,
-            clock=self.fake.now,
-            sleep=self.fake.sleep,
-            gateway_factory=gateway_factory,
-        )
-
-    def close(self, resolver: Resolver) -> None:
-        resolver.cache.close()
-        resolver.store.close()
-
-    def close_all(self) -> None:
-        for store, cache in self.opened:
-            cache.close()
-            store.close()
-
-
-@pytest.fixture
-def processes(home: Path, fake: FakeClock) -> Iterator[Processes]:
-    opened = Processes(home, fake)
-    yield opened
-    opened.close_all()
 
 
 def never_built(*_: object) -> NoReturn:

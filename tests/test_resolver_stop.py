@@ -8,69 +8,21 @@ so deadlines are exact.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import START, FakeClock
+from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import SpotifyCache, cache_key
+from jitspot.cache import cache_key
 from jitspot.errors import Stopped
 from jitspot.freshness import DAY, Policy
-from jitspot.gateway import Gateway, SpotifyGateway
+from jitspot.gateway import SpotifyGateway
 from jitspot.pacing import Pacer
-from jitspot.resolver import Resolver
 from jitspot.settings import Settings, load_settings
 from jitspot.spotify_data import AlbumData
 from jitspot.stopping import Stop
-from jitspot.store import Store, open_store
-
-
-class Opened:
-    """Store + cache + resolver on the test's JITSPOT_HOME, on the fake clock."""
-
-    def __init__(self, home: Path, fake: FakeClock) -> None:
-        self.home = home
-        self.fake = fake
-        self.opened: list[tuple[Store, SpotifyCache]] = []
-
-    def resolver(
-        self,
-        stop: Stop | None = None,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
-        **overrides: object,
-    ) -> Resolver:
-        settings = load_settings(self.home, overrides=overrides)
-        store = open_store(settings.store_path)
-        cache = SpotifyCache(settings.cache_dir, store)
-        self.opened.append((store, cache))
-        return Resolver(
-            store,
-            cache,
-            settings,
-            clock=self.fake.now,
-            sleep=self.fake.sleep,
-            gateway_factory=gateway_factory,
-            stop=stop,
-        )
-
-    def cached_albums(self, ids: list[str]) -> set[str]:
-        """Albums whose entry is in the cache, read afresh (as the next run would)."""
-        entries = self.resolver().cached(ids)
-        return {i for i in ids if cache_key("album", i) in entries}
-
-    def close(self) -> None:
-        for store, cache in self.opened:
-            cache.close()
-            store.close()
-
-
-@pytest.fixture
-def opened(home: Path, fake: FakeClock) -> Iterator[Opened]:
-    handles = Opened(home, fake)
-    yield handles
-    handles.close()
 
 
 def asked_albums(double: SpotifyDouble) -> list[list[str]]:
@@ -91,13 +43,13 @@ class SlowAnswers(SpotifyGateway):
 
 
 def test_resolve__a_deadline_stops_the_run_between_batches(
-    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock, home: Path
+    fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock, home: Path
 ) -> None:
     ids = fake_spotify.populate(60, 3)  # 3 batches of 20, 8 s each
     settings = load_settings(home, overrides={"concurrency": 1})
     stop = Stop(clock=fake.now, sleep=fake.sleep, deadline=START + 20)
-    resolver = opened.resolver(
-        stop, gateway_factory=lambda gate: SlowAnswers(settings, gate, fake), concurrency=1
+    resolver = processes.resolver(
+        stop=stop, gateway_factory=lambda gate: SlowAnswers(settings, gate, fake), concurrency=1
     )
     result = resolver.resolve(ids, Policy.MISSING)
 
@@ -110,7 +62,7 @@ def test_resolve__a_deadline_stops_the_run_between_batches(
     done = [i for batch in batches for i in batch]
     assert result.fetched == set(done)
     assert result.failed == {i: "stopped" for i in ids if i not in done}
-    assert opened.cached_albums(ids) == set(done)  # finished batches are kept
+    assert processes.cached_albums(ids) == set(done)  # finished batches are kept
     assert fake_spotify.count("artists_batch") == fake_spotify.count("artist") == 0
     sent = [r.time for r in fake_spotify.requests if r.endpoint != "token"]
     assert sent == [pytest.approx(START), pytest.approx(START + 8)]
@@ -118,23 +70,23 @@ def test_resolve__a_deadline_stops_the_run_between_batches(
 
 
 def test_resolve__a_deadline_inside_a_pacing_wait_stops_without_the_call(
-    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock
+    fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:
     ids = fake_spotify.populate(60, 3)
     # The second batch would wait 10 s for its turn: past START+5, so it never goes.
     stop = Stop(clock=fake.now, sleep=fake.sleep, deadline=START + 5)
-    result = opened.resolver(stop, max_rate=0.1, concurrency=1).resolve(ids, Policy.MISSING)
+    result = processes.resolver(stop=stop, max_rate=0.1, concurrency=1).resolve(ids, Policy.MISSING)
 
     assert isinstance(result.error, Stopped)
     assert result.error.reason == "max_time"
     assert len(asked_albums(fake_spotify)) == 1
     assert len(result.fetched) == 20
-    assert opened.cached_albums(ids) == result.fetched
+    assert processes.cached_albums(ids) == result.fetched
     assert fake.now() <= START + 5  # the refused wait was not slept
 
 
 def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
-    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock
+    fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:
     ids = fake_spotify.populate(60, 3)
     stop = Stop(clock=fake.now, sleep=fake.sleep)
@@ -145,7 +97,9 @@ def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
         if phase == "albums" and done > 0:
             stop.request("signal")  # as the SIGTERM handler does
 
-    result = opened.resolver(stop, concurrency=1).resolve(ids, Policy.MISSING, progress=progress)
+    result = processes.resolver(stop=stop, concurrency=1).resolve(
+        ids, Policy.MISSING, progress=progress
+    )
 
     assert isinstance(result.error, Stopped)
     assert result.error.reason == "signal"
@@ -153,7 +107,7 @@ def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
     assert len(batches) == 1
     assert result.fetched == set(batches[0])
     assert len(result.fetched) == 20
-    assert opened.cached_albums(ids) == result.fetched
+    assert processes.cached_albums(ids) == result.fetched
     assert set(result.failed) == set(ids) - result.fetched
     assert set(result.failed.values()) == {"stopped"}
     assert seen == [("albums", 0, 60), ("albums", 20, 60)]
@@ -162,7 +116,7 @@ def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
 
 def test_resolve__a_failing_progress_display_loses_nothing(
     fake_spotify: SpotifyDouble,
-    opened: Opened,
+    processes: Processes,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ids = fake_spotify.populate(45, 3)
@@ -174,13 +128,13 @@ def test_resolve__a_failing_progress_display_loses_nothing(
         raise RuntimeError("the terminal went away")
 
     with caplog.at_level(logging.WARNING, logger="jitspot.resolver"):
-        result = opened.resolver().resolve(ids, Policy.MISSING, progress=progress)
+        result = processes.resolver().resolve(ids, Policy.MISSING, progress=progress)
 
     assert result.error is None
     assert result.fetched == set(ids)
     assert result.failed == {}
     assert result.fetched_artists == set(fake_spotify.artist_ids())
-    assert opened.cached_albums(ids) == set(ids)
+    assert processes.cached_albums(ids) == set(ids)
     warnings = [r for r in caplog.records if "progress display failed" in r.getMessage()]
     assert warnings
     assert all(r.levelno == logging.WARNING for r in warnings)
@@ -189,22 +143,22 @@ def test_resolve__a_failing_progress_display_loses_nothing(
 
 
 def test_resolve__stale_artists_are_fetched_again_and_fresh_ones_are_not(
-    fake_spotify: SpotifyDouble, opened: Opened, fake: FakeClock
+    fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:
     ids = fake_spotify.populate(4, 4)  # album i by artist i
     artists = fake_spotify.artist_ids()
     old_albums, new_albums = ids[:2], ids[2:]
     old_artists, new_artists = artists[:2], artists[2:]
 
-    assert opened.resolver().resolve(old_albums, Policy.MISSING).error is None
+    assert processes.resolver().resolve(old_albums, Policy.MISSING).error is None
     fake.advance(10 * DAY)
-    assert opened.resolver().resolve(new_albums, Policy.MISSING).error is None
+    assert processes.resolver().resolve(new_albums, Policy.MISSING).error is None
     fake.advance(DAY)  # old: 11 days; new: 1 day
     assert fake_spotify.count("artists_batch") == 2
     before = len(fake_spotify.requests)
 
     stale = Policy(stale=True, max_age=5 * DAY)
-    result = opened.resolver().resolve(ids, stale)
+    result = processes.resolver().resolve(ids, stale)
 
     assert result.error is None
     assert result.fetched == set(old_albums)
@@ -221,6 +175,6 @@ def test_resolve__stale_artists_are_fetched_again_and_fresh_ones_are_not(
     # Under Policy.MISSING (show, export) artists past their lifetime are not asked again.
     fake.advance(31 * DAY)
     calls = len(fake_spotify.requests)
-    quiet = opened.resolver().resolve(ids, Policy.MISSING)
+    quiet = processes.resolver().resolve(ids, Policy.MISSING)
     assert quiet.fetched_artists == set()
     assert len(fake_spotify.requests) == calls
