@@ -410,7 +410,9 @@ class Refresher:
 
         Raises Locked (75) when another run holds the lock past `wait_lock`.
         """
-        lock = RunLock(self.settings.home, COMMAND, clock=self.clock)
+        # Waiting for the lock obeys a signal and --max-time like every other wait.
+        sleep = self.stop.sleep if self.stop is not None else time.sleep
+        lock = RunLock(self.settings.home, COMMAND, clock=self.clock, sleep=sleep)
         lock.acquire(wait_lock)
         try:
             return self._run_locked(plan, progress)

@@ -761,3 +761,40 @@ def test_refresh__sigterm_prints_the_summary_and_exits_75(
     assert summary["refreshed"] == len(kept) >= 1
     assert f"{len(kept)} refreshed" in out
     assert summary["refreshed"] + summary["left"] == len(slow_catalog)
+
+
+def test_refresh__ctrl_c_stops_like_sigterm(
+    run: Run, slow_catalog: list[str], spotify: SpotifyDouble, home: Path
+) -> None:
+    child = start_refresh("--all", "--json")
+    try:
+        wait_for(lambda: len(cached_albums(home)) >= 1, "a finished album")
+    finally:
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+    assert child.returncode == 75, err
+    report = json.loads(out)
+    assert report["stopped_reason"] == "signal"
+    assert report["refreshed"] == len(kept_albums(home, slow_catalog)) >= 1
+
+
+def test_export__ctrl_c_exits_130_with_one_line(
+    run: Run, slow_catalog: list[str], spotify: SpotifyDouble, home: Path
+) -> None:
+    """Typer would turn Ctrl-C into its own quiet exit; the error boundary reports it."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jitspot", "export", "-o", str(home.parent / "out.json")],
+        env={**os.environ, "JITSPOT_CONCURRENCY": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: spotify.count("album") >= 1, "a first album request")
+    finally:
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "jitspot: interrupted"
+    assert "Traceback" not in err
+    assert not (home.parent / "out.json").exists()  # no half-written export
