@@ -51,6 +51,29 @@ class Catalog:
     def close(self) -> None:
         self.cache.close()
 
+    def record(self, command: str, started_at: str, albums: int) -> None:
+        """Record this command's run (its lookups and calls) for `stats`.
+
+        Offline runs are not recorded: they look nothing up that could call, and
+        must not write.
+        """
+        result = self.resolver.current
+        if result is None:
+            return
+        self.store.record_run(
+            command,
+            started_at,
+            {
+                "albums": albums,
+                "hits": result.hits,
+                "misses": result.misses,
+                "stale_hits": result.stale_hits,
+                "fetched": len(result.fetched),
+                "api_calls": result.api_calls,
+                "rate_limited_responses": result.rate_limited_responses,
+            },
+        )
+
     # -- finding one album -----------------------------------------------------------
 
     def find(self, query: str | None, store_id: int | None = None) -> StoredAlbum:

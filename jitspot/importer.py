@@ -10,7 +10,7 @@ from pathlib import Path
 from jitspot.readers import SheetData, is_stdin, is_url, read_source
 from jitspot.settings import Settings
 from jitspot.sheet import SheetRow, interpret
-from jitspot.store import ImportReport, Store, damaged_store
+from jitspot.store import ImportReport, Store, damaged_store, now_iso
 
 
 def import_source(
@@ -21,7 +21,7 @@ def import_source(
     An unchanged local file already imported with the same tab selection is
     recognised by its digest and not read again.
     """
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), now_iso()
     local = not is_url(source) and not is_stdin(source)
     digest = _file_digest(Path(source).expanduser()) if local else None
     memo_key = f"import_digest:{Path(source).expanduser().resolve() if digest else source}"
@@ -40,6 +40,7 @@ def import_source(
         report = ImportReport(source=source, **memo["report"])
         report.unchanged = report.rows
         report.seconds = time.perf_counter() - started
+        _record(store, report, started_at)
         return report
 
     data = read_source(
@@ -68,7 +69,17 @@ def import_source(
                 },
             },
         )
+    _record(store, report, started_at)
     return report
+
+
+def _record(store: Store, report: ImportReport, started_at: str) -> None:
+    """The import in the store's `runs`, for `stats` ("last synced 3 hours ago")."""
+    from jitspot.logs import redact
+
+    summary = {**report.as_json(), "source": redact(report.source), "seconds": report.seconds}
+    summary.pop("changes", None)  # one line per changed row: the sheet, not a run's record
+    store.record_run("import", started_at, summary)
 
 
 def interpret_rows(data: SheetData, report: ImportReport) -> list[SheetRow]:

@@ -356,6 +356,16 @@ def peers_of(doc: Any, process: str, now: float) -> Peers:
     return Peers(rate, in_window, count)
 
 
+def learned_rate(doc: Any, now: float, ceiling: float | None) -> tuple[float, bool]:
+    """The rate Spotify accepted (requests/s) as shared in the pacing state, and whether
+    it was learned from a 429; before any 429 the start rate (or the ceiling)."""
+    curve = Curve.from_json(doc.get("curve")) if isinstance(doc, dict) else None
+    if curve is not None and curve.w_max is not None:
+        rate = curve.w_max
+        return (rate if ceiling is None else min(rate, ceiling)), True
+    return (ceiling if ceiling is not None else DEFAULT_START_RATE), False
+
+
 # -- the pacer: threads, sleeps, pauses, stops ----------------------------------------------
 
 

@@ -30,7 +30,7 @@ from jitspot.freshness import (
 )
 from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, Gateway
 from jitspot.lock import RunLock
-from jitspot.pacing import DEFAULT_START_RATE, PACING_NAME, Clock, Curve, Pacer
+from jitspot.pacing import PACING_NAME, Clock, Pacer, learned_rate
 from jitspot.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -174,16 +174,6 @@ def estimate_calls(
     else:
         artists_mode = "one call per artist"
     return album_calls, artist_calls, f"{albums_mode}, {artists_mode}"
-
-
-def learned_rate(doc: Any, now: float, ceiling: float | None) -> tuple[float, bool]:
-    """The rate Spotify accepted (requests/s) as shared in the pacing state, and whether
-    it was learned from a 429; before any 429 the start rate (or the ceiling)."""
-    curve = Curve.from_json(doc.get("curve")) if isinstance(doc, dict) else None
-    if curve is not None and curve.w_max is not None:
-        rate = curve.w_max
-        return (rate if ceiling is None else min(rate, ceiling)), True
-    return (ceiling if ceiling is not None else DEFAULT_START_RATE), False
 
 
 def describe_entry(

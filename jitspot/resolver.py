@@ -64,6 +64,7 @@ class Resolution:
     backoff_seconds: float = 0.0  # waited before retries (429s and 5xx)
     hits: int = 0
     misses: int = 0
+    stale_hits: int = 0
     with_credentials: bool = False
 
 
@@ -100,6 +101,7 @@ class Resolver:
         self._task_total = 0.0
         self.pacer: Pacer | None = None
         self.current: Resolution | None = None
+        self._pacing_seen = 0.0
         # A stop (signal, --max-time) is obeyed in every wait: the pacer's and the retries'.
         self.stop = stop
         self._wait: Sleep = stop.sleep if stop is not None else sleep
@@ -152,8 +154,10 @@ class Resolver:
         self.current = result  # what a progress display reads while this runs
         result.entries = self.cached(ids)
         now = self.clock()
-        if count_lookups:
-            self._count_lookups(ids, result, now)
+        if count_lookups and not policy.fetches_nothing:
+            # Offline lookups are not counted: they could not call anyway, and an
+            # offline command must not write (a full disk, a read-only home).
+            self._count_lookups(ids, result, now, refetch=policy.everything)
         to_fetch = albums_to_fetch(
             ids,
             result.entries,
@@ -201,16 +205,27 @@ class Resolver:
         entries.update(self.cache.get_many(artist_keys))
         return entries
 
-    def _count_lookups(self, ids: list[str], result: Resolution, now: float) -> None:
+    def _count_lookups(
+        self, ids: list[str], result: Resolution, now: float, *, refetch: bool
+    ) -> None:
+        """A hit is a lookup answered from the cache without a request (a stale entry
+        served is a hit, counted apart too); a miss needs a request (`--refresh`: all)."""
         for spotify_id in ids:
             entry = album_entry(spotify_id, result.entries, with_credentials=self.with_credentials)
-            if freshness(entry, now, self.lifetimes) is Freshness.MISSING:
+            state = freshness(entry, now, self.lifetimes)
+            if refetch or state is Freshness.MISSING:
                 result.misses += 1
             else:
                 result.hits += 1
-        # Added with the next write, not with one of its own: `show --offline`
-        # must work on a full disk or a read-only home.
-        self.store.count_later({"cache.hits": result.hits, "cache.misses": result.misses})
+                result.stale_hits += state is Freshness.STALE
+        # Added with the next write (the run's record), not with one of its own.
+        self.store.count_later(
+            {
+                "cache.hits": result.hits,
+                "cache.misses": result.misses,
+                "cache.stale_hits": result.stale_hits,
+            }
+        )
 
     def _artists_wanted(self, ids: list[str], result: Resolution, policy: Policy) -> list[str]:
         if not self.with_credentials:
@@ -424,7 +439,14 @@ class Resolver:
     def _flush_meter(self, result: Resolution) -> None:
         if self._gateway is None:
             return
-        self.store.add_counters(self._drain_meter(result))
+        counters = self._drain_meter(result)
+        if self.pacer is not None:
+            # The pacer's own waits (the learned rate, short-429 pauses), apart from
+            # the retries' backoff that the gateway counts.
+            waited = self.pacer.waited_seconds
+            counters["api.pacing_wait_seconds"] = waited - self._pacing_seen
+            self._pacing_seen = waited
+        self.store.add_counters(counters)
 
     def _drain_meter(self, result: Resolution) -> dict[str, float]:
         """The gateway's counts since the last drain; API calls are added to `result`."""

@@ -97,6 +97,7 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+RUNS_KEPT = 100  # runs of each command kept in `runs` (refresh keeps all: they are few)
 
 _ALBUM_COLUMNS = (
     "id, tab, row_number, artist, title, release_date, release_text, year, kind, genres,"
@@ -434,6 +435,32 @@ class Store:
                 "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
                 (now_iso(), exit_code, _to_json(summary), run_id),
             )
+
+    def record_run(self, command: str, started_at: str, summary: dict[str, Any]) -> None:
+        """Record a finished run of a quick command (show, export, import) with the
+        counters still pending, in one transaction; the last RUNS_KEPT of each are kept.
+
+        A store that takes no write (read-only, full) keeps nothing: the record is
+        never worth failing a command for.
+        """
+        if self.read_only:
+            self._pending.clear()
+            return
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO runs(command, started_at, finished_at, status, summary)"
+                    " VALUES (?, ?, ?, 0, ?)",
+                    (command, started_at, now_iso(), _to_json(summary)),
+                )
+                conn.execute(
+                    "DELETE FROM runs WHERE command = ? AND id NOT IN"
+                    " (SELECT id FROM runs WHERE command = ? ORDER BY id DESC LIMIT ?)",
+                    (command, command, RUNS_KEPT),
+                )
+        except (JitspotError, sqlite3.Error) as exc:
+            log.debug("run of %s not recorded: %s", command, exc)
+            self._pending.clear()
 
     def last_run(self, command: str) -> dict[str, Any] | None:
         """The latest run of `command`: started_at, finished_at, exit_code and its summary."""

@@ -138,10 +138,11 @@ def age_albums(home: Path, spotify_ids: list[str], days: float) -> None:
 
 
 def runs(home: Path) -> list[sqlite3.Row]:
+    """The refresh runs recorded in the store (imports, shows and exports are there too)."""
     conn = sqlite3.connect(home / "jitspot.sqlite3")
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT * FROM runs ORDER BY id").fetchall()
+        return conn.execute("SELECT * FROM runs WHERE command = 'refresh' ORDER BY id").fetchall()
     finally:
         conn.close()
 

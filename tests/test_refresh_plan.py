@@ -10,8 +10,8 @@ from conftest import START
 from jitspot.cache import Entry, Kind
 from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
 from jitspot.freshness import DAY, Lifetimes, Policy
-from jitspot.pacing import DEFAULT_START_RATE
-from jitspot.refresh import Choice, estimate_calls, exit_code_for, learned_rate, tally
+from jitspot.pacing import DEFAULT_START_RATE, learned_rate
+from jitspot.refresh import Choice, estimate_calls, exit_code_for, tally
 from jitspot.resolver import Resolution
 from jitspot.store import AlbumFilter, StoredAlbum
 

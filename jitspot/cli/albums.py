@@ -79,7 +79,10 @@ def show_command(
     except AmbiguousAlbum as ambiguous:
         print_candidates(catalog, ambiguous, as_json)
         raise SystemExit(EXIT_PARTIAL) from None
+    started_at = now_iso()
     view = catalog.views([found], offline=offline, refresh=refresh)[0]
+    if not offline:
+        catalog.record("show", started_at, 1)
     catalog.close()
     if as_json:
         print_json(view)
@@ -146,8 +149,11 @@ def export_command(
         check_writable(output)  # before any Spotify call is spent on an export going nowhere
     catalog = Catalog(state.get_store(), state.get_settings())
     albums = catalog.store.albums(filters)
+    started_at = now_iso()
     with progress_bar("Fetching from Spotify") as progress:
         views = catalog.views(albums, offline=offline, progress=progress)
+    if not offline:
+        catalog.record("export", started_at, len(albums))
     catalog.close()
     if fmt is ExportFormat.json:
         text = export.render_json(views)
