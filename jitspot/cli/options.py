@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -12,6 +13,16 @@ import typer
 from jitspot.store import AlbumFilter
 
 R = TypeVar("R")
+
+PrometheusOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--prometheus",
+        metavar="PATH",
+        help="Write the metrics of `stats` as a node_exporter textfile at PATH (atomically).",
+    ),
+]
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 ArtistOpt = Annotated[

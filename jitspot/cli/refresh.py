@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,7 +15,7 @@ import typer
 from jitspot.catalog import until_text
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
-from jitspot.cli.options import JsonOpt, with_filters
+from jitspot.cli.options import JsonOpt, PrometheusOpt, with_filters
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
@@ -85,6 +86,7 @@ def refresh_command(
             help="Wait up to SECONDS for a running refresh to end (default: exit 75 at once).",
         ),
     ] = 0.0,
+    prometheus: PrometheusOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch cached Spotify data again for the chosen albums and their artists.
@@ -106,6 +108,10 @@ def refresh_command(
     problem = choice.problem()
     if problem is not None:
         ctx.fail(problem)  # a usage error: exit 2, with the usage line
+    if prometheus is not None:
+        from jitspot.files import check_writable
+
+        check_writable(prometheus)  # before any call is spent on a run nobody would see
     stop = Stop.after(max_time)
     refresher = Refresher(state.get_store(), state.get_settings(), stop=stop)
     try:
@@ -123,12 +129,24 @@ def refresh_command(
     except Locked as locked:
         if as_json:
             print_json(_locked_report(plan, str(locked)))
+        _write_metrics(prometheus)
         raise
     finally:
         refresher.close()
     _print_report(report, as_json)
+    _write_metrics(prometheus)
     if report.exit_code:
         raise SystemExit(report.exit_code)
+
+
+def _write_metrics(path: Path | None) -> None:
+    """The same textfile as `stats --prometheus`, after every run, stopped ones too."""
+    if path is None:
+        return
+    from jitspot.metrics import write_textfile
+    from jitspot.stats import gather
+
+    write_textfile(gather(state.get_store(), state.get_settings()), path)
 
 
 # -- while it runs -------------------------------------------------------------------------

@@ -1,0 +1,373 @@
+"""`jitspot stats`: exact counts after a scripted sequence, the screen, the Prometheus textfile."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Result, album_url
+from prometheus_client.parser import text_string_to_metric_families
+from spotify_double import SpotifyDouble
+
+from jitspot.cache import Entry, SpotifyCache, cache_key
+from jitspot.settings import load_settings
+from jitspot.stats import Coverage, age_histogram, ago, api_figures, coverage
+from jitspot.store import CacheIndexEntry, open_store
+
+Run = Callable[..., Result]
+DAY = 86_400.0
+
+
+@pytest.fixture
+def catalog_ids(run: Run, make_sheet: Callable[..., Path], spotify: SpotifyDouble) -> list[str]:
+    """Five linked albums (by two artists) and one without a link, imported."""
+    ids = spotify.populate(5, 2)
+    rows = [
+        [f"Artist {i % 2}", f"Album {i}", None, "LP", None, None, None, None, album_url(a)]
+        for i, a in enumerate(ids)
+    ]
+    rows.append(["Nobody", "No Link", None, "EP", None, None, None, None, None])
+    assert run("import", str(make_sheet({"2020": rows}))).exit_code == 0
+    return ids
+
+
+def stats_json(run: Run, *args: str) -> dict[str, Any]:
+    result = run("stats", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def age(home: Path, spotify_ids: list[str], days: float) -> None:
+    """Make the albums' cached entries look fetched `days` earlier."""
+    settings = load_settings(home)
+    with open_store(settings.store_path) as store:
+        cache = SpotifyCache(settings.cache_dir, store)
+        try:
+            entries = cache.get_many(cache_key("album", i) for i in spotify_ids)
+            cache.put_many(
+                Entry(e.kind, e.spotify_id, e.status, e.fetched_at - days * DAY, e.data)
+                for e in entries.values()
+            )
+        finally:
+            cache.close()
+
+
+def test_stats__exact_counts_after_a_scripted_sequence(
+    run: Run,
+    catalog_ids: list[str],
+    spotify: SpotifyDouble,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = catalog_ids
+    assert run("show", "--id", "1").exit_code == 0  # Album 0: 1 miss: 1 album call + its artist
+    assert run("export", "-o", str(home.parent / "a.json")).exit_code == 0  # 1 hit, 4 misses
+    assert run("export", "-o", str(home.parent / "b.json")).exit_code == 0  # 5 hits
+    age(home, ids[:2], 40)  # past the 30-day lifetime: served stale
+    assert run("export", "--offline").exit_code == 0  # offline: not counted
+    assert run("show", "--id", "2").exit_code == 0  # Album 1: 1 hit, a stale one
+    served_before_refresh = spotify.api_calls()
+
+    spotify.rate_limit(1, times=1)  # one 429 (Retry-After 1 s), waited out
+    spotify.fail_next(1, 503)  # one 5xx, retried after a backoff
+    monkeypatch.setenv("JITSPOT_MAX_RETRY_AFTER", "5")
+    refreshed = run("refresh", "--all", "--json")
+    assert refreshed.exit_code == 0, refreshed.stderr
+
+    stats = stats_json(run)
+    assert stats["cache"]["hits"] == 1 + 5 + 1
+    assert stats["cache"]["misses"] == 1 + 4
+    assert stats["cache"]["stale_hits"] == 1
+    assert stats["cache"]["hit_rate"] == pytest.approx(7 / 12, abs=1e-4)
+    assert stats["last_runs"]["show"] == {"hits": 1, "misses": 0, "stale_hits": 1, "hit_rate": 1.0}
+    assert stats["last_runs"]["export"]["hits"] == 5  # the last online export
+    # Every request the double served, 429 and 5xx included; tokens apart.
+    api = stats["api"]
+    assert api["calls"] == spotify.api_calls() > served_before_refresh
+    served = {k: v for k, v in spotify.counts().items() if k not in ("token", "oembed")}
+    assert api["by_endpoint"] == served
+    assert api["token_requests"] == spotify.count("token")
+    assert api["retries"] == 2
+    assert api["rate_limited_responses"] == spotify.count(status=429) == 1
+    assert spotify.count(status=503) == 1
+    assert api["backoff_seconds"] >= 1.0  # the Retry-After, at least
+    assert stats["saved"]["by_cache"] == 7
+    # Batching: the export's 4 albums and the refresh's 5 in two batch calls; artists too.
+    assert stats["saved"]["by_batching"] > 0
+    assert stats["albums"] == {
+        "total": 6,
+        "with_spotify_link": 5,
+        "cover_cached": 5,
+        "metadata_cached": 5,
+        "not_found": 0,
+        "stale": 0,  # the refresh renewed them
+        "never_fetched": 0,
+    }
+    last = stats["last_refresh"]
+    assert last["exit_code"] == 0
+    assert last["refreshed"] == 5
+    assert last["last_success_at"] == last["finished_at"]
+    assert stats["last_import"]["rows"] == 6
+
+
+def test_stats__is_read_only_two_runs_same_numbers(
+    run: Run, catalog_ids: list[str], home: Path
+) -> None:
+    assert run("export", "-o", str(home.parent / "out.json")).exit_code == 0
+    store_path = load_settings(home).store_path
+    before = store_path.read_bytes(), (store_path.parent / "jitspot.sqlite3-wal").exists()
+    first, second = stats_json(run), stats_json(run)
+    assert first == second
+    with open_store(store_path) as store:
+        counters = store.counters()
+    assert counters["cache.misses"] == 5
+    assert "cache.hits" not in counters or counters["cache.hits"] == 0
+    assert before[0]  # the store exists; stats made no run record of its own:
+    assert first["last_runs"]["export"]["misses"] == 5
+
+
+def test_stats__never_calls_spotify(
+    run: Run, catalog_ids: list[str], spotify: SpotifyDouble
+) -> None:
+    before = len(spotify.requests)
+    assert run("stats").exit_code == 0
+    assert run("stats", "--by", "tab").exit_code == 0
+    assert len(spotify.requests) == before
+
+
+def test_stats__screen_is_plain_text_when_piped_and_fits_80_columns(
+    run: Run, catalog_ids: list[str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run("export", "-o", str(home.parent / "out.json")).exit_code == 0
+    result = run("stats", "--by", "year")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "\x1b" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for heading in ("Catalog", "By year", "Cache", "Age of cached entries", "Spotify API", "Runs"):
+        assert heading in out
+    assert "hit rate" in out
+    assert "█" in out  # the freshness bars
+    assert "last import" in out and "last refresh   never" in out
+
+
+def test_stats__by_tab_breaks_coverage_down(
+    run: Run, make_sheet: Callable[..., Path], spotify: SpotifyDouble
+) -> None:
+    ids = spotify.populate(3, 1)
+    rows = {
+        "2019": [["A", "One", None, "LP", None, None, None, None, album_url(ids[0])]],
+        "2020": [
+            ["B", "Two", None, "LP", None, None, None, None, album_url(ids[1])],
+            ["C", "Three", None, "LP", None, None, None, None, None],
+        ],
+    }
+    assert run("import", str(make_sheet(rows))).exit_code == 0
+    assert run("show", "One").exit_code == 0
+    groups = stats_json(run, "--by", "tab")["by"]["groups"]
+    assert groups["2019"]["cover_cached"] == 1
+    assert groups["2020"] == {
+        "total": 2,
+        "with_spotify_link": 1,
+        "cover_cached": 0,
+        "metadata_cached": 0,
+        "not_found": 0,
+        "stale": 0,
+        "never_fetched": 1,
+    }
+
+
+# -- the Prometheus textfile ---------------------------------------------------------------
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            assert sample.timestamp is None  # no sample timestamps in a textfile
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_prometheus__textfile_parses_and_matches_stats(
+    run: Run, catalog_ids: list[str], home: Path, spotify: SpotifyDouble
+) -> None:
+    assert run("export", "-o", str(home.parent / "out.json")).exit_code == 0
+    assert run("refresh", "--missing").exit_code == 0
+    path = home.parent / "metrics" / "jitspot.prom"
+    path.parent.mkdir()
+    document = stats_json(run, "--prometheus", str(path))
+    found = samples(path.read_text())
+    assert found[("jitspot_cache_misses_total", ())] == document["cache"]["misses"] == 5
+    assert found[("jitspot_cache_hits_total", ())] == 0  # known series are written as 0
+    assert found[("jitspot_albums", (("state", "cover_cached"),))] == 5
+    assert found[("jitspot_albums", (("state", "never_fetched"),))] == 0
+    assert found[("jitspot_api_requests_total", (("endpoint", "albums_batch"),))] == 1
+    assert found[("jitspot_api_requests_total", (("endpoint", "oembed"),))] == 0
+    total = sum(v for (name, _), v in found.items() if name == "jitspot_api_requests_total")
+    assert total == spotify.api_calls()
+    assert found[("jitspot_refresh_last_exit_code", ())] == 0
+    assert found[("jitspot_refresh_last_success_timestamp_seconds", ())] > 1.7e9
+    assert found[("jitspot_rate_limited_until_seconds", ())] == 0
+    assert [p.name for p in path.parent.iterdir()] == ["jitspot.prom"]  # no temporary left
+
+
+def test_prometheus__replaced_by_rename_never_written_in_place(
+    run: Run, catalog_ids: list[str], home: Path
+) -> None:
+    path = home.parent / "jitspot.prom"
+    assert run("stats", "--prometheus", str(path)).exit_code == 0
+    first = path.stat().st_ino
+    reader = path.open()  # a collector that opened the old file keeps reading it whole
+    assert run("stats", "--prometheus", str(path)).exit_code == 0
+    assert path.stat().st_ino != first  # a new file renamed over the old one
+    assert "jitspot_albums" in reader.read()
+    reader.close()
+
+
+def test_prometheus__refresh_writes_it_even_when_stopped_early(
+    run: Run,
+    catalog_ids: list[str],
+    home: Path,
+    spotify: SpotifyDouble,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JITSPOT_MAX_RETRY_AFTER", "10")
+    spotify.rate_limit(3600)  # past the cap: the run stops at once
+    path = home.parent / "jitspot.prom"
+    result = run("refresh", "--all", "--prometheus", str(path))
+    assert result.exit_code == 75
+    found = samples(path.read_text())
+    assert found[("jitspot_refresh_last_exit_code", ())] == 75
+    assert found[("jitspot_refresh_last_stopped", (("reason", "rate_limited"),))] == 1
+    assert found[("jitspot_refresh_last_success_timestamp_seconds", ())] == 0
+    assert found[("jitspot_rate_limited_until_seconds", ())] > 1.7e9
+
+
+def test_prometheus__unwritable_path_fails_before_any_call(
+    run: Run, catalog_ids: list[str], home: Path, spotify: SpotifyDouble
+) -> None:
+    result = run("refresh", "--all", "--prometheus", str(home.parent / "missing" / "x.prom"))
+    assert result.exit_code == 1
+    assert spotify.api_calls() == 0
+
+
+def test_prometheus__passes_promtool_check_metrics(
+    run: Run, catalog_ids: list[str], home: Path
+) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("JITSPOT_REQUIRE_PROMTOOL"):
+            pytest.fail("promtool is required here (Debian's prometheus package)")
+        pytest.skip("promtool is not installed (Debian's prometheus package)")
+    assert run("export", "-o", str(home.parent / "out.json")).exit_code == 0
+    assert run("refresh", "--missing").exit_code == 0
+    path = home.parent / "jitspot.prom"
+    assert run("stats", "--prometheus", str(path)).exit_code == 0
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=path.read_text(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.strip() == ""  # no lint warnings either
+
+
+# -- pure pieces ---------------------------------------------------------------------------
+
+NOW = 2_000_000_000.0
+
+
+def test_age_histogram__bins_by_age() -> None:
+    ages = [0.5, 2, 6.9, 7, 29, 31, 400]
+    assert age_histogram((NOW - a * DAY for a in ages), NOW) == [
+        ("< 1 d", 1),
+        ("< 7 d", 2),
+        ("< 30 d", 2),
+        ("older", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(5, "just now"), (60, "1 minute ago"), (3 * 3600 + 5, "3 hours ago"), (2 * DAY, "2 days ago")],
+)
+def test_ago__in_words(seconds: float, words: str) -> None:
+    assert ago(NOW - seconds, NOW) == words
+
+
+def test_ago__never() -> None:
+    assert ago(None, NOW) == "never"
+
+
+def test_api_figures__calls_by_endpoint_and_saved_by_batching() -> None:
+    api = api_figures(
+        {
+            "api.calls.albums_batch": 2,
+            "api.calls.album": 3,
+            "api.calls.artists_batch": 1,
+            "api.batch_items.albums_batch": 40,
+            "api.batch_items.artists_batch": 30,
+            "api.retries": 4,
+            "cache.hits": 12,
+        }
+    )
+    assert api.calls == 6
+    assert api.by_endpoint == {"album": 3, "albums_batch": 2, "artists_batch": 1}
+    assert api.saved_by_batching == (40 - 2) + (30 - 1)
+    assert api.saved_by_cache == 12
+    assert api.retries == 4
+
+
+def test_coverage__one_state_per_album() -> None:
+    from jitspot.freshness import Lifetimes
+    from jitspot.store import StoredAlbum
+
+    def album(n: int, spotify_id: str | None) -> StoredAlbum:
+        return StoredAlbum(
+            id=n, tab="2020", row_number=n, artist="A", title=f"T{n}", release_date=None,
+            release_text=None, year=2020, kind="LP", genres=[], vocal_style=None,
+            vocal_style_raw=None, location=None, links={}, sheet_spotify_id=spotify_id,
+            spotify_link_invalid=False, match_id=None, match_score=None, match_state=None,
+            removed=False,
+        )  # fmt: skip
+
+    def row(kind: str, spotify_id: str, status: str, days: float, cover: bool) -> CacheIndexEntry:
+        return CacheIndexEntry(
+            key=cache_key(kind, spotify_id), kind=kind, spotify_id=spotify_id, status=status,
+            source="oembed" if kind == "oembed" else "api", fetched_at=NOW - days * DAY,
+            cover_url="https://i.scdn.co/x" if cover else None,
+        )  # fmt: skip
+
+    rows = [
+        row("album", "fresh", "found", 1, True),
+        row("album", "stale", "found", 40, True),
+        row("oembed", "cover", "found", 1, True),
+        row("album", "gone", "not_found", 1, False),
+        row("album", "expired", "not_found", 10, False),
+    ]
+    index = {r.key: r for r in rows}
+    albums = [
+        album(i, s)
+        for i, s in enumerate(["fresh", "stale", "cover", "gone", "expired", "new", None])
+    ]
+    result = coverage(albums, index, now=NOW, lifetimes=Lifetimes())
+    assert result == Coverage(
+        total=7,
+        with_spotify_link=6,
+        cover_cached=3,
+        metadata_cached=2,
+        not_found=1,
+        stale=1,
+        never_fetched=2,  # "new", and "expired" (its "not found" ran out)
+    )
