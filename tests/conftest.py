@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -335,3 +337,35 @@ def restore_logging() -> Iterator[None]:
         lg.setLevel(level)
         lg.handlers[:] = handlers
         lg.filters[:] = filters
+
+
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from jitspot.lock import RunLock
+
+lock = RunLock(Path(sys.argv[1]), "refresh")
+lock.acquire()
+print("locked", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+lock.release()
+"""
+
+
+@pytest.fixture
+def lock_holder(home: Path) -> Iterator[int]:
+    """Another process holds the home's lock (as a running refresh would); yields its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(home)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        yield holder.pid
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -571,37 +571,6 @@ def test_refresh__max_time_stops_early_and_missing_finishes(
 
 
 # -- runs in other processes ---------------------------------------------------------------
-
-HOLD_LOCK = """
-import sys
-from pathlib import Path
-from jitspot.lock import RunLock
-
-lock = RunLock(Path(sys.argv[1]), "refresh")
-lock.acquire()
-print("locked", flush=True)
-sys.stdin.read()  # until the test closes our stdin
-lock.release()
-"""
-
-
-@pytest.fixture
-def lock_holder(home: Path) -> Iterator[int]:
-    """Another process holds the home's lock (as a running refresh would); yields its pid."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(home)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "locked\n"
-        yield holder.pid
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 def test_refresh__lock_held_by_another_process_exits_75_at_once(
