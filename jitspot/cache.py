@@ -21,18 +21,19 @@ the `jitspot.cache` logger (the core never prints).
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import sqlite3
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from jitspot.errors import JitspotError
+from jitspot.errors import ConfigError, JitspotError
 from jitspot.store import CACHE_IDENTITY, CacheIndexEntry, Store
 
 log = logging.getLogger(__name__)
@@ -346,6 +347,51 @@ class SpotifyCache:
         with disk.transact():
             for entry in batch:
                 disk.set(entry.key, entry.as_json())
+
+    # -- housekeeping (cache prune / clear) ----------------------------------------------
+
+    def scan(self) -> Iterator[tuple[str, Entry | None, int]]:
+        """Every entry on disk: (key, the entry or None when unreadable, its JSON size in bytes).
+
+        Read from the disk cache, not the index: a value the index lost is found too.
+        """
+        disk = self._writable()
+        for key in list(disk.iterkeys()):
+            if not isinstance(key, str) or key == IDENTITY_KEY:
+                continue
+            try:
+                value = disk.get(key)
+                if value is None:  # deleted since the keys were listed
+                    continue
+                yield key, Entry.from_json(value), len(json.dumps(value).encode())
+            except _BAD_VALUE:
+                yield key, None, 0
+
+    def drop(self, keys: Sequence[str]) -> None:
+        """Delete entries from the disk cache (one transaction), then their index rows.
+
+        In this order because a stop between the two is then harmless: an index
+        row left without its value is dropped by `get_many` when it meets it (the
+        value reads as None: "gone"), so show/refresh fetch it again. The other
+        order could leave values that no index row names, which no command reads.
+        """
+        if not keys:
+            return
+        disk = self._writable()
+        with disk.transact():
+            for key in keys:
+                disk.delete(key)
+        self.store.drop_cache_index(keys)
+
+    def _writable(self) -> Any:
+        """The disk cache for housekeeping, which changes it: never a read-only one."""
+        disk = self._cache()
+        if disk is None or isinstance(disk, ReadOnlyDisk):
+            raise ConfigError(
+                f"the Spotify cache at {self.directory} cannot be changed here"
+                " (read-only or unusable); nothing was dropped"
+            )
+        return disk
 
     def stats(self) -> tuple[int, int]:
         """(entries, bytes on disk); nothing when the cache is unusable."""
