@@ -288,7 +288,9 @@ def gather(
     kinds: dict[str, int] = {}
     for row in index.values():
         kinds[row.kind] = kinds.get(row.kind, 0) + 1
-    entries, size = _cache_size(settings, store, cache)
+    # Entries as the index knows them (what lookups can use); bytes as the disk holds them.
+    _, size = _cache_size(settings, store, cache)
+    entries = len(index)
     return Stats(
         albums=coverage(albums, index, now=now, lifetimes=lifetimes),
         by=groups,

@@ -222,8 +222,8 @@ def _runs(stats: Stats) -> Table:
         table.add_row(
             "last import",
             f"{ago(when, stats.now)} ({_when(when)}): {_n(imported.get('rows') or 0)} rows,"
-            f" {imported.get('added', 0)} added, {imported.get('updated', 0)} updated,"
-            f" {imported.get('removed', 0)} removed — {imported.get('source', '?')}",
+            f" {_n(imported.get('added') or 0)} added, {_n(imported.get('updated') or 0)} updated,"
+            f" {_n(imported.get('removed') or 0)} removed — {imported.get('source', '?')}",
         )
     refresh = stats.last_refresh
     if refresh is None:
@@ -251,9 +251,9 @@ def _refresh_text(refresh: dict[str, Any], now: float) -> str:
         reason = refresh.get("stopped_reason")
         outcome = f"exit {code}" + (f", stopped: {reason}" if reason else "")
     counts = (
-        f"{refresh.get('refreshed', 0)} refreshed, {refresh.get('failed', 0)} failed,"
-        f" {refresh.get('left', 0)} left of {refresh.get('selected', 0)};"
-        f" {refresh.get('api_calls', 0)} calls in {float(refresh.get('seconds') or 0):.0f} s"
+        f"{_n(refresh.get('refreshed') or 0)} refreshed, {_n(refresh.get('failed') or 0)} failed,"
+        f" {_n(refresh.get('left') or 0)} left of {_n(refresh.get('selected') or 0)};"
+        f" {_n(refresh.get('api_calls') or 0)} calls in {float(refresh.get('seconds') or 0):.0f} s"
     )
     return f"{ago(started, now)} ({_when(started)}): {outcome}; {counts}"
 
