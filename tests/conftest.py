@@ -369,3 +369,36 @@ def lock_holder(home: Path) -> Iterator[int]:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def store_tables(path: Path) -> list[tuple[object, ...]]:
+    """Everything a command could write to the store: meta, counters, runs, index, pacing."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return [
+            row
+            for table in ("meta", "counters", "runs", "cache_index", "pacing")
+            for row in conn.execute(f"SELECT '{table}', * FROM {table}")
+        ]
+    finally:
+        conn.close()
+
+
+def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
+    """Make the albums' cached entries look fetched `days` earlier (as if time had passed)."""
+    from jitspot.cache import Entry
+
+    settings = load_settings(home)
+    with open_store(settings.store_path) as store:
+        cache = SpotifyCache(settings.cache_dir, store)
+        try:
+            entries = cache.get_many(cache_key("album", i) for i in spotify_ids)
+            assert len(entries) == len(spotify_ids)
+            cache.put_many(
+                Entry(e.kind, e.spotify_id, e.status, e.fetched_at - days * 86_400, e.data)
+                for e in entries.values()
+            )
+        finally:
+            cache.close()

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result, album_url
+from conftest import Result, age_cached, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import Entry, SpotifyCache, cache_key
+from jitspot.cache import SpotifyCache, cache_key
 from jitspot.cli.refresh import NEEDS_APP
 from jitspot.settings import load_settings
 from jitspot.store import open_store
@@ -119,22 +119,6 @@ def refresh_json(run: Run, *args: str, code: int = 0) -> dict[str, Any]:
     assert isinstance(report, dict)
     assert set(report) >= JSON_KEYS
     return report
-
-
-def age_albums(home: Path, spotify_ids: list[str], days: float) -> None:
-    """Make the cached albums look fetched `days` earlier (as if time had passed)."""
-    settings = load_settings(home)
-    with open_store(settings.store_path) as store:
-        cache = SpotifyCache(settings.cache_dir, store)
-        try:
-            entries = cache.get_many(cache_key("album", i) for i in spotify_ids)
-            assert len(entries) == len(spotify_ids)
-            cache.put_many(
-                Entry(e.kind, e.spotify_id, e.status, e.fetched_at - days * 86_400, e.data)
-                for e in entries.values()
-            )
-        finally:
-            cache.close()
 
 
 def runs(home: Path) -> list[sqlite3.Row]:
@@ -267,7 +251,7 @@ def test_refresh__missing_and_stale_choose_entries(
     run: Run, sheet: Ids, spotify: SpotifyDouble, home: Path, args: list[str], expected: set[str]
 ) -> None:
     refresh_json(run, "--artist", "haken")  # fauna and live are cached, the rest is not
-    age_albums(home, [sheet["fauna"]], days=40)  # fauna is stale, live is fresh
+    age_cached(home, [sheet["fauna"]], days=40)  # fauna is stale, live is fresh
     spotify.reset()
     report = refresh_json(run, *args)
     assert sorted(albums_asked(spotify)) == sorted(sheet[k] for k in expected)
@@ -322,7 +306,7 @@ def test_refresh__dry_run_lists_albums_with_cache_state_and_calls_nothing(
     run: Run, sheet: Ids, spotify: SpotifyDouble, home: Path
 ) -> None:
     refresh_json(run, "--artist", "haken")
-    age_albums(home, [sheet["fauna"]], days=40)
+    age_cached(home, [sheet["fauna"]], days=40)
     spotify.reset()
     result = run("refresh", "--all", "--dry-run")
     assert result.exit_code == 0, result.stderr

@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result, album_url
+from conftest import Result, age_cached, album_url, store_tables
 from prometheus_client.parser import text_string_to_metric_families
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import Entry, SpotifyCache, cache_key
+from jitspot.cache import cache_key
 from jitspot.settings import load_settings
 from jitspot.stats import Coverage, age_histogram, ago, api_figures, coverage
-from jitspot.store import CacheIndexEntry, open_store
+from jitspot.store import CacheIndexEntry
 
 Run = Callable[..., Result]
 DAY = 86_400.0
@@ -45,21 +44,6 @@ def stats_json(run: Run, *args: str) -> dict[str, Any]:
     return document
 
 
-def age(home: Path, spotify_ids: list[str], days: float) -> None:
-    """Make the albums' cached entries look fetched `days` earlier."""
-    settings = load_settings(home)
-    with open_store(settings.store_path) as store:
-        cache = SpotifyCache(settings.cache_dir, store)
-        try:
-            entries = cache.get_many(cache_key("album", i) for i in spotify_ids)
-            cache.put_many(
-                Entry(e.kind, e.spotify_id, e.status, e.fetched_at - days * DAY, e.data)
-                for e in entries.values()
-            )
-        finally:
-            cache.close()
-
-
 def test_stats__exact_counts_after_a_scripted_sequence(
     run: Run,
     catalog_ids: list[str],
@@ -71,7 +55,7 @@ def test_stats__exact_counts_after_a_scripted_sequence(
     assert run("show", "--id", "1").exit_code == 0  # Album 0: 1 miss: 1 album call + its artist
     assert run("export", "-o", str(home.parent / "a.json")).exit_code == 0  # 1 hit, 4 misses
     assert run("export", "-o", str(home.parent / "b.json")).exit_code == 0  # 5 hits
-    age(home, ids[:2], 40)  # past the 30-day lifetime: served stale
+    age_cached(home, ids[:2], 40)  # past the 30-day lifetime: served stale
     assert run("export", "--offline").exit_code == 0  # offline: not counted
     assert run("show", "--id", "2").exit_code == 0  # Album 1: 1 hit, a stale one
     served_before_refresh = spotify.api_calls()
@@ -123,26 +107,14 @@ def test_stats__is_read_only_two_runs_same_numbers(
 ) -> None:
     assert run("export", "-o", str(home.parent / "out.json")).exit_code == 0
     store_path = load_settings(home).store_path
-    before = tables(store_path)
+    before = store_tables(store_path)
     first, second = stats_json(run), stats_json(run, "--by", "year")
     second.pop("by")
     first.pop("by")
     assert first == second
-    assert tables(store_path) == before  # no counter, run or meta written
+    assert store_tables(store_path) == before  # no counter, run or meta written
     assert first["cache"]["misses"] == 5
     assert first["last_runs"]["export"]["misses"] == 5
-
-
-def tables(path: Path) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        return [
-            row
-            for table in ("meta", "counters", "runs", "cache_index", "pacing")
-            for row in conn.execute(f"SELECT '{table}', * FROM {table}")
-        ]
-    finally:
-        conn.close()
 
 
 def test_stats__never_calls_spotify(

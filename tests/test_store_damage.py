@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import Result, album_url, without_write_rights
+from conftest import Result, album_url, store_tables, without_write_rights
 from spotify_double import SpotifyDouble
 
 from jitspot.catalog import Catalog, until_text
@@ -195,27 +195,14 @@ def test_show_offline__counts_nothing_and_writes_nothing(
     sheet = make_sheet({"2021": _rows(1, "4aawyAB9vmqN3uQ7FjRGTy")})
     assert run("import", str(sheet)).exit_code == 0
     assert run("list").exit_code == 0  # the first to open the cache names it (a meta write)
-    before = _tables(settings.store_path)
+    before = store_tables(settings.store_path)
     assert run("show", "band 0", "--offline").exit_code == 0
     assert run("export", "--offline").exit_code == 0
-    assert _tables(settings.store_path) == before
+    assert store_tables(settings.store_path) == before
     with open_store(settings.store_path) as store:
         assert not [name for name in store.counters() if name.startswith("cache.")]
         assert store.last_run("show") is None
         assert store.last_run("export") is None
-
-
-def _tables(path: Path) -> list[tuple[object, ...]]:
-    """Everything a command could write: meta, counters, runs, the cache index, pacing."""
-    conn = sqlite3.connect(path)
-    try:
-        return [
-            row
-            for table in ("meta", "counters", "runs", "cache_index", "pacing")
-            for row in conn.execute(f"SELECT '{table}', * FROM {table}")
-        ]
-    finally:
-        conn.close()
 
 
 def test_show_offline__works_when_the_store_takes_no_write(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jitspot.cli.app import app, print_json, state
-from jitspot.cli.options import JsonOpt, with_filters
+from jitspot.cli.options import JsonOpt, WaitLockOpt, with_filters
 from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
@@ -23,16 +23,6 @@ app.add_typer(cache_app)
 
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="List what would be dropped; drop nothing.")
-]
-WaitLockOpt = Annotated[
-    float,
-    typer.Option(
-        "--wait-lock",
-        metavar="SECONDS",
-        min=0,
-        max=86_400,
-        help="Wait up to SECONDS for a running refresh to end (default: exit 75 at once).",
-    ),
 ]
 
 

@@ -24,6 +24,17 @@ PrometheusOpt = Annotated[
 ]
 
 
+WaitLockOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait-lock",
+        metavar="SECONDS",
+        min=0,
+        max=86_400,
+        help="Wait up to SECONDS for a running refresh or cache prune/clear to end"
+        " (default: exit 75 at once).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 ArtistOpt = Annotated[
     str | None, typer.Option("--artist", help="Artist contains NAME (case/accent-insensitive).")

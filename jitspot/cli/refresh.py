@@ -15,7 +15,7 @@ import typer
 from jitspot.catalog import until_text
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
-from jitspot.cli.options import JsonOpt, PrometheusOpt, with_filters
+from jitspot.cli.options import JsonOpt, PrometheusOpt, WaitLockOpt, with_filters
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
@@ -76,16 +76,7 @@ def refresh_command(
             help="Start no work that would end past SECONDS; exit 75 with what is left.",
         ),
     ] = None,
-    wait_lock: Annotated[
-        float,
-        typer.Option(
-            "--wait-lock",
-            metavar="SECONDS",
-            min=0,
-            max=86_400,
-            help="Wait up to SECONDS for a running refresh to end (default: exit 75 at once).",
-        ),
-    ] = 0.0,
+    wait_lock: WaitLockOpt = 0.0,
     prometheus: PrometheusOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
