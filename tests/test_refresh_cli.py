@@ -752,3 +752,13 @@ def test_export__ctrl_c_exits_130_with_one_line(
     assert err.strip().splitlines()[-1] == "jitspot: interrupted"
     assert "Traceback" not in err
     assert not (home.parent / "out.json").exists()  # no half-written export
+
+
+@pytest.mark.parametrize("blank", [["--query", "  "], ["--artist", ""], ["--tab", " "]])
+def test_refresh__a_filter_that_folds_to_nothing_chooses_nothing(
+    run: Run, sheet: Ids, spotify: SpotifyDouble, blank: list[str]
+) -> None:
+    result = run("refresh", *blank)
+    assert result.exit_code == 2  # not the whole catalog by accident
+    assert "choose what to refresh" in result.stderr
+    assert spotify.requests == []

@@ -146,6 +146,18 @@ def make_filter(
     vocal: str | None = None,
     query: str | None = None,
 ) -> AlbumFilter:
+    """The FILTERS as one value; a text that folds to nothing (`--query " "`) is no filter,
+    so `refresh --query " "` asks for a choice instead of re-fetching the whole catalog."""
+    from jitspot.text import fold
+
+    def given(text: str | None) -> str | None:
+        return text if text is not None and fold(text).strip() else None
+
     return AlbumFilter(
-        artist=artist, genre=genre, year=year, tabs=tuple(tab or ()), vocal=vocal, query=query
+        artist=given(artist),
+        genre=given(genre),
+        year=year,
+        tabs=tuple(t for t in tab or () if t.strip()),
+        vocal=given(vocal),
+        query=given(query),
     )
