@@ -72,14 +72,16 @@ class Policy:
         """Whether the entry (None: nothing cached) is to be fetched."""
         if self.everything:
             return True
+        state = freshness(entry, now, lifetimes)
         if entry is not None and self.stale:
-            age = now - entry.fetched_at
-            if self.max_age is not None:
-                if age >= self.max_age:
-                    return True
-            elif freshness(entry, now, lifetimes) is not Freshness.FRESH:
+            too_old = (
+                now - entry.fetched_at >= self.max_age
+                if self.max_age is not None
+                else state is not Freshness.FRESH
+            )
+            if too_old:
                 return True
-        return self.missing and freshness(entry, now, lifetimes) is Freshness.MISSING
+        return self.missing and state is Freshness.MISSING
 
 
 Policy.OFFLINE = Policy(missing=False)
@@ -136,9 +138,9 @@ def artists_to_fetch(
     Artists live by the albums' rules: missing ones are fetched by every
     command, stale ones by a refresh that renews stale entries.
     """
-    wanted: dict[str, None] = {}
     if policy.fetches_nothing:
         return []
+    wanted: dict[str, None] = {}
     for album in albums:
         if album.kind != "album" or not album.found or not album.data:
             continue

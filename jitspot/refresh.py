@@ -42,7 +42,7 @@ from jitspot.resolver import (
 )
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
-from jitspot.store import AlbumFilter, PacingState, Store, StoredAlbum
+from jitspot.store import AlbumFilter, Store, StoredAlbum
 
 COMMAND = "refresh"
 
@@ -378,11 +378,7 @@ class Refresher:
             artist_batches=remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, now) is None,
             genres=remembered_until(self.store, NO_GENRES_UNTIL, now) is None,
         )
-        shared = PacingState(self.store.path, PACING_NAME)
-        try:
-            doc = shared.read()
-        finally:
-            shared.close()
+        doc = self.store.pacing_document(PACING_NAME)
         rate, learned = learned_rate(doc, now, self.settings.rate_ceiling)
         return Estimate(
             album_calls,

@@ -25,12 +25,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from jitspot.cache import Entry, SpotifyCache, cache_key
+from jitspot.cache import Entry, cache_key
 from jitspot.freshness import DAY, Freshness, Lifetimes, freshness
 from jitspot.pacing import PACING_NAME, learned_rate
 from jitspot.resolver import NOT_BEFORE, remembered_until
 from jitspot.settings import Settings
-from jitspot.store import CacheIndexEntry, PacingState, Store, StoredAlbum
+from jitspot.store import CacheIndexEntry, Store, StoredAlbum
 
 By = Literal["tab", "year"]
 COMMANDS = ("import", "show", "export", "refresh")
@@ -265,7 +265,6 @@ def gather(
     *,
     by: By | None = None,
     now: float | None = None,
-    cache: SpotifyCache | None = None,
 ) -> Stats:
     """Everything `stats` shows. Reads only: no call, no write, the counters untouched."""
     now = time.time() if now is None else now
@@ -283,13 +282,16 @@ def gather(
         }
     counters = store.counters()
     api = api_figures(counters)
-    api.rate, api.rate_learned = learned_rate(_pacing_doc(store), now, settings.rate_ceiling)
+    api.rate, api.rate_learned = learned_rate(
+        store.pacing_document(PACING_NAME), now, settings.rate_ceiling
+    )
     api.rate_limited_until = remembered_until(store, NOT_BEFORE, now)
     kinds: dict[str, int] = {}
     for row in index.values():
         kinds[row.kind] = kinds.get(row.kind, 0) + 1
-    # Entries as the index knows them (what lookups can use); bytes as the disk holds them.
-    _, size = _cache_size(settings, store, cache)
+    # Entries as the index knows them (what lookups can use); bytes as the disk holds them,
+    # without opening the cache (stats reads, and diskcache's import alone costs time).
+    size = _dir_size(settings.cache_dir)
     entries = len(index)
     return Stats(
         albums=coverage(albums, index, now=now, lifetimes=lifetimes),
@@ -316,25 +318,12 @@ def gather(
     )
 
 
-def _pacing_doc(store: Store) -> Any:
-    shared = PacingState(store.path, PACING_NAME)
+def _dir_size(path: Path) -> int:
+    """Bytes of the files under `path` (the disk cache: its database and value files)."""
     try:
-        return shared.read()
-    finally:
-        shared.close()
-
-
-def _cache_size(settings: Settings, store: Store, cache: SpotifyCache | None) -> tuple[int, int]:
-    """(entries, bytes) of the disk cache, opened read-only when nobody opened it yet."""
-    if cache is not None:
-        return cache.stats()
-    if not (settings.cache_dir / "cache.db").exists():
-        return 0, 0
-    opened = SpotifyCache(settings.cache_dir, store)
-    try:
-        return opened.stats()
-    finally:
-        opened.close()
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    except OSError:
+        return 0
 
 
 def _files_size(path: Path) -> int:
@@ -360,17 +349,9 @@ def _run_record(store: Store, command: str) -> dict[str, Any] | None:
         **{k: v for k, v in summary.items() if k not in ("exit_code",)},
     }
     if command == "refresh":
-        record["last_success_at"] = _last_success(store, command)
+        success = store.last_run(command, succeeded=True)
+        record["last_success_at"] = success["finished_at"] if success else None
     return record
-
-
-def _last_success(store: Store, command: str) -> str | None:
-    row = store.conn.execute(
-        "SELECT finished_at FROM runs WHERE command = ? AND status = 0 AND finished_at IS NOT NULL"
-        " ORDER BY id DESC LIMIT 1",
-        (command,),
-    ).fetchone()
-    return None if row is None else str(row[0])
 
 
 def _iso(when: float | None) -> str | None:

@@ -418,6 +418,11 @@ class Store:
             found[name] = found.get(name, 0) + value
         return found
 
+    def pacing_document(self, name: str) -> Any | None:
+        """The shared pacing state as last written (None before any); see PacingState."""
+        row = self.conn.execute("SELECT state FROM pacing WHERE name = ?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
     # -- runs: what each refresh (and later match, sync) did, for `stats` ---------------
 
     def start_run(self, command: str) -> int:
@@ -462,12 +467,13 @@ class Store:
             log.debug("run of %s not recorded: %s", command, exc)
             self._pending.clear()
 
-    def last_run(self, command: str) -> dict[str, Any] | None:
-        """The latest run of `command`: started_at, finished_at, exit_code and its summary."""
+    def last_run(self, command: str, *, succeeded: bool = False) -> dict[str, Any] | None:
+        """The latest run of `command` (that exited 0, with `succeeded`): started_at,
+        finished_at, exit_code and its summary."""
         row = self.conn.execute(
             "SELECT started_at, finished_at, status, summary FROM runs WHERE command = ?"
-            " ORDER BY id DESC LIMIT 1",
-            (command,),
+            " AND (? = 0 OR (status = 0 AND finished_at IS NOT NULL)) ORDER BY id DESC LIMIT 1",
+            (command, int(succeeded)),
         ).fetchone()
         if row is None:
             return None
@@ -1103,10 +1109,7 @@ class PacingState:
     def read(self) -> Any | None:
         """The document as last written (None before any)."""
         with open_store(self.path) as store:
-            row = store.conn.execute(
-                "SELECT state FROM pacing WHERE name = ?", (self.name,)
-            ).fetchone()
-        return None if row is None else json.loads(row[0])
+            return store.pacing_document(self.name)
 
     def close(self) -> None:
         if self._store is not None:

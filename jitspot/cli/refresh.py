@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,7 +20,7 @@ from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
-    from jitspot.refresh import Plan, Refresher, RefreshReport
+    from jitspot.refresh import Choice, Plan, Refresher, RefreshReport
     from jitspot.resolver import Progress
     from jitspot.stopping import Stop
 
@@ -106,28 +106,43 @@ def refresh_command(
     stop = Stop.after(max_time)
     refresher = Refresher(state.get_store(), state.get_settings(), stop=stop)
     try:
+        report = _plan_and_run(refresher, choice, stop, dry_run, wait_lock, prometheus, as_json)
+    finally:
+        refresher.close()
+    if report is None:
+        return
+    _print_report(report, as_json)
+    _write_metrics(prometheus)
+    if report.exit_code:
+        raise SystemExit(report.exit_code)
+
+
+def _plan_and_run(
+    refresher: Refresher,
+    choice: Choice,
+    stop: Stop,
+    dry_run: bool,
+    wait_lock: float,
+    prometheus: Path | None,
+    as_json: bool,
+) -> RefreshReport | None:
+    """The run's report; None for a dry run (its plan is printed here)."""
+    try:
         plan = refresher.plan(choice)
     except AmbiguousAlbum as ambiguous:
         print_candidates(refresher.catalog, ambiguous, as_json)
         raise SystemExit(EXIT_PARTIAL) from None
     if dry_run:
         _print_plan(plan, as_json)
-        refresher.close()
-        return
+        return None
     try:
         with _signals_stop(stop), progress_bar("Refreshing", _live(refresher)) as bar:
-            report = refresher.run(plan, progress=_plain_lines(refresher, bar), wait_lock=wait_lock)
+            return refresher.run(plan, progress=_plain_lines(refresher, bar), wait_lock=wait_lock)
     except Locked as locked:
         if as_json:
             print_json(_locked_report(plan, str(locked)))
         _write_metrics(prometheus)
         raise
-    finally:
-        refresher.close()
-    _print_report(report, as_json)
-    _write_metrics(prometheus)
-    if report.exit_code:
-        raise SystemExit(report.exit_code)
 
 
 def _write_metrics(path: Path | None) -> None:
@@ -161,7 +176,7 @@ def _signals_stop(stop: Stop) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _live(refresher: Refresher) -> Any:
+def _live(refresher: Refresher) -> Callable[[], str]:
     def detail() -> str:
         calls, throttled, rate = refresher.live()
         pace = f" · {rate:.1f}/s" if rate is not None else ""
