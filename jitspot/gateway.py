@@ -460,18 +460,23 @@ class SpotifyGateway:
 
         def before_sleep(state: RetryCallState) -> None:
             seconds = state.next_action.sleep if state.next_action else 0.0
-            self.meter.add("api.retries")
-            self.meter.add("api.backoff_seconds", seconds)
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, _ShortRateLimit):
                 self.gate.pause(self._clock() + seconds)
             log.info("%s: %s; retrying in %.1f s", endpoint, error or "failed", seconds)
 
+        def backoff_sleep(seconds: float) -> None:
+            # Counted once waited: a stop (--max-time, a signal) may refuse the wait,
+            # and then there is no retry either.
+            self._sleep(seconds)
+            self.meter.add("api.retries")
+            self.meter.add("api.backoff_seconds", seconds)
+
         retrying = Retrying(
             retry=retry_if_exception_type((_Transient, _ShortRateLimit, _RenewToken)),
             wait=wait,
             stop=stop,
-            sleep=self._sleep,
+            sleep=backoff_sleep,
             before_sleep=before_sleep,
             reraise=True,
         )
