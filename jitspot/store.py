@@ -890,7 +890,7 @@ def open_store(path: Path) -> Store:
     conn.row_factory = sqlite3.Row
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn)
@@ -904,6 +904,31 @@ def open_store(path: Path) -> Store:
             f"the store at {path} is not usable: {exc}"
         ) from None
     return Store(conn, path)
+
+
+def _enter_wal(
+    conn: sqlite3.Connection,
+    *,
+    patience: float = BUSY_TIMEOUT_MS / 1000,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Put the store in WAL mode, waiting out another process that is writing it.
+
+    Switching a new (rollback-journal) file to WAL needs it alone, and SQLite
+    answers "locked" at once, without its busy handler, while another
+    connection holds the write lock: two commands started together on a fresh
+    home would otherwise fail. Once the file is in WAL the pragma only reads.
+    """
+    deadline = clock() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or clock() >= deadline:
+                raise
+        sleep(0.02)
 
 
 def _open_read_only(path: Path, cause: BaseException) -> Store:

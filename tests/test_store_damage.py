@@ -10,6 +10,8 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +25,7 @@ from jitspot.errors import EXIT_CONFIG, EXIT_TEMPFAIL, ConfigError, DiskFull
 from jitspot.importer import import_source
 from jitspot.resolver import NOT_BEFORE
 from jitspot.settings import Settings, load_settings
-from jitspot.store import Store, open_store
+from jitspot.store import Store, _enter_wal, open_store
 
 Run = Callable[..., Result]
 HOUR = 3600.0
@@ -310,3 +312,59 @@ def test_read_only_home__cached_covers_are_still_shown(
     assert listed.returncode == 0, listed.stderr
     assert "cover" in listed.stdout
     assert "Spotify cache" not in shown.stderr + listed.stderr  # read quietly, no warning
+
+
+def _writer_on_new_file(path: Path) -> sqlite3.Connection:
+    """Another process's view of a new store: rollback-journal file, write lock held."""
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    return writer
+
+
+def test_open_store__a_new_file_waits_for_another_writer_before_turning_to_wal(
+    tmp_path: Path,
+) -> None:
+    """SQLite refuses the WAL switch at once while another holds the write lock; wait it out."""
+    path = tmp_path / "jitspot.sqlite3"
+    writer = _writer_on_new_file(path)
+    opened: list[Store] = []
+    failed: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(open_store(path))
+        except BaseException as exc:  # reported by the assertion below
+            failed.append(exc)
+
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    time.sleep(0.3)  # the opener meets the held lock
+    writer.execute("COMMIT")
+    writer.close()
+    opener.join(timeout=30)
+    assert not failed, failed
+    (store,) = opened
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert not store.read_only
+
+
+def test_enter_wal__a_writer_that_never_lets_go_is_still_an_error_when_patience_ends(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jitspot.sqlite3"
+    writer = _writer_on_new_file(path)
+    now = [0.0]
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        now[0] += seconds
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _enter_wal(conn, patience=1.0, clock=lambda: now[0], sleep=sleep)
+    assert 1.0 <= sum(naps) < 1.1
+    writer.rollback()
+    _enter_wal(conn, patience=0.0, clock=lambda: now[0], sleep=sleep)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
