@@ -556,6 +556,7 @@ class Store:
             updates: list[tuple[Any, ...]] = []
             inserts: list[tuple[Any, ...]] = []
             moves: list[tuple[int, str, str, int]] = []
+            rematch: list[tuple[int]] = []
             for item in keyed:
                 key, row = item.key, item.row
                 digest = row.content_hash()
@@ -572,6 +573,10 @@ class Store:
                         moves.append((row.row_number, row.tab, stamp, old.id))
                 else:
                     updates.append((*_row_values(item, digest, source, stamp), old.id))
+                    if fold(old.artist) != fold(row.artist) or fold(old.title) != fold(row.title):
+                        # Another record now: its match, and a person's decision on it,
+                        # were about the old names.
+                        rematch.append((old.id,))
                     report.updated += 1
                     report.changes.append(RowChange("updated", row.tab, row.artist, row.title))
             renamed_ids = {old.id for old in renamed.values()}
@@ -581,6 +586,11 @@ class Store:
                 if old.removed_at is None and old.id not in renamed_ids
             ]
             conn.executemany(_UPDATE_SQL, updates)
+            conn.executemany(
+                "UPDATE albums SET match_id = NULL, match_score = NULL, match_state = NULL"
+                " WHERE id = ?",
+                rematch,
+            )
             conn.executemany(_INSERT_SQL, inserts)
             conn.executemany(
                 "UPDATE albums SET row_number = ?, tab = ?, updated_at = ? WHERE id = ?", moves

@@ -213,6 +213,34 @@ def test_import__edited_row_updated_in_place(run: Run, make_sheet: MakeSheet) ->
     assert albums["Persefone"]["id"] == ids["Persefone"]
 
 
+def test_import__a_row_whose_artist_or_title_changed_is_matched_again(
+    run: Run, make_sheet: MakeSheet, home: Path
+) -> None:
+    """A match (and a person's decision) was about the old names; other edits keep it."""
+    rows = rows_2021()
+    imported(run, str(make_sheet({"2021": rows})))
+    conn = sqlite3.connect(home / "jitspot.sqlite3")
+    with conn:
+        conn.execute(
+            "UPDATE albums SET match_id = ?, match_score = 95.0, match_state = 'accepted'"
+            " WHERE artist IN ('Persefone', 'Leprous')",
+            (ID3,),
+        )
+    rows[2][1] = "Metanoia (Deluxe)"  # another title: another record
+    rows[0][3] = "2xLP"  # another format: the same record
+    imported(run, str(make_sheet({"2021": rows}, name="edited.xlsx")))
+    with conn:
+        state = dict(
+            conn.execute(
+                "SELECT artist, coalesce(match_id, '') || '/' || coalesce(match_state, '')"
+                " FROM albums"
+            ).fetchall()
+        )
+    conn.close()
+    assert state["Persefone"] == "/"
+    assert state["Leprous"] == f"{ID3}/accepted"
+
+
 def test_import__rows_moved_by_an_insert_are_not_changes(run: Run, make_sheet: MakeSheet) -> None:
     rows = rows_2021()
     imported(run, str(make_sheet({"2021": rows})))
