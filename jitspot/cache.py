@@ -38,7 +38,7 @@ from jitspot.store import CACHE_IDENTITY, CacheIndexEntry, Store
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["album", "artist", "oembed"]
+Kind = Literal["album", "artist", "oembed", "search"]
 Status = Literal["found", "not_found"]
 
 # Kept in the disk cache itself (no entry key looks like it: those are "kind:id").

@@ -258,6 +258,8 @@ def build_view(
         "cover_url": cover_url,
         "cover_state": state,
         "cover_note": note,
+        "match_state": album.match_state if album.spotify_id_source == "match" else None,
+        "match_score": album.match_score if album.spotify_id_source == "match" else None,
         "spotify": spotify,
     }
 

@@ -7,6 +7,7 @@ from datetime import datetime
 # Exit codes of the contract (DESIGN.md §1), named for what they mean. Success (0)
 # and usage errors (2) need no name here: Python and typer give them.
 EXIT_PARTIAL = 1
+EXIT_USAGE = 2
 EXIT_DATA = 65
 EXIT_NO_INPUT = 66
 EXIT_UNAVAILABLE = 69
@@ -92,6 +93,12 @@ class Stopped(StoppedEarly):
 
 class Locked(StoppedEarly):
     """Another run holds this JITSPOT_HOME's lock (75)."""
+
+
+class NotMatchable(JitspotError):
+    """`match --accept/--reject` on an album a match must not touch, or a bad album ref (2)."""
+
+    exit_code = EXIT_USAGE
 
 
 class Interrupted(JitspotError):

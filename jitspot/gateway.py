@@ -31,10 +31,12 @@ from jitspot.settings import Settings
 from jitspot.spotify_data import (
     AlbumData,
     ArtistData,
+    Candidate,
     OEmbedData,
     next_tracks_url,
     parse_album,
     parse_artist,
+    parse_candidates,
     parse_oembed,
     parse_track,
 )
@@ -49,6 +51,8 @@ ALBUM_BATCH = 20
 ARTIST_BATCH = 50
 MAX_RETRY_AFTER = 7 * 86_400.0
 MAX_SHORT_WAITS = 8  # 429s with a short Retry-After tolerated for one request
+# Development-mode apps get at most 10 results per search (more is a 400 "Invalid limit").
+SEARCH_LIMIT = 10
 
 
 class EndpointForbidden(Exception):
@@ -96,6 +100,7 @@ class Gateway(Protocol):
     def artists_batch(self, ids: Sequence[str]) -> dict[str, ArtistData | None]: ...
     def artist(self, artist_id: str) -> ArtistData | None: ...
     def oembed(self, album_id: str) -> OEmbedData | None: ...
+    def search_albums(self, query: str) -> list[Candidate]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +318,21 @@ class SpotifyGateway:
             if failure.status in (400, 404):
                 return None
             raise
+
+    def search_albums(self, query: str) -> list[Candidate]:
+        """`GET /search?type=album` with `query` (field filters allowed): the first 10 albums."""
+        client = self._client()
+        try:
+            raw = self._api(
+                "search", lambda: client.search(query, limit=SEARCH_LIMIT, type="album")
+            )
+        except HttpFailure as failure:
+            if failure.status in (400, 404):
+                # A query Spotify will not take is never answered: no candidate.
+                log.info("search refused (%s): %s", failure.status, query)
+                return []
+            raise
+        return parse_candidates(raw) if isinstance(raw, dict) else []
 
     def _with_all_tracks(self, raw: dict[str, Any]) -> AlbumData:
         """The album with every track: follows `tracks.next` past the first 50."""

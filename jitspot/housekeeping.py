@@ -10,7 +10,7 @@ by the next `show`, `export` or `refresh --missing` that needs it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from jitspot.pacing import Clock
 from jitspot.settings import Settings
 from jitspot.store import AlbumFilter, Store
 
-KINDS = ("album", "artist", "oembed")
+KINDS = ("album", "artist", "oembed", "search")
 
 # Why an entry goes (the `reason` of each dropped entry in the report).
 NOT_IN_STORE = "no album in the store"
@@ -120,14 +120,21 @@ class Freed:
 
 
 def prune(
-    cached: Sequence[Cached], needed: set[str], *, now: float, lifetimes: Lifetimes
+    cached: Sequence[Cached],
+    needed: set[str],
+    *,
+    now: float,
+    lifetimes: Lifetimes,
+    searches: Set[str] = frozenset(),
 ) -> list[Drop]:
     """Entries no album needs: albums (and oEmbed) whose id no album in the store has,
     "not found" answers past their lifetime, unreadable values, and artists that no
     kept album entry names.
 
-    `needed`: the Spotify ids of the albums in the store (`StoredAlbum.spotify_id`).
-    Keys of other kinds are left alone.
+    `needed`: the Spotify ids of the albums in the store (`StoredAlbum.spotify_id`);
+    `searches`: the searches `match` would send for the store's albums without a
+    sheet link (a search no album would send again goes). Keys of other kinds
+    are left alone.
     """
     drops: dict[str, Drop] = {}
     for item in cached:
@@ -135,6 +142,10 @@ def prune(
         if item.kind in ("album", "oembed"):
             reason = _unusable(item, now, lifetimes) or (
                 NOT_IN_STORE if item.spotify_id not in needed else None
+            )
+        elif item.kind == "search":
+            reason = _unusable(item, now, lifetimes) or (
+                NOT_IN_STORE if item.spotify_id not in searches else None
             )
         if reason is not None:
             drops[item.key] = Drop(item, reason)
@@ -210,8 +221,18 @@ class Housekeeper:
         """Drop what no album in the store needs, and expired "not found" answers."""
 
         def choose(cached: list[Cached]) -> list[Drop]:
-            needed = {a.spotify_id for a in self.store.albums() if a.spotify_id}
-            return prune(cached, needed, now=self.clock(), lifetimes=self.lifetimes)
+            from jitspot.matching import search_query
+
+            albums = self.store.albums()
+            needed = {a.spotify_id for a in albums if a.spotify_id}
+            searches = {
+                query
+                for a in albums
+                if not a.sheet_spotify_id and (query := search_query(a)) is not None
+            }
+            return prune(
+                cached, needed, now=self.clock(), lifetimes=self.lifetimes, searches=searches
+            )
 
         return self._run("cache prune", choose, dry_run=dry_run, wait_lock=wait_lock)
 

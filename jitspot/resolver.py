@@ -56,6 +56,7 @@ class Resolution:
     entries: dict[str, Entry] = field(default_factory=dict)
     fetched: set[str] = field(default_factory=set)
     fetched_artists: set[str] = field(default_factory=set)
+    searched: set[str] = field(default_factory=set)  # queries answered by Spotify in this run
     failed: dict[str, str] = field(default_factory=dict)  # album id -> reason
     error: JitspotError | None = None
     rate_limited_until: float | None = None
@@ -188,6 +189,44 @@ class Resolver:
         for spotify_id in to_fetch:
             if spotify_id not in result.fetched and spotify_id not in result.failed:
                 result.failed[spotify_id] = "unavailable"
+        return result
+
+    def search(
+        self, queries: Sequence[str], policy: Policy, *, progress: Progress | None = None
+    ) -> Resolution:
+        """Album searches for `queries`, from the cache or (what `policy` asks for) Spotify.
+
+        The same runner as albums: paced, retried, stopped by a long rate limit,
+        a signal or --max-time, each answer written as it lands. An answer with
+        no album is cached as "not found" (asked again after its lifetime).
+        `Resolution.failed` then names the queries left unanswered.
+        """
+        wanted = list(dict.fromkeys(queries))
+        result = Resolution(with_credentials=self.with_credentials)
+        self.current = result
+        result.entries = self.cache.get_many(cache_key("search", q) for q in wanted)
+        now = self.clock()
+        to_search = [
+            q
+            for q in wanted
+            if not policy.fetches_nothing
+            and policy.wants(result.entries.get(cache_key("search", q)), now, self.lifetimes)
+        ]
+        if not to_search:
+            return result
+        if not self.with_credentials:
+            raise ConfigError(
+                "searching Spotify needs an app: set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"
+            )
+        not_before = remembered_until(self.store, NOT_BEFORE, now)
+        if not_before is not None:
+            self._stop(result, to_search, RateLimited(datetime.fromtimestamp(not_before, UTC)))
+            return result
+        try:
+            tally = _Tally("searches", len(to_search), progress)
+            self._run([self._search_task(q) for q in to_search], to_search, result, tally)
+        finally:
+            self._flush_meter(result)
         return result
 
     # -- cache reads ---------------------------------------------------------------------
@@ -347,6 +386,13 @@ class Resolver:
     def _oembed_task(self, spotify_id: str) -> Task:
         return lambda: [self._entry("oembed", spotify_id, self.gateway().oembed(spotify_id))]
 
+    def _search_task(self, query: str) -> Task:
+        def task() -> list[Entry]:
+            candidates = self.gateway().search_albums(query)
+            return [self._entry("search", query, {"albums": candidates} if candidates else None)]
+
+        return task
+
     # -- the runner ------------------------------------------------------------------------
 
     def _run(
@@ -431,6 +477,9 @@ class Resolver:
             if entry.kind in ("album", "oembed"):
                 result.fetched.add(entry.spotify_id)
                 result.failed.pop(entry.spotify_id, None)
+            elif entry.kind == "search":
+                result.searched.add(entry.spotify_id)
+                result.failed.pop(entry.spotify_id, None)
             else:
                 result.fetched_artists.add(entry.spotify_id)
 
@@ -464,8 +513,8 @@ class Resolver:
             # Another process may have recorded a later time: keep whichever is later.
             until = self.store.raise_meta_time(NOT_BEFORE, error.not_before.timestamp())
             result.rate_limited_until = until
-        for spotify_id in album_ids:
-            if spotify_id not in result.fetched:
+        for spotify_id in album_ids:  # album ids, or search queries
+            if spotify_id not in result.fetched and spotify_id not in result.searched:
                 result.failed.setdefault(spotify_id, reason)
 
 

@@ -76,6 +76,12 @@ class Settings(BaseModel):
         10.0, gt=0, le=600, description="seconds before a request times out"
     )
     retry_attempts: int = Field(4, ge=1, le=10, description="tries for 5xx/timeouts")
+    match_min_score: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="score (0-1) at or above which `match` keeps a search result as the album",
+    )
     download_max_mb: float = Field(100.0, gt=0, le=4096, description="largest sheet download")
     download_timeout: float = Field(60.0, gt=0, le=3600, description="seconds for a sheet download")
 

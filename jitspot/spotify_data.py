@@ -145,3 +145,41 @@ def parse_oembed(album_id: str, raw: dict[str, Any]) -> OEmbedData:
         "thumbnail_width": _int(raw.get("thumbnail_width")),
         "thumbnail_height": _int(raw.get("thumbnail_height")),
     }
+
+
+class Candidate(TypedDict):
+    """One album of a search answer (Spotify's simplified album): what matching scores."""
+
+    id: str
+    name: str
+    artists: list[str]
+    album_type: str | None
+    release_date: str | None
+    total_tracks: int | None
+    cover_url: str | None
+
+
+def parse_candidates(raw: dict[str, Any]) -> list[Candidate]:
+    """The albums of a `GET /search?type=album` answer, in Spotify's order."""
+    paging = raw.get("albums")
+    items = paging.get("items") if isinstance(paging, dict) else None
+    found: list[Candidate] = []
+    for item in items or []:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue  # Spotify sends null items in search pages now and then
+        images = parse_images(item.get("images"))
+        artists = [a for a in item.get("artists") or [] if isinstance(a, dict)]
+        found.append(
+            {
+                "id": item["id"],
+                "name": _str(item.get("name")) or "",
+                "artists": [str(a.get("name") or "") for a in artists],
+                "album_type": _str(item.get("album_type")),
+                "release_date": _str(item.get("release_date")),
+                "total_tracks": _int(item.get("total_tracks")),
+                # The 300 px cover when there is one (a review list shows it small).
+                "cover_url": next((i["url"] for i in images if (i["width"] or 0) <= 300), None)
+                or (images[0]["url"] if images else None),
+            }
+        )
+    return found

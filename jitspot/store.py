@@ -95,9 +95,16 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE pacing (name TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at REAL NOT NULL)
     """,
+    # 3: `match` keeps the best search candidates of an album for review (JSON).
+    """
+    ALTER TABLE albums ADD COLUMN match_candidates TEXT
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 RUNS_KEPT = 100  # runs of each command kept in `runs` (refresh keeps all: they are few)
+
+# Match states whose id jitspot uses (`review`, `no_candidate`, `rejected`: none).
+USED_MATCH_STATES = frozenset({"matched", "accepted"})
 
 _ALBUM_COLUMNS = (
     "id, tab, row_number, artist, title, release_date, release_text, year, kind, genres,"
@@ -135,18 +142,14 @@ class StoredAlbum:
     match_state: str | None
     removed: bool
 
-    # A match is used when it was accepted, or scored above the threshold.
-    MATCH_THRESHOLD = 0.9
-
     @property
     def spotify_id(self) -> str | None:
-        """The id jitspot uses: the sheet's link, else an accepted or confident match."""
+        """The id jitspot uses: the sheet's link, else a match (accepted, or scored at
+        or above the threshold when it was matched: `match` decides, on one scale)."""
         if self.sheet_spotify_id:
             return self.sheet_spotify_id
-        if self.match_id and self.match_state != "rejected":
-            confident = (self.match_score or 0.0) >= self.MATCH_THRESHOLD
-            if self.match_state == "accepted" or confident:
-                return self.match_id
+        if self.match_id and self.match_state in USED_MATCH_STATES:
+            return self.match_id
         return None
 
     @property
@@ -179,6 +182,17 @@ class StoredAlbum:
             match_state=row["match_state"],
             removed=row["removed_at"] is not None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """What `match` decided for one album, as the store keeps it."""
+
+    album_id: int
+    state: str
+    match_id: str | None
+    score: float | None
+    candidates: Sequence[dict[str, Any]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +539,56 @@ class Store:
         """Albums whose "artist title" holds every word of `text` (folded)."""
         return self.albums(AlbumFilter(query=text))
 
+    # -- matches (kept apart from the sheet's links) -------------------------------------
+
+    def record_matches(self, records: Iterable[MatchRecord]) -> None:
+        """Write what `match` decided, all in one transaction.
+
+        A row that holds a person's decision (accepted, rejected) is left as it
+        is, even if a run read it before the decision was made.
+        """
+        rows = [
+            (r.state, r.match_id, r.score, _to_json(list(r.candidates)), r.album_id)
+            for r in records
+        ]
+        if not rows:
+            return
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE albums SET match_state = ?, match_id = ?, match_score = ?,"
+                " match_candidates = ? WHERE id = ? AND spotify_id IS NULL"
+                " AND coalesce(match_state, '') NOT IN ('accepted', 'rejected')",
+                rows,
+            )
+
+    def decide_match(
+        self, album_id: int, state: str | None, match_id: str | None, score: float | None
+    ) -> None:
+        """A person's decision (accepted with an id, rejected, or forgotten: state None).
+
+        The candidates stay, so that the review can still show them.
+        """
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE albums SET match_state = ?, match_id = ?, match_score = ? WHERE id = ?",
+                (state, match_id, score, album_id),
+            )
+
+    def match_candidates(self, album_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        """The kept search candidates of albums (for review), by album id."""
+        wanted = list(album_ids)
+        found: dict[int, list[dict[str, Any]]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT id, match_candidates FROM albums WHERE id IN ({marks})"  # noqa: S608
+                " AND match_candidates IS NOT NULL",
+                chunk,
+            ):
+                found[row[0]] = json.loads(row[1])
+        return found
+
     # -- import ------------------------------------------------------------------------
 
     def apply_import(
@@ -587,8 +651,8 @@ class Store:
             ]
             conn.executemany(_UPDATE_SQL, updates)
             conn.executemany(
-                "UPDATE albums SET match_id = NULL, match_score = NULL, match_state = NULL"
-                " WHERE id = ?",
+                "UPDATE albums SET match_id = NULL, match_score = NULL, match_state = NULL,"
+                " match_candidates = NULL WHERE id = ?",
                 rematch,
             )
             conn.executemany(_INSERT_SQL, inserts)

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from jitspot.export import format_duration
 from jitspot.store import StoredAlbum
-from jitspot.views import AlbumView
+from jitspot.views import AlbumView, match_mark
 
 NOT_GIVEN = "—"  # Spotify did not say (development-mode apps get no label or popularity)
 _STATE_STYLE = {"cover": "green", "not found": "red", "no link": "dim", "not cached": "yellow"}
@@ -95,6 +95,11 @@ def show_page(view: AlbumView) -> RenderableType:
     spotify = view["spotify"]
     state = view["cover_state"]
     fact("cover", view["cover_url"] or f"— {view['cover_note'] or state.replace('_', ' ')}")
+    mark = match_mark(view)
+    if mark is not None:
+        fact(
+            "spotify", f"{view['spotify_id']} ({mark} by search; jitspot match --reject undoes it)"
+        )
     parts: list[RenderableType] = [head, facts]
     if spotify is not None:
         cache = "fetched now" if state == "fetched" else f"cached {age(spotify['fetched_at'])}"

@@ -74,6 +74,10 @@ class AlbumView(AlbumContract):
     row: int
     # Why cover/metadata are missing, in words for people ("needs credentials").
     cover_note: str | None
+    # The match behind `spotify_id` when it comes from `match` (else None): its
+    # state ("matched" by score, "accepted" by a person) and score (0-1).
+    match_state: str | None
+    match_score: float | None
 
 
 # The contract's keys, defined once (by the TypedDicts above).
@@ -81,3 +85,13 @@ ALBUM_KEYS: tuple[str, ...] = tuple(AlbumContract.__annotations__)
 SPOTIFY_KEYS: tuple[str, ...] = tuple(SpotifyContract.__annotations__)
 # The album's facts from the sheet: the album object's keys before `links`.
 SHEET_KEYS: tuple[str, ...] = ALBUM_KEYS[: ALBUM_KEYS.index("links")]
+
+
+def match_mark(view: AlbumView) -> str | None:
+    """How a matched album is marked for people: "matched 0.96", "match accepted"; else None."""
+    if view["spotify_id_source"] != "match":
+        return None
+    if view.get("match_state") == "accepted":
+        return "match accepted"
+    score = view.get("match_score")
+    return f"matched {score:.2f}" if isinstance(score, int | float) else "matched"

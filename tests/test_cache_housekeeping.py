@@ -134,8 +134,8 @@ def put(*entries: Entry) -> None:
         store.close()
 
 
-def by_kind(album: int = 0, artist: int = 0, oembed: int = 0) -> dict[str, int]:
-    return {"album": album, "artist": artist, "oembed": oembed}
+def by_kind(album: int = 0, artist: int = 0, oembed: int = 0, search: int = 0) -> dict[str, int]:
+    return {"album": album, "artist": artist, "oembed": oembed, "search": search}
 
 
 def kind_counts(report: dict[str, Any]) -> dict[str, int]:
@@ -242,8 +242,8 @@ def test_prune__drops_expired_not_found_entries_and_keeps_fresh_ones(
     ("state", "score", "kept"),
     [
         ("accepted", 0.5, True),
-        (None, 0.95, True),  # above the threshold: the id jitspot uses
-        (None, 0.5, False),
+        ("matched", 0.95, True),  # at or above the threshold: the id jitspot uses
+        ("review", 0.85, False),  # below it: waits for a person
         ("rejected", 0.99, False),
     ],
 )
@@ -492,13 +492,33 @@ def test_prune_choice__an_expired_not_found_album_no_longer_keeps_artists() -> N
 def test_prune_choice__unreadable_entries_go_and_other_kinds_stay() -> None:
     cached = [
         Cached("album:a", "album", "a", 0),
-        Cached("search:q", "search", "q", 50),
+        Cached("playlist:q", "playlist", "q", 50),
         Cached("oembed:b", "oembed", "b", 0),
     ]
     drops = prune(cached, {"a", "b"}, now=NOW, lifetimes=LIFETIMES)
     assert [(d.item.key, d.reason) for d in drops] == [
         ("album:a", UNREADABLE),
         ("oembed:b", UNREADABLE),
+    ]
+
+
+def search(query: str, status: Status = "found", age: float = 0.0) -> Cached:
+    return Cached(f"search:{query}", "search", query, 80, Entry("search", query, status, NOW - age))
+
+
+def test_prune_choice__searches_no_album_would_send_go_and_expired_no_candidates_too() -> None:
+    week = 8 * 86_400.0
+    cached = [
+        search("wanted"),
+        search("renamed since"),
+        search("wanted, none found long ago", "not_found", age=week),
+        search("wanted, none found lately", "not_found"),
+    ]
+    wanted = {"wanted", "wanted, none found long ago", "wanted, none found lately"}
+    drops = prune(cached, set(), now=NOW, lifetimes=LIFETIMES, searches=wanted)
+    assert [(d.item.key, d.reason) for d in drops] == [
+        ("search:renamed since", NOT_IN_STORE),
+        ("search:wanted, none found long ago", EXPIRED),
     ]
 
 

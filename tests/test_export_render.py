@@ -80,6 +80,8 @@ def album(**overrides: Any) -> AlbumView:
         "cover_url": COVER,
         "cover_state": "cached",
         "cover_note": None,
+        "match_state": None,
+        "match_score": None,
         "spotify": spotify_view(),
     }
     view.update(overrides)  # type: ignore[typeddict-item]

@@ -222,7 +222,7 @@ def test_import__a_row_whose_artist_or_title_changed_is_matched_again(
     conn = sqlite3.connect(home / "jitspot.sqlite3")
     with conn:
         conn.execute(
-            "UPDATE albums SET match_id = ?, match_score = 95.0, match_state = 'accepted'"
+            "UPDATE albums SET match_id = ?, match_score = 0.95, match_state = 'accepted'"
             " WHERE artist IN ('Persefone', 'Leprous')",
             (ID3,),
         )

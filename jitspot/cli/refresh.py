@@ -136,7 +136,7 @@ def _plan_and_run(
         _print_plan(plan, as_json)
         return None
     try:
-        with _signals_stop(stop), progress_bar("Refreshing", _live(refresher)) as bar:
+        with signals_stop(stop), progress_bar("Refreshing", _live(refresher)) as bar:
             return refresher.run(plan, progress=_plain_lines(refresher, bar), wait_lock=wait_lock)
     except Locked as locked:
         if as_json:
@@ -159,7 +159,7 @@ def _write_metrics(path: Path | None) -> None:
 
 
 @contextmanager
-def _signals_stop(stop: Stop) -> Iterator[None]:
+def signals_stop(stop: Stop) -> Iterator[None]:
     """SIGTERM and Ctrl-C stop starting new work; requests in flight finish and are kept."""
 
     def request_stop(signum: int, frame: object) -> None:

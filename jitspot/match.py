@@ -1,0 +1,366 @@
+"""`match`: find the Spotify album of rows that have no link, by search and scoring.
+
+Which albums to search, and how a run ended, are decisions here; the calls
+go through the same `Resolver` as `refresh` (one gateway, pacing, the 429
+rules, the cache), under the same lock, recorded in the same `runs` table.
+Every search answer is cached as it lands, so a stopped or killed run costs
+nothing again; what was decided is written in one transaction at the end.
+
+A match is kept apart from the sheet's link (`match_id`, never `spotify_id`):
+a re-import never erases it, a sheet link that appears later wins over it,
+and a person's `--accept`/`--reject` is kept until the row's artist or title
+changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jitspot.cache import Entry, cache_key
+from jitspot.catalog import Catalog
+from jitspot.errors import EXIT_PARTIAL, NotMatchable, Stopped
+from jitspot.freshness import Freshness, Lifetimes, Policy, freshness
+from jitspot.gateway import Gateway
+from jitspot.links import SpotifyRef, parse_spotify_ref
+from jitspot.lock import RunLock
+from jitspot.matching import DECIDED, Decision, decide, search_query
+from jitspot.pacing import PACING_NAME, Clock, Pacer, learned_rate
+from jitspot.refresh import exit_code_for, iso_time, stopped_reason
+from jitspot.resolver import NOT_BEFORE, Progress, Resolution, remembered_until
+from jitspot.settings import Settings
+from jitspot.stopping import Stop
+from jitspot.store import AlbumFilter, MatchRecord, Store, StoredAlbum
+
+COMMAND = "match"
+
+
+# -- what the user chose -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MatchChoice:
+    """ALBUMs and FILTERS choose albums (both: the albums of either); none: all unmatched."""
+
+    refs: tuple[str, ...] = ()
+    filters: AlbumFilter = field(default_factory=AlbumFilter)
+
+    @property
+    def chooses_albums(self) -> bool:
+        return bool(self.refs) or self.filters != AlbumFilter()
+
+
+def wants_match(album: StoredAlbum, *, chosen: bool) -> bool:
+    """Whether a run searches (or re-scores) this album.
+
+    Never an album with a sheet link, a person's decision, or nothing to
+    search. Unchosen runs leave matched albums as they are; albums named by
+    ALBUM or FILTERS are scored again (from the cache: no call).
+    """
+    if album.sheet_spotify_id or album.match_state in DECIDED or search_query(album) is None:
+        return False
+    return chosen or album.match_state != "matched"
+
+
+def choose_albums(catalog: Catalog, choice: MatchChoice) -> list[StoredAlbum]:
+    """The albums to match, in sheet order, once each."""
+    if not choice.chooses_albums:
+        return [a for a in catalog.store.albums() if wants_match(a, chosen=False)]
+    chosen: dict[int, StoredAlbum] = {}
+    for ref in choice.refs:
+        album = catalog.find(ref)
+        if album.sheet_spotify_id:
+            raise NotMatchable(
+                f"{album.artist} — {album.title} has a Spotify link in the sheet;"
+                " the sheet's link is never replaced by a match"
+            )
+        chosen[album.id] = album
+    if choice.filters != AlbumFilter():
+        chosen.update((a.id, a) for a in catalog.store.albums(choice.filters))
+    return [a for a in chosen.values() if wants_match(a, chosen=True)]
+
+
+# -- what a run would do ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MatchPlan:
+    """The chosen albums and which of them need a search (the rest are cached answers)."""
+
+    choice: MatchChoice
+    selected: list[StoredAlbum]
+    to_search: list[StoredAlbum]
+    rate: float
+    rate_learned: bool
+    not_before: float | None
+
+    @property
+    def calls(self) -> int:
+        """One search per album (token requests aside)."""
+        return len({search_query(a) for a in self.to_search})
+
+    @property
+    def seconds(self) -> float:
+        return self.calls / self.rate if self.rate > 0 else 0.0
+
+
+# -- how a run ended -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MatchReport:
+    """A match run's outcome; counts are of selected albums."""
+
+    selected: int = 0
+    searched: int = 0  # searches sent to Spotify in this run
+    matched: int = 0
+    review: int = 0
+    no_candidate: int = 0
+    left: int = 0  # not searched because the run stopped early
+    api_calls: int = 0
+    rate_limited_responses: int = 0
+    seconds: float = 0.0
+    stopped_reason: str | None = None
+    not_before: float | None = None
+    error: str | None = None
+    exit_code: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "selected": self.selected,
+            "searched": self.searched,
+            "matched": self.matched,
+            "review": self.review,
+            "no_candidate": self.no_candidate,
+            "left": self.left,
+            "api_calls": self.api_calls,
+            "rate_limited": self.stopped_reason == "rate_limited",
+            "rate_limited_responses": self.rate_limited_responses,
+            "seconds": round(self.seconds, 3),
+            "stopped_reason": self.stopped_reason,
+            "not_before": iso_time(self.not_before),
+            "error": self.error,
+            "exit_code": self.exit_code,
+            "albums": [
+                {
+                    "id": d.album.id,
+                    "artist": d.album.artist,
+                    "title": d.album.title,
+                    "spotify_id": d.match_id,
+                    "score": d.score,
+                    "state": d.state,
+                }
+                for d in self.decisions
+            ],
+        }
+
+
+def decide_all(
+    albums: Sequence[StoredAlbum],
+    resolution: Resolution,
+    min_score: float,
+) -> tuple[list[Decision], int]:
+    """Decisions for albums whose search was answered; and how many were left unanswered."""
+    decisions: list[Decision] = []
+    left = 0
+    for album in albums:
+        query = search_query(album)
+        entry = resolution.entries.get(cache_key("search", query or ""))
+        if entry is None:
+            left += 1
+            continue
+        candidates = (entry.data or {}).get("albums") or [] if entry.found else []
+        decisions.append(decide(album, candidates, min_score))
+    return decisions, left
+
+
+def tally(albums: Sequence[StoredAlbum], resolution: Resolution, min_score: float) -> MatchReport:
+    """The report of a run, from what its searches answered (pure)."""
+    decisions, left = decide_all(albums, resolution, min_score)
+    report = MatchReport(selected=len(albums), left=left, decisions=decisions)
+    for decision in decisions:
+        if decision.state == "matched":
+            report.matched += 1
+        elif decision.state == "review":
+            report.review += 1
+        else:
+            report.no_candidate += 1
+    report.searched = len(resolution.searched)
+    report.api_calls = resolution.api_calls
+    report.rate_limited_responses = resolution.rate_limited_responses
+    report.stopped_reason = stopped_reason(resolution.error)
+    report.not_before = resolution.rate_limited_until
+    if resolution.error is not None:
+        report.error = str(resolution.error)
+    report.exit_code = exit_code_for(resolution.error, 0)
+    return report
+
+
+def records(decisions: Sequence[Decision]) -> list[MatchRecord]:
+    return [
+        MatchRecord(d.album.id, d.state, d.match_id, d.score, d.candidates_json())
+        for d in decisions
+    ]
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+class Matcher:
+    """Plans and runs `match` for one JITSPOT_HOME; records a person's decisions."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        stop: Stop | None = None,
+        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.stop = stop
+        self.catalog = Catalog(
+            store, settings, clock=clock, gateway_factory=gateway_factory, stop=stop
+        )
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def plan(self, choice: MatchChoice) -> MatchPlan:
+        """What a run would search and cost. No call, no lock, no write."""
+        selected = choose_albums(self.catalog, choice)
+        queries = [q for a in selected if (q := search_query(a))]
+        entries = self.catalog.resolver.cache.get_many(cache_key("search", q) for q in queries)
+        now = self.clock()
+        lifetimes = self.catalog.resolver.lifetimes
+        to_search = [
+            a
+            for a in selected
+            if _needs_search(
+                entries.get(cache_key("search", search_query(a) or "")), now, lifetimes
+            )
+        ]
+        rate, learned = learned_rate(
+            self.store.pacing_document(PACING_NAME), now, self.settings.rate_ceiling
+        )
+        not_before = remembered_until(self.store, NOT_BEFORE, now)
+        return MatchPlan(choice, selected, to_search, rate, learned, not_before)
+
+    def run(
+        self,
+        plan: MatchPlan,
+        *,
+        min_score: float | None = None,
+        progress: Progress | None = None,
+        wait_lock: float = 0.0,
+    ) -> MatchReport:
+        """Search and score the plan's albums under the home's lock (the refresh lock).
+
+        Raises Locked (75) when another run holds it past `wait_lock`.
+        """
+        sleep = self.stop.sleep if self.stop is not None else time.sleep
+        lock = RunLock(self.settings.home, COMMAND, clock=self.clock, sleep=sleep)
+        lock.acquire(wait_lock)
+        try:
+            return self._run_locked(plan, min_score, progress)
+        finally:
+            lock.release()
+
+    def _run_locked(
+        self, plan: MatchPlan, min_score: float | None, progress: Progress | None
+    ) -> MatchReport:
+        threshold = self.settings.match_min_score if min_score is None else min_score
+        started = self.clock()
+        run_id = self.store.start_run(COMMAND)
+        report: MatchReport | None = None
+        try:
+            queries = [q for a in plan.selected if (q := search_query(a))]
+            resolution = self.catalog.resolver.search(queries, Policy.MISSING, progress=progress)
+            report = tally(plan.selected, resolution, threshold)
+            self.store.record_matches(records(report.decisions))
+        except Stopped as stopped:  # stopped before the first search went out
+            report = MatchReport(selected=len(plan.selected), left=len(plan.selected))
+            report.stopped_reason, report.error = stopped.reason, str(stopped)
+            report.exit_code = stopped.exit_code
+        finally:
+            if report is None:  # an unexpected error: record the run as failed all the same
+                report = MatchReport(selected=len(plan.selected), exit_code=EXIT_PARTIAL)
+                report.error = "the run ended on an unexpected error"
+            report.seconds = self.clock() - started
+            summary = report.as_json()
+            summary.pop("albums")  # the albums are in the store; the runs table keeps counts
+            self.store.finish_run(run_id, report.exit_code, summary)
+        return report
+
+    def live(self) -> tuple[int, int, float | None]:
+        """(API calls, 429s, the current rate) of the run in progress, for a display."""
+        resolver = self.catalog.resolver
+        current = resolver.current
+        calls = current.api_calls if current else 0
+        throttled = current.rate_limited_responses if current else 0
+        return calls, throttled, (resolver.pacer.rate if resolver.pacer else None)
+
+    # -- a person's decisions ------------------------------------------------------------
+
+    def accept(
+        self, ref: str | None, spotify_ref: str, store_id: int | None = None
+    ) -> tuple[StoredAlbum, str]:
+        """Use `spotify_ref` (an album link, URI or id) for the album, whatever the score.
+
+        The album is named as `show` names it: `ref` text or link, or `store_id`.
+        """
+        album = self._linkless(ref, store_id)
+        kind, spotify_id = parse_spotify_ref(spotify_ref)
+        if kind is not SpotifyRef.ALBUM or spotify_id is None:
+            raise NotMatchable(
+                f"not a Spotify album link, URI or id: {spotify_ref!r}"
+                " (e.g. https://open.spotify.com/album/<22 characters>)"
+            )
+        known = self.store.match_candidates([album.id]).get(album.id, [])
+        score = next((c.get("score") for c in known if c.get("id") == spotify_id), None)
+        self.store.decide_match(album.id, "accepted", spotify_id, score)
+        return album, spotify_id
+
+    def reject(self, ref: str | None, store_id: int | None = None) -> StoredAlbum:
+        """Never use a match for the album (until its artist or title changes in the sheet)."""
+        album = self._linkless(ref, store_id)
+        self.store.decide_match(album.id, "rejected", album.match_id, album.match_score)
+        return album
+
+    def reset(self, ref: str | None, store_id: int | None = None) -> StoredAlbum:
+        """Forget the match and any decision: the next run matches the album afresh."""
+        album = self._linkless(ref, store_id)
+        self.store.decide_match(album.id, None, None, None)
+        return album
+
+    def _linkless(self, ref: str | None, store_id: int | None) -> StoredAlbum:
+        album = self.catalog.find(ref, store_id)
+        if album.sheet_spotify_id:
+            raise NotMatchable(
+                f"{album.artist} — {album.title} has a Spotify link in the sheet; change it"
+                " there (a match never replaces the sheet's link)"
+            )
+        return album
+
+    def review(
+        self, filters: AlbumFilter | None = None
+    ) -> list[tuple[StoredAlbum, list[dict[str, Any]]]]:
+        """Albums waiting for a person (state review), with their kept candidates."""
+        waiting = [
+            a
+            for a in self.store.albums(filters or AlbumFilter())
+            if a.match_state == "review" and not a.sheet_spotify_id
+        ]
+        kept = self.store.match_candidates(a.id for a in waiting)
+        return [(a, kept.get(a.id, [])) for a in waiting]
+
+
+def _needs_search(entry: Entry | None, now: float, lifetimes: Lifetimes) -> bool:
+    """Never searched, or a "no candidate" answer past its lifetime."""
+    return freshness(entry, now, lifetimes) is Freshness.MISSING

@@ -1,0 +1,335 @@
+"""`jitspot match` end to end: search, score, keep apart from the sheet, decisions, runs.
+
+Through the CLI against the loopback Spotify double (which answers /search
+loosely, as Spotify does), with a real store and cache in tmp_path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Result, album_url
+from spotify_double import SpotifyDouble
+
+Run = Callable[..., Result]
+MakeSheet = Callable[..., Path]
+
+JSON_KEYS = {
+    "selected",
+    "searched",
+    "matched",
+    "review",
+    "no_candidate",
+    "api_calls",
+    "rate_limited",
+    "seconds",
+    "albums",
+}
+ALBUM_KEYS = {"id", "artist", "title", "spotify_id", "score", "state"}
+
+
+Ids = dict[str, str]
+
+
+@pytest.fixture
+def albums_on_spotify(spotify: SpotifyDouble) -> Ids:
+    """Spotify's side: the right records and their near misses."""
+    leprous = spotify.add_artist("Leprous")
+    haken = spotify.add_artist("Haken")
+    other = spotify.add_artist("Vola")
+    return {
+        "aphelion": spotify.add_album("Aphelion", [leprous], release_date="2021-08-27"),
+        "aphelion_live": spotify.add_album(
+            "Aphelion (Live at Rockefeller)", [leprous], release_date="2022-05-01"
+        ),
+        "silhouette_single": spotify.add_album(
+            "Silhouette", [leprous], release_date="2021-06-01", album_type="single", n_tracks=1
+        ),
+        "virus": spotify.add_album("Virus", [haken], release_date="2020-07-24"),
+        "virus_single": spotify.add_album(
+            "Virus", [haken], release_date="2020-05-01", album_type="single", n_tracks=1
+        ),
+        "fauna": spotify.add_album("Fauna", [haken], release_date="2023-03-03"),
+        "linked": spotify.add_album("Witness", [other], release_date="2021-06-01"),
+        "near": spotify.add_album("Applause Of A Distant Crowd", [other], release_date="2018"),
+    }
+
+
+def row(artist: str, title: str, year: int, link: str | None = None) -> list[Any]:
+    return [artist, title, datetime(year, 6, 1), "LP", "Prog-metal", "Clean", "NO", None, link]
+
+
+@pytest.fixture
+def sheet(run: Run, make_sheet: MakeSheet, albums_on_spotify: Ids) -> Path:
+    path = make_sheet(
+        {
+            "2021": [
+                row("Leprous", "Aphelion", 2021),
+                row("Vola", "Witness", 2021, album_url(albums_on_spotify["linked"])),
+                row("Unknown Band", "Never Released", 2021),
+            ],
+            "2020": [row("Haken", "Virus", 2020), row("Leprous", "Silhouette", 2021)],
+        }
+    )
+    assert run("import", str(path)).exit_code == 0
+    return path
+
+
+def matched(run: Run, *args: str) -> dict[str, Any]:
+    result = run("match", *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    report: dict[str, Any] = result.json()
+    return report
+
+
+def test_match__finds_the_right_album_and_keeps_it_apart_from_the_sheet(
+    run: Run, sheet: Path, albums_on_spotify: Ids, spotify: SpotifyDouble
+) -> None:
+    report = matched(run)
+    assert report.keys() >= JSON_KEYS
+    assert all(a.keys() >= ALBUM_KEYS for a in report["albums"])
+    states = {a["title"]: (a["state"], a["spotify_id"]) for a in report["albums"]}
+    assert states["Aphelion"] == ("matched", albums_on_spotify["aphelion"])
+    assert states["Virus"] == ("matched", albums_on_spotify["virus"])  # the album, not its single
+    assert states["Never Released"] == ("no_candidate", None)
+    # Only the single of that name is on Spotify: not surely the LP, a person decides.
+    assert states["Silhouette"] == ("review", albums_on_spotify["silhouette_single"])
+    assert "Witness" not in states  # it has a link in the sheet
+    assert report["searched"] == report["api_calls"] == spotify.count("search") == 4
+    shown = run("show", "leprous aphelion", "--json", "--offline").json()
+    assert (shown["spotify_id"], shown["spotify_id_source"]) == (
+        albums_on_spotify["aphelion"],
+        "match",
+    )
+    assert "spotify" not in shown["links"]  # never written into the sheet's columns
+
+
+def test_match__second_run_searches_nothing(run: Run, sheet: Path, spotify: SpotifyDouble) -> None:
+    matched(run)
+    calls = spotify.count("search")
+    again = matched(run)
+    assert spotify.count("search") == calls
+    assert (again["searched"], again["api_calls"]) == (0, 0)
+
+
+def album_state(home: Path, title: str) -> tuple[str | None, str | None, str | None]:
+    """(sheet link id, match id, match state) of the album titled `title`, from the store."""
+    conn = sqlite3.connect(home / "jitspot.sqlite3")
+    try:
+        found = conn.execute(
+            "SELECT spotify_id, match_id, match_state FROM albums WHERE title = ?", (title,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return (found[0], found[1], found[2]) if found else (None, None, None)
+
+
+def test_match__survives_a_reimport_and_a_later_sheet_link_wins(
+    run: Run, sheet: Path, make_sheet: MakeSheet, albums_on_spotify: Ids, home: Path
+) -> None:
+    matched(run)
+    assert run("import", str(sheet)).exit_code == 0
+    assert album_state(home, "Aphelion") == (None, albums_on_spotify["aphelion"], "matched")
+    linked = make_sheet(
+        {
+            "2021": [
+                row("Leprous", "Aphelion", 2021, album_url(albums_on_spotify["aphelion_live"])),
+                row("Vola", "Witness", 2021, album_url(albums_on_spotify["linked"])),
+                row("Unknown Band", "Never Released", 2021),
+            ],
+            "2020": [row("Haken", "Virus", 2020), row("Leprous", "Silhouette", 2021)],
+        },
+        name="linked.xlsx",
+    )
+    assert run("import", str(linked)).exit_code == 0
+    shown = run("show", "leprous aphelion", "--json", "--offline").json()
+    assert (shown["spotify_id"], shown["spotify_id_source"]) == (
+        albums_on_spotify["aphelion_live"],
+        "sheet",
+    )
+    # The sheet's link is the sheet's: a match never touches it, nor is it matched again.
+    assert album_state(home, "Aphelion")[0] == albums_on_spotify["aphelion_live"]
+    again = matched(run, "--artist", "leprous")
+    assert "Aphelion" not in {a["title"] for a in again["albums"]}
+    assert album_state(home, "Aphelion")[0] == albums_on_spotify["aphelion_live"]
+
+
+def test_match__a_renamed_row_is_searched_again(
+    run: Run, sheet: Path, make_sheet: MakeSheet, spotify: SpotifyDouble, home: Path
+) -> None:
+    matched(run)
+    searches = spotify.count("search")
+    renamed = make_sheet(
+        {
+            "2021": [
+                row("Leprous", "Aphelion", 2021),
+                row("Vola", "Witness", 2021),
+                row("Unknown Band", "Never Released", 2021),
+            ],
+            "2020": [row("Haken", "Fauna", 2023), row("Leprous", "Silhouette", 2021)],
+        },
+        name="renamed.xlsx",
+    )
+    assert run("import", str(renamed)).exit_code == 0
+    assert album_state(home, "Fauna") == (None, None, None)  # Virus's match is gone with it
+    report = matched(run)
+    searched = {a["title"] for a in report["albums"]}
+    assert spotify.count("search") == searches + 2  # the renamed row; Witness lost its link
+    assert {"Fauna", "Witness"} <= searched
+
+
+def test_match__accept_reject_and_reset_are_kept_by_later_runs(
+    run: Run, sheet: Path, albums_on_spotify: Ids, home: Path
+) -> None:
+    first = matched(run)
+    silhouette = next(a for a in first["albums"] if a["title"] == "Silhouette")
+    accepted = run(
+        "match", "--accept", "--id", str(silhouette["id"]), albums_on_spotify["silhouette_single"]
+    )
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "Accepted" in accepted.stdout
+    rejected = run("match", "--reject", "haken virus")
+    assert rejected.exit_code == 0, rejected.stderr
+    later = matched(run, "--min-score", "0.1")  # even a run that would take anything
+    assert {"Silhouette", "Virus"}.isdisjoint(a["title"] for a in later["albums"])
+    assert album_state(home, "Silhouette")[1:] == (
+        albums_on_spotify["silhouette_single"],
+        "accepted",
+    )
+    assert album_state(home, "Virus")[2] == "rejected"
+    virus = run("show", "haken virus", "--json", "--offline").json()
+    assert (virus["spotify_id"], virus["spotify_id_source"]) == (None, None)
+    assert run("match", "--reset", "haken virus").exit_code == 0
+    again = matched(run)
+    assert {a["title"]: a["state"] for a in again["albums"]}["Virus"] == "matched"
+    assert again["searched"] == 0  # its search was cached
+
+
+def test_match__accept_takes_a_link_and_refuses_a_sheet_linked_album(
+    run: Run, sheet: Path, albums_on_spotify: Ids, home: Path
+) -> None:
+    link = f"https://open.spotify.com/intl-de/album/{albums_on_spotify['fauna']}?si=x"
+    assert run("match", "--accept", "unknown band never released", link).exit_code == 0
+    assert album_state(home, "Never Released")[1:] == (albums_on_spotify["fauna"], "accepted")
+    refused = run("match", "--accept", "vola witness", albums_on_spotify["fauna"])
+    assert refused.exit_code == 2
+    assert "link in the sheet" in refused.stderr
+    assert album_state(home, "Witness")[:2] == (albums_on_spotify["linked"], None)
+    bad = run("match", "--accept", "haken virus", "https://open.spotify.com/artist/xyz")
+    assert bad.exit_code == 2
+    assert "not a Spotify album" in bad.stderr
+    assert run("match", "--accept", "haken virus").exit_code == 2  # no SPOTIFY_REF
+    assert run("match", "--accept", "--reject", "haken virus").exit_code == 2
+
+
+def test_match_review__lists_candidates_with_the_command_to_accept(
+    run: Run, sheet: Path, albums_on_spotify: Ids
+) -> None:
+    matched(run)
+    review = run("match", "--review")
+    assert review.exit_code == 0
+    assert "Leprous — Silhouette" in review.stdout
+    assert "--accept --id " in review.stdout
+    assert albums_on_spotify["silhouette_single"] in review.stdout
+    data = run("match", "--review", "--json").json()
+    assert data["review"] == 1
+    (waiting,) = data["albums"]
+    assert waiting["candidates"][0]["id"] == albums_on_spotify["silhouette_single"]
+    assert 0.5 <= waiting["candidates"][0]["score"] < 0.9
+
+
+def test_match__min_score_lower_on_a_second_run_matches_from_the_cache(
+    run: Run, sheet: Path, spotify: SpotifyDouble, albums_on_spotify: Ids
+) -> None:
+    matched(run)
+    calls = spotify.api_calls()
+    lower = matched(run, "--min-score", "0.8")
+    assert spotify.api_calls() == calls
+    states = {a["title"]: (a["state"], a["spotify_id"]) for a in lower["albums"]}
+    assert states["Silhouette"] == ("matched", albums_on_spotify["silhouette_single"])
+
+
+def test_match__without_credentials_exits_78_and_searches_nothing(
+    run: Run, sheet: Path, spotify_no_credentials: SpotifyDouble
+) -> None:
+    result = run("match")
+    assert result.exit_code == 78
+    assert "SPOTIPY_CLIENT_ID" in result.stderr
+    assert spotify_no_credentials.count("search") == 0
+
+
+def test_match__dry_run_counts_the_searches_and_calls_nothing(
+    run: Run, sheet: Path, spotify: SpotifyDouble
+) -> None:
+    plan = run("match", "--dry-run", "--json")
+    assert plan.exit_code == 0
+    assert (plan.json()["to_search"], plan.json()["calls"]) == (4, 4)
+    assert spotify.api_calls() == 0
+    text = run("match", "--dry-run")
+    assert "search  Haken — Virus" in text.stdout
+    assert "4 calls" in text.stderr
+    matched(run)
+    assert run("match", "--dry-run", "--json").json()["calls"] == 0
+
+
+def test_match__development_mode_asks_for_ten_results(
+    run: Run, sheet: Path, spotify: SpotifyDouble
+) -> None:
+    spotify.mode = "development"
+    matched(run)
+    searches = [r for r in spotify.requests if r.endpoint == "search"]
+    assert searches and all(r.query.get("limit") == "10" for r in searches)
+    assert all(r.status == 200 for r in searches)
+    query = next(r.query["q"] for r in searches if "Virus" in r.query["q"])
+    assert query == 'artist:"Haken" album:"Virus" year:2019-2021'
+
+
+def test_match__long_rate_limit_stops_with_75_and_keeps_what_was_searched(
+    run: Run, sheet: Path, spotify: SpotifyDouble
+) -> None:
+    spotify.rate_limit(3600, from_call=3, endpoints={"search"})
+    result = run("match", "--json")
+    assert result.exit_code == 75
+    report = result.json()
+    assert report["rate_limited"] is True
+    assert report["stopped_reason"] == "rate_limited"
+    assert report["left"] >= 1
+    kept = len(report["albums"])
+    assert kept >= 1
+    spotify.reset()
+    again = run("match", "--json")
+    # Still "not before" the Retry-After: nothing is called, nothing lost.
+    assert again.exit_code == 75
+    assert spotify.count("search") == 0
+
+
+def test_match__another_run_holding_the_lock_exits_75(
+    run: Run, sheet: Path, spotify: SpotifyDouble, lock_holder: int
+) -> None:
+    result = run("match", "--json")
+    assert result.exit_code == 75
+    assert result.json()["stopped_reason"] == "locked"
+    assert spotify.count("search") == 0
+
+
+def test_match__runs_are_recorded_and_show_marks_the_match(
+    run: Run, sheet: Path, home: Path
+) -> None:
+    matched(run)
+    conn = sqlite3.connect(home / "jitspot.sqlite3")
+    try:
+        (command, status) = conn.execute(
+            "SELECT command, status FROM runs WHERE command = 'match'"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert (command, status) == ("match", "0")
+    shown = run("show", "leprous aphelion", "--offline")
+    assert "matched 1.00 by search" in shown.stdout
+    view = run("show", "leprous aphelion", "--offline", "--json").json()
+    assert (view["match_state"], view["match_score"]) == ("matched", 1.0)
