@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import html
 import json
@@ -36,6 +37,7 @@ import socket
 import string
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1220,38 +1222,60 @@ class SpotifyDouble:
         for kind in types:
             found: list[Json]
             if kind == "album":
-                albums = [
-                    a for a in self._albums.values() if self._album_matches(a, filters, free_words)
-                ]
-                if filters.get("album"):
-                    wanted = _norm(filters["album"])
-                    albums.sort(key=lambda a: _norm(a.name) != wanted)
-                found = [self._album_simple(a) for a in albums]
+                found = [self._album_simple(a) for a in self._search_albums(filters, free_words)]
             else:
-                artists = [
-                    a
-                    for a in self._artists.values()
-                    if _contains(a.name, filters.get("artist", ""))
-                    and all(_contains(a.name, w) for w in free_words)
-                ]
-                found = [self._artist_full(a) for a in artists]
+                found = [self._artist_full(a) for a in self._search_artists(filters, free_words)]
             result[f"{kind}s"] = self._search_page(q, kind, found, offset, limit)
         return _Response(200, result)
 
-    def _album_matches(self, album: _Album, filters: Mapping[str, str], words: list[str]) -> bool:
-        if album.id in self._not_found:
-            return False
-        artist_names = " ".join(self._artists[a].name for a in album.artist_ids)
-        if not _contains(album.name, filters.get("album", "")):
-            return False
-        if not _contains(artist_names, filters.get("artist", "")):
-            return False
-        if "upc" in filters and filters["upc"] != album.upc:
-            return False
-        if "year" in filters and not _year_matches(album.release_date[:4], filters["year"]):
-            return False
-        haystack = f"{album.name} {artist_names}"
-        return all(_contains(haystack, w) for w in words)
+    def _search_albums(self, filters: Mapping[str, str], words: list[str]) -> list[_Album]:
+        """Albums a search finds, most relevant first, as Spotify answers loosely.
+
+        Filters and free words match folded tokens in any order, a query token
+        matching any token it starts (``ii`` finds ``III``). With an ``artist:``
+        filter, another artist's album whose title holds every ``album:`` token
+        as a whole word comes too (a near-miss), after the artist's own. Then
+        the exact title first, then the share of the title the query covers,
+        then popularity. ``year:`` and ``upc:`` are strict.
+        """
+        wanted_title = _tokens(filters.get("album", ""))
+        wanted_artist = _tokens(filters.get("artist", ""))
+        free = tuple(t for w in words for t in _tokens(w))
+        query = wanted_title or free
+        ranked: list[tuple[tuple[bool, bool, float, int, int], _Album]] = []
+        for index, album in enumerate(self._albums.values()):
+            if album.id in self._not_found:
+                continue
+            if "upc" in filters and filters["upc"] != album.upc:
+                continue
+            if "year" in filters and not _year_matches(album.release_date[:4], filters["year"]):
+                continue
+            title = _tokens(album.name)
+            artists = _tokens(" ".join(self._artists[a].name for a in album.artist_ids))
+            if not _covers(title + artists, free) or not _covers(title, wanted_title):
+                continue
+            near_miss = not _covers(artists, wanted_artist)
+            if near_miss and not (wanted_title and _covers(title, wanted_title, whole=True)):
+                continue
+            exact = bool(wanted_title) and sorted(title) == sorted(wanted_title)
+            key = (near_miss, not exact, -_coverage(title, query), -album.popularity, index)
+            ranked.append((key, album))
+        ranked.sort(key=lambda pair: pair[0])
+        return [album for _, album in ranked]
+
+    def _search_artists(self, filters: Mapping[str, str], words: list[str]) -> list[_Artist]:
+        """Artists whose name holds the ``artist:`` filter and free words; exact names first."""
+        wanted = _tokens(filters.get("artist", "")) + tuple(t for w in words for t in _tokens(w))
+        ranked: list[tuple[tuple[bool, int, int], _Artist]] = []
+        for index, artist in enumerate(self._artists.values()):
+            if artist.id in self._not_found:
+                continue
+            name = _tokens(artist.name)
+            if _covers(name, wanted):
+                key = (sorted(name) != sorted(wanted), -artist.popularity, index)
+                ranked.append((key, artist))
+        ranked.sort(key=lambda pair: pair[0])
+        return [artist for _, artist in ranked]
 
     def _search_page(self, q: str, kind: str, found: list[Json], offset: int, limit: int) -> Json:
         total = min(len(found), _SEARCH_OFFSET_MAX)
@@ -1311,12 +1335,55 @@ class SpotifyDouble:
 _FILTER_RE = re.compile(r"\b(album|artist|year|upc|track|genre|tag):", re.IGNORECASE)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split())
+# Letters that Unicode decomposition leaves whole; Spotify's search folds them too.
+_LETTERS = str.maketrans(
+    {
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+        "Ø": "O",
+        "æ": "ae",
+        "Æ": "Ae",
+        "œ": "oe",
+        "Œ": "Oe",
+        "ß": "ss",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "þ": "th",
+        "Þ": "Th",
+        "ı": "i",
+    }
+)
+# Dropped inside words: "Winter\u2019s" and "Winter's" are "winters", "Vol." is "vol".
+_JOINERS = re.compile(r"['’‘`´.]")
+_SEPARATORS = re.compile(r"[\W_]+")
+# "&" and "and" are both ignored: "Blood & Iron" finds "Blood and Iron".
+_IGNORED_TOKENS = frozenset({"and"})
 
 
-def _contains(haystack: str, needle: str) -> bool:
-    return _norm(needle) in _norm(haystack)
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    """Search tokens: case, accents and punctuation folded away (``Motörhead`` -> motorhead)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    plain = _JOINERS.sub("", plain).replace("&", " and ")
+    return tuple(t for t in _SEPARATORS.split(plain) if t and t not in _IGNORED_TOKENS)
+
+
+def _covers(haystack: tuple[str, ...], needles: tuple[str, ...], *, whole: bool = False) -> bool:
+    """Every needle starts a token of the haystack (``whole``: equals one)."""
+    if whole:
+        return all(n in haystack for n in needles)
+    return all(any(t.startswith(n) for t in haystack) for n in needles)
+
+
+def _coverage(title: tuple[str, ...], query: tuple[str, ...]) -> float:
+    """Share of the title's tokens that some query token starts (1.0: nothing extra)."""
+    if not title:
+        return 0.0
+    return sum(1 for t in title if any(t.startswith(q) for q in query)) / len(title)
 
 
 def _parse_query(q: str) -> tuple[dict[str, str], list[str]]:

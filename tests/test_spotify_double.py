@@ -301,6 +301,152 @@ def test_double__search_finds_albums_by_name_or_artist_in_simplified_shape(
     assert [a["name"] for a in by_year["items"]] == ["Mezzanine"]
 
 
+def search_albums(
+    session: requests.Session, double: SpotifyDouble, q: str, **params: str
+) -> dict[str, Any]:
+    response = session.get(
+        double.api_url + "search", params={"q": q, "type": "album", **params}, timeout=TIMEOUT
+    )
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()["albums"]
+    return page
+
+
+def album_names(session: requests.Session, double: SpotifyDouble, q: str) -> list[str]:
+    return [a["name"] for a in search_albums(session, double, q)["items"]]
+
+
+def test_double__search_finds_every_edition_of_a_title_exact_first(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    persefone = double.add_artist("Persefone")
+    for name, popularity in [
+        ("Live at Roadburn - Metanoia", 90),
+        ("Metanoia (Remastered 2031)", 80),
+        ("Metanoia - EP", 70),
+        ("Metanoia", 10),
+        ("Metanoia (Deluxe Edition)", 60),
+        ("Aathma", 99),
+    ]:
+        double.add_album(name, [persefone], popularity=popularity)
+    names = album_names(session, double, 'album:"Metanoia" artist:"Persefone"')
+    assert names[0] == "Metanoia"
+    assert set(names) == {
+        "Metanoia",
+        "Metanoia - EP",
+        "Metanoia (Deluxe Edition)",
+        "Metanoia (Remastered 2031)",
+        "Live at Roadburn - Metanoia",
+    }
+    # Coverage before popularity: the live album's long title ranks last.
+    assert names[1] == "Metanoia - EP"
+    assert names[-1] == "Live at Roadburn - Metanoia"
+
+
+@pytest.mark.parametrize(
+    ("spotify_artist", "spotify_title", "query"),
+    [
+        ("Motörhead", "Orgasmatron", 'album:"orgasmatron" artist:"motorhead"'),
+        ("Solstafir", "Berdreyminn", 'album:"Berdreyminn" artist:"Sólstafir"'),
+        ("Mgła", "Exercises in Futility", 'album:"Exercises in Futility" artist:"Mgla"'),
+        ("Grøn Ulv", "Ætherial", 'album:"AETHERIAL" artist:"gron ulv"'),
+        ("Hail Spirit Noir", "Blood & Iron", 'album:"Blood and Iron" artist:"Hail Spirit Noir"'),
+        ("Hail Spirit Noir", "Winter\u2019s Gate", 'album:"Winter\'s Gate" artist:Hail Spirit'),
+        ("Ihsahn", "Telemark, Vol. II", 'album:"Telemark Vol II" artist:"Ihsahn"'),
+        ("Ihsahn", "Post-Human!", 'album:"post human" artist:"ihsahn"'),
+        ("Ihsahn", "Ámr", 'album:"Amr" artist:"Ihsahn"'),
+    ],
+)
+def test_double__search_folds_case_accents_letters_and_punctuation(
+    double: SpotifyDouble,
+    session: requests.Session,
+    spotify_artist: str,
+    spotify_title: str,
+    query: str,
+) -> None:
+    album = double.add_album(spotify_title, [double.add_artist(spotify_artist)])
+    double.add_album("Something Else", [double.artist_ids()[0]])
+    assert [a["id"] for a in search_albums(session, double, query)["items"]] == [album]
+
+
+def test_double__search_tokens_are_order_free_and_prefixes_match(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    artist = double.add_artist("Ghost Bath")
+    for name in ["II", "III", "I", "Moonlover"]:
+        double.add_album(name, [artist])
+    assert album_names(session, double, "album:II artist:ghost") == ["II", "III"]
+    assert album_names(session, double, "album:lover moon artist:bath") == []
+    assert album_names(session, double, "album:moon artist:bath ghost") == ["Moonlover"]
+
+
+def test_double__search_returns_the_same_title_by_another_artist_after_the_artists_own(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    right = double.add_artist("Leprous")
+    other = double.add_artist("Ashen Meridian")
+    elsewhere = double.add_album("Aphelion", [other], popularity=100)
+    own = double.add_album("Aphelion (Deluxe Edition)", [right], popularity=1)
+    rising = double.add_album("Aphelion Rising", [other], popularity=100)
+    double.add_album("Aphelions", [other])  # starts with the word, but not it: not a near-miss
+    found = search_albums(session, double, 'album:"Aphelion" artist:"Leprous"')
+    assert [a["id"] for a in found["items"]] == [own, elsewhere, rising]
+    assert found["total"] == 3
+
+
+def test_double__search_near_misses_need_every_title_word_whole(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    double.add_album("III", [double.add_artist("Someone Else")])
+    double.add_artist("Ghost Bath")
+    assert album_names(session, double, 'album:"II" artist:"Ghost Bath"') == []
+    assert album_names(session, double, 'album:"III" artist:"Ghost Bath"') == ["III"]
+
+
+def test_double__search_year_filter_stays_strict(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    artist = double.add_artist("Persefone")
+    double.add_album("Metanoia", [artist], release_date="2022-02-25")
+    double.add_album("Metanoia", [double.add_artist("Other")], release_date="2021-05-01")
+    q = 'album:"Metanoia" artist:"Persefone"'
+    assert album_names(session, double, q + " year:2021") == ["Metanoia"]
+    by_year = search_albums(session, double, q + " year:2021")["items"]
+    assert by_year[0]["artists"][0]["name"] == "Other"
+    assert album_names(session, double, q + " year:2023") == []
+    assert [
+        a["release_date"] for a in search_albums(session, double, q + " year:2020-2022")["items"]
+    ] == ["2022-02-25", "2021-05-01"]
+
+
+def test_double__search_pages_a_ranked_answer_with_total_and_next(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    artist = double.add_artist("Tides")
+    for n in range(12):
+        double.add_album(f"Ember {n}", [artist], popularity=n)
+    first = search_albums(session, double, "album:ember artist:tides", limit="5")
+    second = search_albums(session, double, "album:ember artist:tides", limit="5", offset="10")
+    assert [a["name"] for a in first["items"]] == [f"Ember {n}" for n in range(11, 6, -1)]
+    assert (first["total"], first["offset"], first["limit"]) == (12, 0, 5)
+    assert "offset=5" in first["next"]
+    assert [a["name"] for a in second["items"]] == ["Ember 1", "Ember 0"]
+    assert second["next"] is None
+
+
+def test_double__artist_search_folds_and_ranks_the_exact_name_first(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    double.add_artist("Motörhead Tribute Band", popularity=90)
+    double.add_artist("Motörhead", popularity=10)
+    found = session.get(
+        double.api_url + "search",
+        params={"q": "artist:motorhead", "type": "artist"},
+        timeout=TIMEOUT,
+    ).json()["artists"]["items"]
+    assert [a["name"] for a in found] == ["Motörhead", "Motörhead Tribute Band"]
+
+
 # ---------------------------------------------------------- development mode
 
 
