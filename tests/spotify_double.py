@@ -1244,15 +1244,15 @@ class SpotifyDouble:
         query = wanted_title or free
         ranked: list[tuple[tuple[bool, bool, float, int, int], _Album]] = []
         for index, album in enumerate(self._albums.values()):
-            if album.id in self._not_found:
-                continue
+            title = _tokens(album.name)
+            if not _covers(title, wanted_title) or album.id in self._not_found:
+                continue  # the title first: it rules out most of a large catalogue
             if "upc" in filters and filters["upc"] != album.upc:
                 continue
             if "year" in filters and not _year_matches(album.release_date[:4], filters["year"]):
                 continue
-            title = _tokens(album.name)
             artists = _tokens(" ".join(self._artists[a].name for a in album.artist_ids))
-            if not _covers(title + artists, free) or not _covers(title, wanted_title):
+            if not _covers(title + artists, free):
                 continue
             near_miss = not _covers(artists, wanted_artist)
             if near_miss and not (wanted_title and _covers(title, wanted_title, whole=True)):
