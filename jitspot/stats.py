@@ -54,6 +54,8 @@ class Coverage:
     not_found: int = 0
     stale: int = 0  # found, but fetched longer ago than the lifetime
     never_fetched: int = 0  # a link, and nothing (usable) in the cache
+    matched: int = 0  # of the linked: the id comes from `match` (not the sheet)
+    match_review: int = 0  # no link, and search candidates wait for a person's review
 
 
 @dataclass(slots=True)
@@ -158,8 +160,10 @@ def coverage(
         result.total += 1
         spotify_id = album.spotify_id
         if not spotify_id:
+            result.match_review += album.match_state == "review" and not album.sheet_spotify_id
             continue
         result.with_spotify_link += 1
+        result.matched += album.spotify_id_source == "match"
         api_row = index.get(cache_key("album", spotify_id))
         oembed_row = index.get(cache_key("oembed", spotify_id))
         usable = [

@@ -360,3 +360,14 @@ def test_match__on_a_catalog_with_known_answers_is_precise_and_finds_nearly_all(
     again = matched(run)
     assert (again["searched"], again["api_calls"]) == (0, 0)
     assert spotify.count("search") == len(cases)
+
+
+def test_stats__counts_albums_found_by_match_and_those_waiting_for_review(
+    run: Run, sheet: Path
+) -> None:
+    matched(run)
+    albums = run("stats", "--json").json()["albums"]
+    assert (albums["matched"], albums["match_review"]) == (2, 1)  # Aphelion, Virus; Silhouette
+    assert albums["with_spotify_link"] == 3  # Witness's link, and the two matches
+    screen = run("stats")
+    assert "found by match" in screen.stdout

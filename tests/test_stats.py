@@ -94,6 +94,8 @@ def test_stats__exact_counts_after_a_scripted_sequence(
         "not_found": 0,
         "stale": 0,  # the refresh renewed them
         "never_fetched": 0,
+        "matched": 0,
+        "match_review": 0,
     }
     last = stats["last_refresh"]
     assert last["exit_code"] == 0
@@ -166,6 +168,8 @@ def test_stats__by_tab_breaks_coverage_down(
         "not_found": 0,
         "stale": 0,
         "never_fetched": 1,
+        "matched": 0,
+        "match_review": 0,
     }
 
 

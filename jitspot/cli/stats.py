@@ -107,11 +107,13 @@ def _coverage(stats: Stats) -> Table:
     rows = [
         ("in the store", c.total, ""),
         ("with a Spotify link", linked, _share(linked, c.total)),
+        ("  of them found by match", c.matched, _share(c.matched, linked)),
         ("cover cached", c.cover_cached, _share(c.cover_cached, linked)),
         ("metadata cached", c.metadata_cached, _share(c.metadata_cached, linked)),
         ("not found on Spotify", c.not_found, _share(c.not_found, linked)),
         ("stale (past the lifetime)", c.stale, _share(c.stale, linked)),
         ("never fetched", c.never_fetched, _share(c.never_fetched, linked)),
+        ("no link, match to review", c.match_review, ""),
     ]
     for label, count, share in rows:
         table.add_row(label, _n(count), share)
