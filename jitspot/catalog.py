@@ -229,6 +229,8 @@ def build_view(
         note = (
             "the Spotify link is not an album" if album.spotify_link_invalid else "no Spotify link"
         )
+        if album.match_state == "review":
+            note += "; search found candidates to review (jitspot match --review)"
     elif state == "cached" and entry is not None:
         state = "fetched" if spotify_id in resolution.fetched else "cached"
         spotify = _spotify_view(entry, resolution.entries, now, lifetimes)

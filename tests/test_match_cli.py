@@ -244,6 +244,9 @@ def test_match_review__lists_candidates_with_the_command_to_accept(
     (waiting,) = data["albums"]
     assert waiting["candidates"][0]["id"] == albums_on_spotify["silhouette_single"]
     assert 0.5 <= waiting["candidates"][0]["score"] < 0.9
+    shown = run("show", "leprous silhouette", "--offline", "--json").json()
+    assert shown["cover_state"] == "no_spotify_link"
+    assert "jitspot match --review" in shown["cover_note"]
 
 
 def test_match__min_score_lower_on_a_second_run_matches_from_the_cache(

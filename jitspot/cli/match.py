@@ -238,7 +238,8 @@ def _print_review(matcher: Matcher, filters: AlbumFilter, as_json: bool) -> None
         return
     out = state.out
     for album, candidates in waiting:
-        details = ", ".join(str(x) for x in (album.tab, album.year, album.kind) if x)
+        year = str(album.year) if album.year and str(album.year) not in album.tab else ""
+        details = ", ".join(x for x in (album.tab, year, album.kind or "") if x)
         out.print(f"--id {album.id}  {album.artist} — {album.title}  ({details})", markup=False)
         for c in candidates:
             year = (c.get("release_date") or "")[:4]
