@@ -14,8 +14,7 @@ changes.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,16 +22,13 @@ from jitspot.cache import Entry, cache_key
 from jitspot.catalog import Catalog
 from jitspot.errors import EXIT_PARTIAL, NotMatchable, Stopped
 from jitspot.freshness import Freshness, Lifetimes, Policy, freshness
-from jitspot.gateway import Gateway
+from jitspot.jobs import Job
 from jitspot.links import SpotifyRef, parse_spotify_ref
-from jitspot.lock import RunLock
 from jitspot.matching import DECIDED, Decision, decide, search_query
-from jitspot.pacing import PACING_NAME, Clock, Pacer, learned_rate
+from jitspot.pacing import PACING_NAME, learned_rate
 from jitspot.refresh import exit_code_for, iso_time, stopped_reason
 from jitspot.resolver import NOT_BEFORE, Progress, Resolution, remembered_until
-from jitspot.settings import Settings
-from jitspot.stopping import Stop
-from jitspot.store import AlbumFilter, MatchRecord, Store, StoredAlbum
+from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
 
 COMMAND = "match"
 
@@ -209,28 +205,10 @@ def records(decisions: Sequence[Decision]) -> list[MatchRecord]:
 # -- the run -------------------------------------------------------------------------------
 
 
-class Matcher:
+class Matcher(Job):
     """Plans and runs `match` for one JITSPOT_HOME; records a person's decisions."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        *,
-        clock: Clock = time.time,
-        stop: Stop | None = None,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.stop = stop
-        self.catalog = Catalog(
-            store, settings, clock=clock, gateway_factory=gateway_factory, stop=stop
-        )
-
-    def close(self) -> None:
-        self.catalog.close()
+    command = COMMAND
 
     def plan(self, choice: MatchChoice) -> MatchPlan:
         """What a run would search and cost. No call, no lock, no write."""
@@ -264,13 +242,8 @@ class Matcher:
 
         Raises Locked (75) when another run holds it past `wait_lock`.
         """
-        sleep = self.stop.sleep if self.stop is not None else time.sleep
-        lock = RunLock(self.settings.home, COMMAND, clock=self.clock, sleep=sleep)
-        lock.acquire(wait_lock)
-        try:
+        with self.locked(wait_lock):
             return self._run_locked(plan, min_score, progress)
-        finally:
-            lock.release()
 
     def _run_locked(
         self, plan: MatchPlan, min_score: float | None, progress: Progress | None
@@ -297,14 +270,6 @@ class Matcher:
             summary.pop("albums")  # the albums are in the store; the runs table keeps counts
             self.store.finish_run(run_id, report.exit_code, summary)
         return report
-
-    def live(self) -> tuple[int, int, float | None]:
-        """(API calls, 429s, the current rate) of the run in progress, for a display."""
-        resolver = self.catalog.resolver
-        current = resolver.current
-        calls = current.api_calls if current else 0
-        throttled = current.rate_limited_responses if current else 0
-        return calls, throttled, (resolver.pacer.rate if resolver.pacer else None)
 
     # -- a person's decisions ------------------------------------------------------------
 

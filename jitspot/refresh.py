@@ -10,8 +10,7 @@ batch is written at once, so a run that is stopped or killed keeps it.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +27,9 @@ from jitspot.freshness import (
     albums_to_fetch,
     freshness,
 )
-from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, Gateway
-from jitspot.lock import RunLock
-from jitspot.pacing import PACING_NAME, Clock, Pacer, learned_rate
+from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH
+from jitspot.jobs import Job
+from jitspot.pacing import PACING_NAME, learned_rate
 from jitspot.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -40,9 +39,7 @@ from jitspot.resolver import (
     Resolution,
     remembered_until,
 )
-from jitspot.settings import Settings
-from jitspot.stopping import Stop
-from jitspot.store import AlbumFilter, Store, StoredAlbum
+from jitspot.store import AlbumFilter, StoredAlbum
 
 COMMAND = "refresh"
 
@@ -301,28 +298,10 @@ def tally(
 # -- the run -------------------------------------------------------------------------------
 
 
-class Refresher:
+class Refresher(Job):
     """Plans and runs a refresh for one JITSPOT_HOME."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        *,
-        clock: Clock = time.time,
-        stop: Stop | None = None,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.stop = stop
-        self.catalog = Catalog(
-            store, settings, clock=clock, gateway_factory=gateway_factory, stop=stop
-        )
-
-    def close(self) -> None:
-        self.catalog.close()
+    command = COMMAND
 
     def plan(self, choice: Choice) -> Plan:
         """What a refresh of `choice` would fetch and cost. No call, no lock, no write."""
@@ -396,14 +375,8 @@ class Refresher:
 
         Raises Locked (75) when another run holds the lock past `wait_lock`.
         """
-        # Waiting for the lock obeys a signal and --max-time like every other wait.
-        sleep = self.stop.sleep if self.stop is not None else time.sleep
-        lock = RunLock(self.settings.home, COMMAND, clock=self.clock, sleep=sleep)
-        lock.acquire(wait_lock)
-        try:
+        with self.locked(wait_lock):
             return self._run_locked(plan, progress)
-        finally:
-            lock.release()
 
     def _run_locked(self, plan: Plan, progress: Progress | None) -> RefreshReport:
         started = self.clock()
@@ -426,12 +399,3 @@ class Refresher:
             report.seconds = self.clock() - started
             self.store.finish_run(run_id, report.exit_code, report.as_json())
         return report
-
-    def live(self) -> tuple[int, int, float | None]:
-        """(API calls, 429s, the current rate) of the run in progress, for a display."""
-        resolver = self.catalog.resolver
-        current = resolver.current
-        pacer = resolver.pacer
-        calls = current.api_calls if current else 0
-        throttled = current.rate_limited_responses if current else 0
-        return calls, throttled, (pacer.rate if pacer else None)

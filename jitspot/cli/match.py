@@ -10,8 +10,8 @@ import typer
 from jitspot.catalog import until_text
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
-from jitspot.cli.options import JsonOpt, WaitLockOpt, with_filters
-from jitspot.cli.refresh import signals_stop
+from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, with_filters
+from jitspot.cli.refresh import live_detail, signals_stop, why_stopped
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
@@ -73,16 +73,7 @@ def match_command(
         bool,
         typer.Option("--dry-run", help="List the albums that would be searched; call nothing."),
     ] = False,
-    max_time: Annotated[
-        float | None,
-        typer.Option(
-            "--max-time",
-            metavar="SECONDS",
-            min=1,
-            max=7 * 86_400,
-            help="Start no search that would end past SECONDS; exit 75 with what is left.",
-        ),
-    ] = None,
+    max_time: MaxTimeOpt = None,
     wait_lock: WaitLockOpt = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -145,13 +136,8 @@ def _run(
     wait_lock: float,
     as_json: bool,
 ) -> MatchReport:
-    def detail() -> str:
-        calls, throttled, rate = matcher.live()
-        pace = f" · {rate:.1f}/s" if rate is not None else ""
-        return f"{calls} calls · {throttled} × 429{pace}"
-
     try:
-        with signals_stop(stop), progress_bar("Matching", detail) as bar:
+        with signals_stop(stop), progress_bar("Matching", live_detail(matcher)) as bar:
             return matcher.run(plan, min_score=min_score, progress=bar, wait_lock=wait_lock)
     except Locked as locked:
         if as_json:
@@ -369,13 +355,6 @@ def _print_report(report: MatchReport, as_json: bool) -> None:
 
 
 def _why(report: MatchReport) -> str:
-    if report.stopped_reason == "rate_limited":
-        until = until_text(report.not_before, time.time())
-        return (
-            f"rate-limited by Spotify until {until}; every search answered is kept,"
-            f" run it again after that ({report.left} albums left)"
-        )
-    if report.stopped_reason in ("max_time", "signal"):
-        why = "--max-time reached" if report.stopped_reason == "max_time" else "stopped by a signal"
-        return f"{why}; every search answered is kept, run it again to go on ({report.left} left)"
-    return report.error or "the run failed"
+    kept = "every search answered is kept"
+    stopped = why_stopped(report.stopped_reason, report.not_before, report.left, kept)
+    return stopped or report.error or "the run failed"

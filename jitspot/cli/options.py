@@ -36,6 +36,16 @@ WaitLockOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+MaxTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-time",
+        metavar="SECONDS",
+        min=1,
+        max=7 * 86_400,
+        help="Start no work that would end past SECONDS; exit 75 with what is left.",
+    ),
+]
 ArtistOpt = Annotated[
     str | None, typer.Option("--artist", help="Artist contains NAME (case/accent-insensitive).")
 ]

@@ -15,11 +15,12 @@ import typer
 from jitspot.catalog import until_text
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
-from jitspot.cli.options import JsonOpt, PrometheusOpt, WaitLockOpt, with_filters
+from jitspot.cli.options import JsonOpt, MaxTimeOpt, PrometheusOpt, WaitLockOpt, with_filters
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
+    from jitspot.jobs import Job
     from jitspot.refresh import Choice, Plan, Refresher, RefreshReport
     from jitspot.resolver import Progress
     from jitspot.stopping import Stop
@@ -66,16 +67,7 @@ def refresh_command(
             "--dry-run", help="List what would be fetched and the calls it takes; call nothing."
         ),
     ] = False,
-    max_time: Annotated[
-        float | None,
-        typer.Option(
-            "--max-time",
-            metavar="SECONDS",
-            min=1,
-            max=7 * 86_400,
-            help="Start no work that would end past SECONDS; exit 75 with what is left.",
-        ),
-    ] = None,
+    max_time: MaxTimeOpt = None,
     wait_lock: WaitLockOpt = 0.0,
     prometheus: PrometheusOpt = None,
     as_json: JsonOpt = False,
@@ -136,7 +128,7 @@ def _plan_and_run(
         _print_plan(plan, as_json)
         return None
     try:
-        with signals_stop(stop), progress_bar("Refreshing", _live(refresher)) as bar:
+        with signals_stop(stop), progress_bar("Refreshing", live_detail(refresher)) as bar:
             return refresher.run(plan, progress=_plain_lines(refresher, bar), wait_lock=wait_lock)
     except Locked as locked:
         if as_json:
@@ -176,9 +168,11 @@ def signals_stop(stop: Stop) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _live(refresher: Refresher) -> Callable[[], str]:
+def live_detail(job: Job) -> Callable[[], str]:
+    """The progress bar's live text of a job: calls, 429s, the current rate."""
+
     def detail() -> str:
-        calls, throttled, rate = refresher.live()
+        calls, throttled, rate = job.live()
         pace = f" · {rate:.1f}/s" if rate is not None else ""
         return f"{calls} calls · {throttled} × 429{pace}"
 
@@ -189,7 +183,7 @@ def _plain_lines(refresher: Refresher, bar: Progress | None) -> Progress | None:
     """On a terminal the bar; otherwise, with -v, one plain line per finished batch."""
     if bar is not None or not state.verbose or state.quiet:
         return bar
-    detail = _live(refresher)
+    detail = live_detail(refresher)
 
     def line(phase: str, done: int, total: int) -> None:
         if done:
@@ -331,15 +325,26 @@ def _print_report(report: RefreshReport, as_json: bool) -> None:
 
 def _why(report: RefreshReport) -> str:
     """The one-line reason a run did not end with exit 0, and what to do."""
-    if report.stopped_reason == "rate_limited":
-        until = until_text(report.not_before, time.time())
-        return (
-            f"rate-limited by Spotify until {until}; everything fetched is kept,"
-            f" run it again after that ({report.left} albums left)"
-        )
-    if report.stopped_reason in ("max_time", "signal"):
-        why = "--max-time reached" if report.stopped_reason == "max_time" else "stopped by a signal"
-        return f"{why}; everything fetched is kept, run it again to go on ({report.left} left)"
+    stopped = why_stopped(
+        report.stopped_reason, report.not_before, report.left, "everything fetched is kept"
+    )
+    if stopped is not None:
+        return stopped
     if report.error:
         return report.error
     return f"{report.failed} albums failed; run it again to retry them"
+
+
+def why_stopped(reason: str | None, not_before: float | None, left: int, kept: str) -> str | None:
+    """Why a job (refresh, match) stopped early, what it kept and when to go on; None if
+    it did not stop early."""
+    if reason == "rate_limited":
+        until = until_text(not_before, time.time())
+        return (
+            f"rate-limited by Spotify until {until}; {kept},"
+            f" run it again after that ({left} albums left)"
+        )
+    if reason in ("max_time", "signal"):
+        why = "--max-time reached" if reason == "max_time" else "stopped by a signal"
+        return f"{why}; {kept}, run it again to go on ({left} left)"
+    return None
