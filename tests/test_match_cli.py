@@ -296,7 +296,7 @@ def test_match__development_mode_asks_for_ten_results(
 
 
 def test_match__long_rate_limit_stops_with_75_and_keeps_what_was_searched(
-    run: Run, sheet: Path, spotify: SpotifyDouble
+    run: Run, sheet: Path, spotify: SpotifyDouble, home: Path
 ) -> None:
     spotify.rate_limit(3600, from_call=3, endpoints={"search"})
     result = run("match", "--json")
@@ -307,11 +307,26 @@ def test_match__long_rate_limit_stops_with_75_and_keeps_what_was_searched(
     assert report["left"] >= 1
     kept = len(report["albums"])
     assert kept >= 1
+    left = report["left"]
     spotify.reset()
     again = run("match", "--json")
     # Still "not before" the Retry-After: nothing is called, nothing lost.
     assert again.exit_code == 75
     assert spotify.count("search") == 0
+    conn = sqlite3.connect(home / "jitspot.sqlite3")
+    with conn:  # the Retry-After has passed: what every process remembered of it goes
+        conn.execute("DELETE FROM meta WHERE key = 'spotify.not_before'")
+        conn.execute("DELETE FROM pacing")
+    conn.close()
+    done = matched(run)
+    assert spotify.count("search") == left  # the answered searches were kept
+    assert done["searched"] == left
+    # The stopped run wrote what it had decided; this one decided the rest.
+    titles = ("Aphelion", "Never Released", "Virus", "Silhouette")
+    assert all(album_state(home, title)[2] is not None for title in titles)
+    assert {a["title"] for a in report["albums"]}.isdisjoint(
+        a["title"] for a in done["albums"] if a["state"] == "matched"
+    )
 
 
 def test_match__another_run_holding_the_lock_exits_75(
