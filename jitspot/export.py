@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from jitspot.links import is_http_url
 from jitspot.text import fold
-from jitspot.views import SHEET_KEYS, AlbumView
+from jitspot.views import SHEET_KEYS, AlbumView, match_mark
 
 __all__ = [
     "cover_reason",
@@ -140,6 +140,7 @@ _CSV_HEAD = SHEET_KEYS  # id … tab, then one column per link key
 _CSV_TAIL = (
     "spotify_id",
     "spotify_id_source",
+    "match_score",
     "cover_url",
     "cover_state",
     "cover_note",
@@ -177,6 +178,10 @@ def _num(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 def _sheet_cell(value: object) -> str:
     """A sheet fact as a CSV cell: lists (genres) joined with '; ', None empty."""
     if value is None:
@@ -194,6 +199,7 @@ def _csv_row(album: AlbumView, link_keys: Sequence[str]) -> list[str]:
         *(album["links"].get(key, "") for key in link_keys),
         album["spotify_id"] or "",
         album["spotify_id_source"] or "",
+        _score(album.get("match_score")),
         album["cover_url"] or "",
         album["cover_state"],
         album["cover_note"] or "",
@@ -241,6 +247,9 @@ def _md_url(url: str) -> str:
 
 def _md_row(album: AlbumView) -> str:
     links = " ".join(f"[{_md_text(label)}]({_md_url(url)})" for label, url in _safe_links(album))
+    mark = match_mark(album)
+    if mark:
+        links += f" ({_md_text(mark)})"
     cells = [
         _md_text(album["artist"]),
         _md_text(album["title"]),

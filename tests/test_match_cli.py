@@ -389,3 +389,22 @@ def test_stats__counts_albums_found_by_match_and_those_waiting_for_review(
     assert albums["with_spotify_link"] == 3  # Witness's link, and the two matches
     screen = run("stats")
     assert "found by match" in screen.stdout
+
+
+def test_export__marks_matched_albums_in_csv_markdown_and_json(run: Run, sheet: Path) -> None:
+    matched(run)
+    rows = run("export", "--format", "csv", "--offline").stdout.splitlines()
+    header = rows[0].split(",")
+    aphelion = next(r for r in rows if "Aphelion" in r).split(",")
+    assert aphelion[header.index("spotify_id_source")] == "match"
+    assert aphelion[header.index("match_score")] == "1.00"
+    markdown = run("export", "--format", "md", "--offline").stdout
+    assert "(matched 1.00)" in next(line for line in markdown.splitlines() if "Aphelion" in line)
+    assert "matched" not in next(line for line in markdown.splitlines() if "Witness" in line)
+    albums = run("export", "--format", "json", "--offline").json()
+    by_title = {a["title"]: a for a in albums}
+    assert (by_title["Aphelion"]["match_state"], by_title["Aphelion"]["match_score"]) == (
+        "matched",
+        1.0,
+    )
+    assert by_title["Witness"]["match_state"] is None
