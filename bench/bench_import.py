@@ -7,9 +7,15 @@ One run measures, on a real-shaped ~18k-row workbook (generated unless given):
   import    `python -m jitspot --quiet import PATH` into an empty JITSPOT_HOME
   reimport  the same command again, file unchanged
 
+  floors    `python -c pass` and `python -c "import typer"`: what any Typer CLI pays
+
 import/reimport run as subprocesses, so interpreter start-up and imports count, as
-they do for a user. Each figure is the median of --repeat runs (naive: --naive-repeat).
-Goals: naive / import >= 8, reimport / import <= 0.10.
+they do for a user. The checkout's package is byte-compiled first, as `pip install`
+does (with PYTHONDONTWRITEBYTECODE set, as on the bench machine, every run would
+otherwise compile jitspot's sources again). Each repeat runs naive, import,
+reimport and the floors one after the other, so a load that comes and goes hits
+them alike; each figure is the median of --repeat runs (naive: its first
+--naive-repeat ones). Goals: naive / import >= 8, reimport / import <= 0.10.
 
     python bench/bench_import.py [--workbook PATH] [--rows N] [--repeat N]
 """
@@ -17,6 +23,7 @@ Goals: naive / import >= 8, reimport / import <= 0.10.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -41,10 +48,6 @@ def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
-
-
-def median_of(runs: int, action: Callable[[], object]) -> float:
-    return statistics.median(timed(action) for _ in range(runs))
 
 
 def naive_load(path: Path) -> int:
@@ -74,22 +77,10 @@ def run_import(path: Path, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def time_imports(path: Path, runs: int) -> tuple[float, float] | str:
-    """Median (first import, re-import) seconds, or why the CLI could not import."""
-    firsts: list[float] = []
-    agains: list[float] = []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="jitspot-bench-") as home:
-            results: list[subprocess.CompletedProcess[str]] = []
-            for seconds in (firsts, agains):
-                start = time.perf_counter()
-                results.append(run_import(path, Path(home)))
-                seconds.append(time.perf_counter() - start)
-            failed = next((result for result in results if result.returncode != 0), None)
-            if failed is not None:
-                lines = (failed.stderr or failed.stdout).strip().splitlines()
-                return f"exit {failed.returncode}: {lines[-1] if lines else 'no output'}"
-    return statistics.median(firsts), statistics.median(agains)
+def time_command(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, capture_output=True, check=True)
+    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"workbook to use; generated when missing (default: {DEFAULT_WORKBOOK})",
     )
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows when generating")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of read/import/reimport")
-    parser.add_argument("--naive-repeat", type=int, default=1, help="runs of the naive load")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of read/import/reimport")
+    parser.add_argument("--naive-repeat", type=int, default=3, help="runs of the naive load")
     args = parser.parse_args(argv)
 
     path: Path = args.workbook
@@ -110,28 +101,55 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating {path} ({args.rows} rows)…", file=sys.stderr)
         write_workbook(path, rows=args.rows)
     print(f"workbook: {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    compileall.compile_dir(ROOT / "jitspot", quiet=1)
+    print(f"load before: {os.getloadavg()[0]:.2f} (1-min average, {os.cpu_count()} cores)")
 
-    naive = median_of(args.naive_repeat, lambda: naive_load(path))
-    read_xlsx(path)  # warm the file cache and lazy imports, as the naive load did
-    read = median_of(args.repeat, lambda: read_xlsx(path))
+    read_xlsx(path)  # the file in the page cache and the lazy imports done, for all alike
     rows = len(read_xlsx(path).rows)
-    print(f"naive openpyxl load + iterate : {naive:7.3f} s")
-    print(f"read_xlsx alone ({rows} rows) : {read:7.3f} s   naive/read    = {naive / read:5.1f}x")
+    naive: list[float] = []
+    read: list[float] = []
+    firsts: list[float] = []
+    agains: list[float] = []
+    bare: list[float] = []
+    typer_floor: list[float] = []
+    for repeat in range(args.repeat):
+        if repeat < args.naive_repeat:
+            naive.append(timed(lambda: naive_load(path)))
+        read.append(timed(lambda: read_xlsx(path)))
+        with tempfile.TemporaryDirectory(prefix="jitspot-bench-") as home:
+            for seconds in (firsts, agains):
+                start = time.perf_counter()
+                result = run_import(path, Path(home))
+                seconds.append(time.perf_counter() - start)
+                if result.returncode != 0:
+                    lines = (result.stderr or result.stdout).strip().splitlines()
+                    problem = lines[-1] if lines else "no output"
+                    print(f"jitspot import: unavailable (exit {result.returncode}: {problem})")
+                    return 1
+        bare.append(time_command([sys.executable, "-c", "pass"]))
+        typer_floor.append(time_command([sys.executable, "-c", "import typer"]))
+    print(f"load after: {os.getloadavg()[0]:.2f}")
 
-    imports = time_imports(path, args.repeat)
-    if isinstance(imports, str):
-        print(f"jitspot import                : unavailable ({imports})")
-        return 1
-    first, again = imports
-    ok_import = "ok" if naive / first >= IMPORT_GOAL else "MISSED"
+    n, r, first, again = map(statistics.median, (naive, read, firsts, agains))
+    floor_bare, floor_typer = statistics.median(bare), statistics.median(typer_floor)
+    ok_import = "ok" if n / first >= IMPORT_GOAL else "MISSED"
     ok_again = "ok" if again / first <= REIMPORT_GOAL else "MISSED"
+    print(f"naive openpyxl load + iterate  : {n:7.3f} s")
+    print(f"read_xlsx alone ({rows} rows)  : {r:7.3f} s   naive/read      = {n / r:5.1f}x")
     print(
-        f"jitspot import                : {first:7.3f} s   naive/import  = "
-        f"{naive / first:5.1f}x  (goal >= {IMPORT_GOAL:g}: {ok_import})"
+        f"jitspot import                 : {first:7.3f} s   naive/import    = "
+        f"{n / first:5.1f}x  (goal >= {IMPORT_GOAL:g}: {ok_import})"
     )
     print(
-        f"jitspot import, unchanged     : {again:7.3f} s   reimport/import = "
+        f"jitspot import, unchanged      : {again:7.3f} s   reimport/import = "
         f"{again / first:5.2f}  (goal <= {REIMPORT_GOAL:g}: {ok_again})"
+    )
+    print(
+        f"floor: python -c pass          : {floor_bare:7.3f} s   /import = {floor_bare / first:5.2f}"
+    )
+    print(
+        f"floor: python -c 'import typer': {floor_typer:7.3f} s   /import = "
+        f"{floor_typer / first:5.2f}"
     )
     return 0 if ok_import == ok_again == "ok" else 1
 

@@ -77,8 +77,12 @@ def _record(store: Store, report: ImportReport, started_at: str) -> None:
     """The import in the store's `runs`, for `stats` ("last synced 3 hours ago")."""
     from jitspot.logs import redact
 
-    summary = {**report.as_json(), "source": redact(report.source), "seconds": report.seconds}
-    summary.pop("changes", None)  # one line per changed row: the sheet, not a run's record
+    # Without `changes`, one line per changed row: the sheet's business, not a run's record.
+    summary = {
+        **report.as_json(changes=False),
+        "source": redact(report.source),
+        "seconds": report.seconds,
+    }
     store.record_run("import", started_at, summary)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -157,6 +158,16 @@ def _parse_iso_date(text: str) -> date | None:
     return None
 
 
+# A sheet repeats a few hundred genre lists and vocal styles over thousands of rows:
+# each is split or normalised once (bounded, for a hostile sheet).
+@functools.lru_cache(maxsize=4096)
+def _genres(text: str) -> tuple[str, ...]:
+    return tuple(split_genres(text))
+
+
+_vocal_style = functools.lru_cache(maxsize=1024)(normalise_vocal_style)
+
+
 def interpret(raw: RawRow) -> SheetRow | None:
     """A RawRow as an album row; None when it names no album (no title, or empty)."""
     artist = cell_text(raw.cells.get("artist"))
@@ -183,8 +194,8 @@ def interpret(raw: RawRow) -> SheetRow | None:
         release_text=release_text,
         year=year,
         kind=cell_text(raw.cells.get("kind")) or None,
-        genres=tuple(split_genres(cell_text(raw.cells.get("genres")))),
-        vocal_style=normalise_vocal_style(vocal_raw or ""),
+        genres=_genres(cell_text(raw.cells.get("genres"))),
+        vocal_style=_vocal_style(vocal_raw or ""),
         vocal_style_raw=vocal_raw,
         location=cell_text(raw.cells.get("location")) or None,
         links=links,

@@ -8,13 +8,14 @@ as it was.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 # One encoder for the import's hot loop (json.dumps builds one per call with options).
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The string escaper that encoder uses (ensure_ascii=False): "text" with JSON escapes.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 # Each migration moves the schema from version i to i + 1; never edit one that
 # has shipped, append a new one.
@@ -258,8 +261,9 @@ class ImportReport:
     seconds: float = 0.0
     changes: list[RowChange] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
+    def as_json(self, *, changes: bool = True) -> dict[str, Any]:
+        """The report's keys; `changes=False` leaves out the per-row list (a run's record)."""
+        document: dict[str, Any] = {
             "source": self.source,
             "rows": self.rows,
             "added": self.added,
@@ -271,8 +275,13 @@ class ImportReport:
             "invalid_spotify_links": self.invalid_spotify_links,
             "tabs": self.tabs,
             "seconds": round(self.seconds, 3),
-            "changes": [asdict(change) for change in self.changes],
         }
+        if changes:
+            document["changes"] = [
+                {"change": c.change, "tab": c.tab, "artist": c.artist, "title": c.title}
+                for c in self.changes
+            ]
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -853,11 +862,35 @@ def _search_columns(
 
     One definition for an import and for a re-fold, so the two never disagree.
     """
-    return f"{artist_folded} {title_folded}", fold(", ".join(genres)), fold(vocal_style or "")
+    return f"{artist_folded} {title_folded}", _fold_genres(tuple(genres)), _fold(vocal_style or "")
+
+
+# A sheet repeats a few hundred genre lists and vocal styles over thousands of rows:
+# their folds and JSON are computed once each (bounded, for a hostile sheet).
+_fold = functools.lru_cache(maxsize=4096)(fold)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_genres(genres: tuple[str, ...]) -> str:
+    return fold(", ".join(genres))
+
+
+@functools.lru_cache(maxsize=4096)
+def _genres_json(genres: tuple[str, ...]) -> str:
+    return _to_json(list(genres))
+
+
+def _links_json(links: dict[str, str]) -> str:
+    """`_to_json(links)` for a dict of strings, without the encoder's per-call setup."""
+    if not links:
+        return "{}"
+    text = _json_string
+    return "{" + ",".join(f"{text(k)}:{text(v)}" for k, v in links.items()) + "}"
 
 
 def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any, ...]:
     row = item.row
+    artist_folded = item.artist_folded
     return (
         item.key,
         row.tab,
@@ -868,15 +901,17 @@ def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any
         row.release_text,
         row.year,
         row.kind,
-        _to_json(list(row.genres)),
+        _genres_json(row.genres),
         row.vocal_style,
         row.vocal_style_raw,
         row.location,
-        _to_json(row.links),
+        _links_json(row.links),
         row.spotify_id,
         int(row.spotify_link_invalid),
-        item.artist_folded,
-        *_search_columns(item.artist_folded, item.title_folded, row.genres, row.vocal_style),
+        artist_folded,
+        f"{artist_folded} {item.title_folded}",
+        _fold_genres(row.genres),
+        _fold(row.vocal_style or ""),
         item.tab_folded,
         digest,
         source,
