@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-import http.client
 import io
 import json
 import re
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -250,15 +247,29 @@ def _is_web_page(path: Path, content_type: str) -> bool:
     return head.startswith(_HTML_STARTS)
 
 
-class _HttpOnly(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s): a redirect must not reach file: or ftp:."""
+def _http_only_opener() -> Any:
+    """An opener that follows redirects only to http(s): never to file: or ftp:.
 
-    def redirect_request(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            raise InputNotFound(f"refusing a redirect to {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    Built on first use: urllib.request (with http.client, ssl and email) costs
+    start-up that an import of a local file never needs.
+    """
+    import urllib.request
+
+    class HttpOnly(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self,
+            req: urllib.request.Request,
+            fp: Any,
+            code: int,
+            msg: str,
+            headers: Any,
+            newurl: str,
+        ) -> urllib.request.Request | None:
+            if urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                raise InputNotFound(f"refusing a redirect to {newurl}")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(HttpOnly())
 
 
 def _download(
@@ -276,10 +287,14 @@ def _download(
     server that trickles a byte at a time cannot keep an import running (a read
     already waiting may add up to one more `timeout`).
     """
+    import http.client
+    import urllib.error
+    import urllib.request
+
     deadline = clock() + timeout
     too_big = InputNotReadable(f"{label}: larger than the {_mib(max_bytes)} MiB limit")
     late = InputNotFound(f"{label}: download did not finish within {timeout:g} s")
-    opener = urllib.request.build_opener(_HttpOnly())
+    opener = _http_only_opener()
     request = urllib.request.Request(url, headers={"User-Agent": "jitspot"})  # noqa: S310
     try:
         with opener.open(request, timeout=timeout) as response, target.open("wb") as out:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jitspot.catalog import until_text
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, with_filters
@@ -291,6 +290,8 @@ def _print_plan(plan: MatchPlan, as_json: bool) -> None:
         highlight=False,
     )
     if plan.not_before is not None:
+        from jitspot.catalog import until_text
+
         state.err.print(
             f"Spotify is rate-limiting this app until "
             f"{until_text(plan.not_before, time.time())}: a match now stops at once.",

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jitspot.catalog import until_text
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, PrometheusOpt, WaitLockOpt, with_filters
@@ -262,6 +261,8 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
         highlight=False,
     )
     if estimate.not_before is not None:
+        from jitspot.catalog import until_text
+
         state.err.print(
             f"Spotify is rate-limiting this app until "
             f"{until_text(estimate.not_before, time.time())}: a refresh now stops at once.",
@@ -339,6 +340,8 @@ def why_stopped(reason: str | None, not_before: float | None, left: int, kept: s
     """Why a job (refresh, match) stopped early, what it kept and when to go on; None if
     it did not stop early."""
     if reason == "rate_limited":
+        from jitspot.catalog import until_text
+
         until = until_text(not_before, time.time())
         return (
             f"rate-limited by Spotify until {until}; {kept},"
