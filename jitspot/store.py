@@ -32,7 +32,7 @@ BUSY_TIMEOUT_MS = 10_000
 # One encoder for the import's hot loop (json.dumps builds one per call with options).
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # The string escaper that encoder uses (ensure_ascii=False): "text" with JSON escapes.
-_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 # Each migration moves the schema from version i to i + 1; never edit one that
 # has shipped, append a new one.
