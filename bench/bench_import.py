@@ -17,7 +17,10 @@ reimport and the floors one after the other, so a load that comes and goes hits
 them alike; each figure is the median of --repeat runs (naive: its first
 --naive-repeat ones). Goals: naive / import >= 8, reimport / import <= 0.10.
 
-    python bench/bench_import.py [--workbook PATH] [--rows N] [--repeat N]
+With --phases it also prints where an import's time goes: CPU seconds of each
+phase in this process (median of --repeat), and the CLI's start-up as a process.
+
+    python bench/bench_import.py [--workbook PATH] [--rows N] [--repeat N] [--phases]
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +49,18 @@ IMPORT_GOAL = 8.0
 REIMPORT_GOAL = 0.10
 
 
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def measured(action: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of `action`: CPU counts this process and the children it
+    waited for (user + system), so a subprocess's CPU is counted too."""
+    wall, cpu = time.perf_counter(), _cpu_now()
     action()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, _cpu_now() - cpu
+
+
+def _cpu_now() -> float:
+    own = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own + children.ru_utime + children.ru_stime
 
 
 def naive_load(path: Path) -> int:
@@ -77,10 +90,62 @@ def run_import(path: Path, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def time_command(args: list[str]) -> float:
+def _append_import(out: list[subprocess.CompletedProcess[str]], path: Path, home: Path) -> None:
+    out.append(run_import(path, home))
+
+
+def time_command(args: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(args, capture_output=True, check=True)
+    subprocess.run(args, capture_output=True, check=True, env=env)
     return time.perf_counter() - start
+
+
+def cpu(action: Callable[[], object], runs: int) -> float:
+    """Median CPU seconds of `action` in this process (steadier than wall time under load)."""
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        action()
+        times.append(time.process_time() - start)
+    return statistics.median(times)
+
+
+def print_phases(path: Path, runs: int) -> None:
+    """Where a first import's time goes, phase by phase."""
+    from jitspot import xlsx
+    from jitspot.importer import interpret_rows
+    from jitspot.store import ImportReport, open_store
+
+    archive = xlsx._checked_archive(path, ())
+    tabs = list(archive.sheet_parts)
+    data = xlsx.read_xlsx(path)
+    rows = interpret_rows(data, ImportReport(source=str(path)))
+
+    def apply() -> None:
+        with tempfile.TemporaryDirectory(prefix="jitspot-bench-") as home:
+            store = open_store(Path(home) / "store.sqlite3")
+            store.apply_import(rows, data.tabs, str(path), ImportReport(source=str(path)))
+            store.close()
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    startup = statistics.median(
+        time_command([sys.executable, "-m", "jitspot", "--version"], env) for _ in range(runs)
+    )
+    phases = {
+        "CLI start-up (`jitspot --version`, wall)": startup,
+        "zip checks (sizes, CRCs, no DTD)": cpu(lambda: xlsx._checked_archive(path, ()), runs),
+        "calamine cell values": cpu(lambda: xlsx._calamine_sheets(path, ()), runs),
+        "link scan (hyperlinks, HYPERLINK())": cpu(
+            lambda: [archive.sheet_links(tab) for tab in tabs], runs
+        ),
+        "read_xlsx in all": cpu(lambda: xlsx.read_xlsx(path), runs),
+        "interpreting rows": cpu(
+            lambda: interpret_rows(data, ImportReport(source=str(path))), runs
+        ),
+        "store: diff, derived columns, insert, commit": cpu(apply, runs),
+    }
+    for name, seconds in phases.items():
+        print(f"  {name:45} {seconds:6.3f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows when generating")
     parser.add_argument("--repeat", type=int, default=5, help="runs of read/import/reimport")
     parser.add_argument("--naive-repeat", type=int, default=3, help="runs of the naive load")
+    parser.add_argument("--phases", action="store_true", help="also print time per phase")
     args = parser.parse_args(argv)
 
     path: Path = args.workbook
@@ -106,51 +172,52 @@ def main(argv: list[str] | None = None) -> int:
 
     read_xlsx(path)  # the file in the page cache and the lazy imports done, for all alike
     rows = len(read_xlsx(path).rows)
-    naive: list[float] = []
-    read: list[float] = []
-    firsts: list[float] = []
-    agains: list[float] = []
-    bare: list[float] = []
-    typer_floor: list[float] = []
+    runs: dict[str, list[tuple[float, float]]] = {
+        k: [] for k in ("naive", "read", "import", "reimport", "pass", "typer")
+    }
     for repeat in range(args.repeat):
         if repeat < args.naive_repeat:
-            naive.append(timed(lambda: naive_load(path)))
-        read.append(timed(lambda: read_xlsx(path)))
+            runs["naive"].append(measured(lambda: naive_load(path)))
+        runs["read"].append(measured(lambda: read_xlsx(path)))
         with tempfile.TemporaryDirectory(prefix="jitspot-bench-") as home:
-            for seconds in (firsts, agains):
-                start = time.perf_counter()
-                result = run_import(path, Path(home))
-                seconds.append(time.perf_counter() - start)
-                if result.returncode != 0:
-                    lines = (result.stderr or result.stdout).strip().splitlines()
+            for name in ("import", "reimport"):
+                result: list[subprocess.CompletedProcess[str]] = []
+                runs[name].append(measured(partial(_append_import, result, path, Path(home))))
+                if result[0].returncode != 0:
+                    lines = (result[0].stderr or result[0].stdout).strip().splitlines()
                     problem = lines[-1] if lines else "no output"
-                    print(f"jitspot import: unavailable (exit {result.returncode}: {problem})")
+                    print(f"jitspot import: unavailable (exit {result[0].returncode}: {problem})")
                     return 1
-        bare.append(time_command([sys.executable, "-c", "pass"]))
-        typer_floor.append(time_command([sys.executable, "-c", "import typer"]))
+        runs["pass"].append(measured(lambda: time_command([sys.executable, "-c", "pass"])))
+        runs["typer"].append(measured(lambda: time_command([sys.executable, "-c", "import typer"])))
     print(f"load after: {os.getloadavg()[0]:.2f}")
+    if args.phases:
+        print("where a first import's time goes (CPU s in-process, median):")
+        print_phases(path, args.repeat)
 
-    n, r, first, again = map(statistics.median, (naive, read, firsts, agains))
-    floor_bare, floor_typer = statistics.median(bare), statistics.median(typer_floor)
+    wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    cpu_s = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+    n, first, again = wall["naive"], wall["import"], wall["reimport"]
     ok_import = "ok" if n / first >= IMPORT_GOAL else "MISSED"
     ok_again = "ok" if again / first <= REIMPORT_GOAL else "MISSED"
-    print(f"naive openpyxl load + iterate  : {n:7.3f} s")
-    print(f"read_xlsx alone ({rows} rows)  : {r:7.3f} s   naive/read      = {n / r:5.1f}x")
-    print(
-        f"jitspot import                 : {first:7.3f} s   naive/import    = "
-        f"{n / first:5.1f}x  (goal >= {IMPORT_GOAL:g}: {ok_import})"
-    )
-    print(
-        f"jitspot import, unchanged      : {again:7.3f} s   reimport/import = "
-        f"{again / first:5.2f}  (goal <= {REIMPORT_GOAL:g}: {ok_again})"
-    )
-    print(
-        f"floor: python -c pass          : {floor_bare:7.3f} s   /import = {floor_bare / first:5.2f}"
-    )
-    print(
-        f"floor: python -c 'import typer': {floor_typer:7.3f} s   /import = "
-        f"{floor_typer / first:5.2f}"
-    )
+    print("                                    wall s   CPU s   ratio (wall; CPU)")
+    table = [
+        ("naive openpyxl load + iterate", "naive", ""),
+        (f"read_xlsx alone ({rows} rows)", "read", "naive/read"),
+        ("jitspot import", "import", "naive/import"),
+        ("jitspot import, unchanged", "reimport", "reimport/import"),
+        ("floor: python -c pass", "pass", "/import"),
+        ("floor: python -c 'import typer'", "typer", "/import"),
+    ]
+    for label, key, ratio in table:
+        text = f"{label:34} {wall[key]:7.3f} {cpu_s[key]:7.3f}"
+        if ratio.startswith("naive/"):
+            text += f"   {ratio} = {n / wall[key]:4.1f}x; {cpu_s['naive'] / cpu_s[key]:4.1f}x"
+        elif ratio:
+            text += f"   {ratio} = {wall[key] / first:4.2f}; {cpu_s[key] / cpu_s['import']:4.2f}"
+        print(text)
+    print(f"goal naive/import >= {IMPORT_GOAL:g} (wall): {ok_import}")
+    print(f"goal reimport/import <= {REIMPORT_GOAL:g} (wall): {ok_again}")
     return 0 if ok_import == ok_again == "ok" else 1
 
 
