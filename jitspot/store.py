@@ -833,6 +833,8 @@ def _pair_edits(new_rows: list[_Keyed], leftovers: dict[str, _Existing]) -> dict
 
     Tabs compare folded, like keys: a row in a tab renamed in case is still paired.
     """
+    if not leftovers:
+        return {}  # a first import, or one that only adds: nothing to pair
     by_spotify: dict[tuple[str, str], _Existing] = {}
     by_position: dict[tuple[str, str, int], _Existing] = {}
     for old in leftovers.values():
