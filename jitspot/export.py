@@ -17,7 +17,11 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from html import escape
+from importlib import resources
+from itertools import groupby
 from urllib.parse import quote
 
 from jitspot.links import is_http_url
@@ -25,8 +29,10 @@ from jitspot.text import fold
 from jitspot.views import SHEET_KEYS, AlbumView, match_mark
 
 __all__ = [
+    "Group",
     "cover_reason",
     "format_duration",
+    "group_albums",
     "render_csv",
     "render_html",
     "render_json",
@@ -273,95 +279,18 @@ def render_markdown(albums: Sequence[AlbumView]) -> str:
 
 # ----------------------------------------------------------------------- HTML
 
-_CSS = """
-:root{color-scheme:light dark;--bg:#f6f5f2;--fg:#1c1c1f;--muted:#6a6a73;--card:#fff;
---line:#e3e1dc;--accent:#1f8f52;--chip:#efeee9;--shadow:0 1px 2px rgb(0 0 0/.06),
-0 4px 14px rgb(0 0 0/.06)}
-@media (prefers-color-scheme:dark){:root{--bg:#111214;--fg:#ececef;--muted:#9a9aa5;
---card:#1b1c20;--line:#2b2c32;--accent:#3ddc84;--chip:#26272d;--shadow:0 1px 2px rgb(0 0 0/.4)}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.4 system-ui,-apple-system,
-"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;-webkit-font-smoothing:antialiased}
-header{position:sticky;top:0;z-index:2;background:color-mix(in srgb,var(--bg) 88%,transparent);
-backdrop-filter:blur(10px);border-bottom:1px solid var(--line)}
-.bar{max-width:1480px;margin:0 auto;padding:14px 24px;display:flex;flex-wrap:wrap;
-align-items:center;gap:8px 24px}
-h1{margin:0;font-size:22px;font-weight:750;letter-spacing:-.01em}
-.stats{margin:0;color:var(--muted);font-size:13px;font-variant-numeric:tabular-nums}
-.stats b{color:var(--fg);font-weight:600}
-#q{margin-left:auto;width:min(320px,100%);padding:8px 12px;font:inherit;color:inherit;
-background:var(--card);border:1px solid var(--line);border-radius:999px;outline:none}
-#q:focus{border-color:var(--accent);box-shadow:0 0 0 3px color-mix(in srgb,var(--accent) 25%,
-transparent)}
-main{max-width:1480px;margin:0 auto;padding:20px 24px 8px;display:grid;gap:20px 16px;
-grid-template-columns:repeat(auto-fill,minmax(180px,1fr))}
-.tile{min-width:0}
-.tile[hidden]{display:none}
-.cover{position:relative;aspect-ratio:1;border-radius:8px;overflow:hidden;box-shadow:var(--shadow);
-background:repeating-radial-gradient(circle at 50% 42%,rgb(255 255 255/.05) 0 1px,
-transparent 1px 5px),
-linear-gradient(135deg,hsl(var(--h) 42% 46%),hsl(calc(var(--h) + 40) 48% 24%));
-color:#fff;display:flex;flex-direction:column;align-items:center;justify-content:center}
-.cover img{position:absolute;inset:0;width:100%;height:100%;object-fit:cover;display:block;
-color:transparent}
-.cover img.broken{display:none}
-.initials{margin-top:-12%;font-size:44px;font-weight:800;letter-spacing:.02em;opacity:.92;
-text-shadow:0 2px 10px rgb(0 0 0/.25)}
-.why{position:absolute;left:10px;right:10px;bottom:10px;display:flex;justify-content:center}
-.why span{padding:3px 9px;border-radius:10px;background:rgb(0 0 0/.38);font-size:11px;
-font-weight:600;line-height:1.3;text-align:center;letter-spacing:.01em}
-.meta{padding:8px 2px 0}
-.artist,.title{margin:0;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.artist{font-weight:650}
-.title{color:var(--fg);opacity:.86}
-.sub,.genres{margin:2px 0 0;color:var(--muted);font-size:12px}
-.sub{font-variant-numeric:tabular-nums}
-.genres{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden}
-.links{display:flex;flex-wrap:wrap;gap:4px;margin-top:6px}
-.links a{font-size:10.5px;line-height:1;padding:4px 6px;border-radius:999px;background:var(--chip);
-color:var(--fg);text-decoration:none;border:1px solid var(--line)}
-.links a:hover,.links a:focus-visible{border-color:var(--accent);color:var(--accent)}
-.empty{grid-column:1/-1;text-align:center;color:var(--muted);padding:48px 0}
-footer{max-width:1480px;margin:0 auto;padding:24px;color:var(--muted);font-size:12px}
-@media (max-width:520px){.bar{padding:12px 14px}h1{font-size:19px}#q{width:100%}
-main{grid-template-columns:repeat(2,minmax(0,1fr));padding:14px;gap:16px 12px}
-.initials{font-size:34px}footer{padding:18px 14px}}
-"""
 
-# Filter box (case/accent-insensitive against the server-side folded `data-search`;
-# `page.html#q=djent` opens filtered and typing keeps the address shareable), and
-# hiding covers that fail to load so the drawn placeholder shows instead. What is
-# typed is folded like `text.fold`: letters in the box's `data-fold` table as
-# Python folds them (`ł` -> `l`), then decomposition strips the remaining marks.
-_SCRIPT = """
-document.addEventListener("error",function(e){var t=e.target;
-if(t&&t.tagName==="IMG"){t.classList.add("broken");}},true);
-document.addEventListener("DOMContentLoaded",function(){
-var q=document.getElementById("q"),shown=document.getElementById("shown"),
-of=document.getElementById("of"),
-none=document.getElementById("none"),tiles=[].slice.call(document.querySelectorAll(".tile")),
-keys=tiles.map(function(t){return t.getAttribute("data-search")||"";}),timer=0,
-table=JSON.parse(q.getAttribute("data-fold")||"{}");
-function fold(s){return Array.from(s.normalize("NFC"),function(c){var t=table[c];
-return t===undefined?c:t;}).join("").normalize("NFKD").replace(/[\\u0300-\\u036f]/g,"")
-.toLowerCase().split(/\\s+/).filter(Boolean);}
-function apply(){var words=fold(q.value),n=0;
-for(var i=0;i<tiles.length;i++){var ok=true;
-for(var j=0;j<words.length&&ok;j++){ok=keys[i].indexOf(words[j])!==-1;}
-if(ok){n++;}if(tiles[i].hidden===ok){tiles[i].hidden=!ok;}}
-shown.textContent=n.toLocaleString("en-US");of.hidden=n===tiles.length;none.hidden=n!==0;}
-function share(){try{history.replaceState(null,"",q.value?"#q="+encodeURIComponent(q.value)
-:location.pathname+location.search);}catch(e){}}
-q.hidden=false;q.addEventListener("input",function(){clearTimeout(timer);
-timer=setTimeout(function(){apply();share();},60);});
-var m=/^#q=(.*)$/.exec(location.hash);
-if(m){try{q.value=decodeURIComponent(m[1]);}catch(e){q.value=m[1];}}
-if(q.value){apply();}});
-"""
+# The page's style and script live beside this module (jitspot/gallery.css, .js).
+# The page is one file: both are inlined, the script allowed by its hash alone.
 
 
-def _csp() -> str:
-    digest = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+@cache
+def _asset(name: str) -> str:
+    return resources.files("jitspot").joinpath(name).read_text(encoding="utf-8")
+
+
+def _csp(script: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     return (
         "default-src 'none'; img-src http: https:; style-src 'unsafe-inline'; "
         f"script-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'"
@@ -381,10 +310,12 @@ def _initials(artist: str) -> str:
 
 
 _WORD_CHAR = re.compile(r"[^\W_]")
+HUE_STEPS = 36  # placeholder hues: classes h0…h35 in gallery.css, 10° apart
 
 
 def _hue(artist: str) -> int:
-    return zlib.crc32(fold(artist).encode()) % 360
+    """The placeholder's hue class for an artist: the same artist, the same colour."""
+    return zlib.crc32(fold(artist).encode()) % HUE_STEPS
 
 
 def _search_parts(album: AlbumView) -> list[str]:
@@ -436,32 +367,35 @@ def _fold_table(albums: Sequence[AlbumView]) -> str:
     return json.dumps(table, ensure_ascii=False, separators=(",", ":"))
 
 
+def _badges(album: AlbumView) -> list[str]:
+    """Short marks shown on a tile's cover, as plain text; the one place that decides them.
+
+    None yet: a mark such as "matched 0.96" for an id found by search belongs here.
+    """
+    return []
+
+
 def _cover_html(album: AlbumView) -> str:
-    artist, title = album["artist"], album["title"]
-    if _has_cover(album):
-        cover_url = (album["cover_url"] or "").strip()
-        alt = f"Cover of {title} by {artist}"
-        image = (
-            f'<img loading="lazy" decoding="async" width="300" height="300"'
-            f' src="{_esc(cover_url)}" alt="{_esc(alt)}">'
-        )
-        reason = "Cover did not load"
-    else:
-        image = ""
+    """The drawn placeholder (hue, initials, why there is no cover) and the badges.
+
+    A cover image is not in the markup: the tile's `data-c` holds its URL and the
+    page's script adds the <img> when the tile nears the viewport.
+    """
+    marks = "".join(f"<span>{_esc(mark)}</span>" for mark in _badges(album))
+    badges = f'<span class="bd">{marks}</span>' if marks else ""
+    why = ""
+    if not _has_cover(album):
         reason = cover_reason(album)
-    tooltip = "" if image else f' title="{_esc(album["cover_note"] or reason)}"'
-    return (
-        f'<div class="cover" style="--h:{_hue(artist)}"{tooltip}>'
-        f'<span class="initials" aria-hidden="true">{_esc(_initials(artist))}</span>'
-        f'<span class="why"><span>{_esc(reason)}</span></span>{image}</div>'
-    )
+        tooltip = _esc(album["cover_note"] or reason)
+        why = f' title="{tooltip}"><span class="w">{_esc(reason)}</span'
+    initials = _esc(_initials(album["artist"]))
+    return f'<div class="c h{_hue(album["artist"])}" data-i="{initials}"{why}>{badges}</div>'
 
 
 def _sub_html(album: AlbumView) -> str:
     parts: list[str] = []
     if album["release_date"]:
-        date = _esc(album["release_date"])
-        parts.append(f'<time datetime="{date}">{date}</time>')
+        parts.append(f"<time>{_esc(album['release_date'])}</time>")
     elif album["release_text"]:
         parts.append(_esc(album["release_text"]))
     if album["kind"]:
@@ -469,32 +403,79 @@ def _sub_html(album: AlbumView) -> str:
     duration = format_duration(_total_duration_ms(album))
     if duration:
         parts.append(duration)
-    return f'<p class="sub">{" · ".join(parts)}</p>' if parts else ""
+    return f'<p class="s">{" · ".join(parts)}</p>' if parts else ""
 
 
 def _links_html(album: AlbumView) -> str:
-    anchors = [
-        f'<a href="{_esc(url)}" target="_blank" rel="noopener noreferrer">{_esc(label)}</a>'
-        for label, url in _safe_links(album)
-    ]
-    return f'<nav class="links">{"".join(anchors)}</nav>' if anchors else ""
+    # No target/rel per link: the page's <base target="_blank"> opens them in a new
+    # tab (which implies noopener) and its referrer policy sends no referrer.
+    anchors = [f'<a href="{_esc(url)}">{_esc(label)}</a>' for label, url in _safe_links(album)]
+    return f'<p class="l">{"".join(anchors)}</p>' if anchors else ""
 
 
 def _tile_html(album: AlbumView) -> str:
-    artist, title = _esc(album["artist"]), _esc(album["title"])
+    cover = f' data-c="{_esc((album["cover_url"] or "").strip())}"' if _has_cover(album) else ""
     genres = _esc(", ".join(album["genres"]))
-    genres_html = f'<p class="genres" title="{genres}">{genres}</p>' if genres else ""
+    genres_html = f'<p class="gn">{genres}</p>' if genres else ""
     return (
-        f'<article class="tile" data-search="{_esc(_search_key(album))}">'
-        f"{_cover_html(album)}"
-        f'<div class="meta"><p class="artist" title="{artist}">{artist}</p>'
-        f'<p class="title" title="{title}">{title}</p>'
-        f"{_sub_html(album)}{genres_html}{_links_html(album)}</div></article>"
+        f'<article data-s="{_esc(_search_key(album))}"{cover}>{_cover_html(album)}'
+        f'<h3>{_esc(album["artist"])}</h3><p class="t">{_esc(album["title"])}</p>'
+        f"{_sub_html(album)}{genres_html}"
+        f"{_links_html(album)}</article>"
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A run of albums from one tab: a section of the page and an entry in its index."""
+
+    anchor: str  # the section's id: `page.html#2019-prog-metal` jumps to it
+    name: str
+    albums: list[AlbumView]
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def group_albums(albums: Sequence[AlbumView]) -> list[Group]:
+    """Consecutive albums of the same tab, in the given order, with unique anchors."""
+    groups: list[Group] = []
+    taken: set[str] = {"q", "shown", "of", "none"}  # the page's own ids
+    for name, run in groupby(albums, key=lambda album: album["tab"]):
+        base = _NOT_SLUG.sub("-", fold(name)).strip("-") or "tab"
+        anchor, n = base, 1
+        while anchor in taken:
+            n += 1
+            anchor = f"{base}-{n}"
+        taken.add(anchor)
+        groups.append(Group(anchor, name or "(no tab)", list(run)))
+    return groups
+
+
+def _section_html(group: Group) -> str:
+    count = len(group.albums)
+    tiles = "\n".join(_tile_html(album) for album in group.albums)
+    return (
+        f'<section id="{group.anchor}" style="--n:{count}">'
+        f"<h2>{_esc(group.name)} <small>{count:,}</small></h2>"
+        f'<div class="g">\n{tiles}\n</div></section>'
+    )
+
+
+def _index_html(groups: Sequence[Group]) -> str:
+    """Links to each group (only when there are several), inside the sticky header."""
+    if len(groups) < 2:
+        return ""
+    links = "".join(
+        f'<a href="#{group.anchor}" target="_self">{_esc(group.name)}'
+        f" <small>{len(group.albums):,}</small></a>"
+        for group in groups
+    )
+    return f'<nav class="ix" aria-label="Tabs">{links}</nav>'
+
+
 def _header_html(
-    albums: Sequence[AlbumView], title: str, generated_at: str | None, fold_table: str
+    albums: Sequence[AlbumView], title: str, generated_at: str | None, index: str
 ) -> str:
     total = len(albums)
     covers = sum(1 for album in albums if _has_cover(album))
@@ -509,7 +490,7 @@ def _header_html(
         f'<header><div class="bar"><h1>{_esc(title)}</h1><p class="stats">{stats}</p>'
         '<input id="q" type="search" placeholder="Filter by artist, album or genre…"'
         ' aria-label="Filter albums" autocomplete="off" spellcheck="false"'
-        f' data-fold="{_esc(fold_table)}" hidden>'
+        f' data-fold="{_esc(_fold_table(albums))}" hidden>{index}'
         "</div></header>"
     )
 
@@ -526,22 +507,26 @@ def render_html(
     title: str = "jitspot catalog",
     generated_at: str | None = None,
 ) -> str:
-    """One self-contained HTML page: a filterable gallery of cover tiles.
+    """One self-contained HTML page: a filterable gallery of cover tiles, grouped by tab.
 
-    No external styles, fonts or scripts; covers load lazily from their http(s)
-    URLs, and an album without one shows a drawn placeholder saying why.
+    No external styles, fonts or scripts; covers load from their http(s) URLs
+    as their tiles near the viewport, and an album without one shows a drawn
+    placeholder saying why. A sticky index jumps to each tab's group.
     """
-    tiles = "\n".join(_tile_html(album) for album in albums)
+    script = _asset("gallery.js")
+    groups = group_albums(albums)
+    sections = "\n".join(_section_html(group) for group in groups)
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="Content-Security-Policy" content="{_esc(_csp())}">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_esc(_csp(script))}">\n'
         '<meta name="referrer" content="no-referrer">\n'
         '<meta name="viewport" content="width=device-width,initial-scale=1">\n'
         '<meta name="generator" content="jitspot">\n'
+        '<base target="_blank">\n'
         f"<title>{_esc(title)}</title>\n"
-        f"<style>{_CSS}</style>\n<script>{_SCRIPT}</script>\n</head><body>\n"
-        f"{_header_html(albums, title, generated_at, _fold_table(albums))}\n<main>\n{tiles}\n"
+        f"<style>{_asset('gallery.css')}</style>\n<script>{script}</script>\n</head><body>\n"
+        f"{_header_html(albums, title, generated_at, _index_html(groups))}\n<main>\n{sections}\n"
         f"{_empty_html(albums)}\n</main>\n"
         "<footer>Made with jitspot. Cover art and album data from Spotify; "
         "covers © their owners.</footer>\n</body></html>\n"

@@ -151,7 +151,7 @@ def test_export__markdown_and_html_to_a_file(
     assert result.exit_code == 0
     assert result.stdout == ""
     text = page.read_text(encoding="utf-8")
-    assert text.count('loading="lazy"') == 50
+    assert text.count(' data-c="https://') == 50  # each cover, for the page's script
     assert "<script src" not in text
 
 

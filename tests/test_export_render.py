@@ -19,6 +19,7 @@ from conftest import ALBUM_KEYS, SPOTIFY_KEYS
 from jitspot.export import (
     cover_reason,
     format_duration,
+    group_albums,
     render_csv,
     render_html,
     render_json,
@@ -97,7 +98,11 @@ def csv_rows(text: str) -> list[dict[str, str]]:
 
 
 def tiles(page: str) -> list[str]:
-    return re.findall(r'<article class="tile".*?</article>', page, flags=re.S)
+    return re.findall(r"<article\b.*?</article>", page, flags=re.S)
+
+
+def shown_tiles(dom: str) -> list[str]:
+    return [t for t in tiles(dom) if not re.match(r"<article\b[^>]*\bhidden\b", t)]
 
 
 # ----------------------------------------------------------------------- JSON
@@ -321,24 +326,29 @@ def test_render_html__never_emits_unsafe_urls() -> None:
 
     assert "javascript:" not in page.lower()
     assert "data:image" not in page
-    assert not re.search(r'(?:href|src)="(?!https?://)', page)
+    body = page.split("<body>", 1)[1]
+    assert not re.search(r'(?:href|src|data-c)="(?!https?://)', body)
     assert "Needs" not in page  # a cached state with a bad URL is just "no cover"
     assert "No cover on Spotify" in page
 
 
-def test_render_html__lazy_images_for_http_covers() -> None:
-    page = render_html([album()])
+def test_render_html__cover_url_waits_on_the_tile_for_the_script() -> None:
+    page = render_html([album(cover_url=f" {COVER} ")])
 
-    assert f'loading="lazy" decoding="async" width="300" height="300" src="{COVER}"' in page
-    assert 'alt="Cover of Distance over Time by Dream Theater"' in page
+    tile = tiles(page)[0]
+    assert f'data-c="{COVER}"' in tile
+    assert "<img" not in page.split("<body>")[1]  # the script makes it near the viewport
 
 
-def test_render_html__links_open_safely_in_a_new_tab() -> None:
+def test_render_html__links_open_in_a_new_tab_without_referrer() -> None:
     page = render_html([album()])
 
     anchors = re.findall(r"<a [^>]*>", page)
     assert len(anchors) == 2
-    assert all('target="_blank" rel="noopener noreferrer"' in a for a in anchors)
+    # A new tab for every link (which implies noopener), and no referrer sent.
+    assert '<base target="_blank">' in page
+    assert '<meta name="referrer" content="no-referrer">' in page
+    assert not any("target=" in a for a in anchors)
     assert ">Bandcamp</a>" in page
     assert ">Spotify</a>" in page
 
@@ -370,9 +380,10 @@ def test_render_html__placeholder_says_why_there_is_no_cover(
     page = render_html([view])
 
     assert cover_reason(view) == reason
-    assert f'<span class="why"><span>{reason}</span></span>' in page
-    assert "<img" not in page
-    assert '<span class="initials" aria-hidden="true">DT</span>' in page
+    tile = tiles(page)[0]
+    assert f'<span class="w">{reason}</span>' in tile
+    assert "data-c=" not in tile
+    assert 'data-i="DT"' in tile
 
 
 def test_render_html__is_self_contained() -> None:
@@ -406,16 +417,16 @@ def test_render_html__header_counts_albums_and_covers() -> None:
 def test_render_html__placeholder_shows_artist_initials(artist: str, initials: str) -> None:
     page = render_html([no_cover("not_found", artist=artist)])
 
-    assert f'<span class="initials" aria-hidden="true">{initials}</span>' in page
+    assert f'data-i="{initials}"' in tiles(page)[0]
 
 
 def test_render_html__tooltip_explains_a_missing_cover_only() -> None:
     page = render_html([album(), no_cover("rate_limited", "retry after 2 h", id=2)])
 
-    assert page.count('<div class="cover"') == 2
-    assert page.count('<div class="cover" style="--h:') == 2
+    assert len(re.findall(r'<div class="c h\d+" data-i="DT"', page)) == 2
     assert page.count(' title="retry after 2 h">') == 1
-    assert "Cover did not load" in page  # shown only if the image fails
+    assert page.count(" title=") == 1
+    assert "Cover did not load" in page  # the script says it only if the image fails
 
 
 def test_render_html__empty_catalog_says_so() -> None:
@@ -430,7 +441,7 @@ def test_render_html__search_key_is_folded_for_the_filter() -> None:
 
     tile = tiles(render_html([view]))[0]
 
-    assert 'data-search="solstafir berdreyminn post-metal' in tile
+    assert 'data-s="solstafir berdreyminn post-metal' in tile
 
 
 def fold_table(page: str) -> dict[str, str]:
@@ -444,7 +455,7 @@ def test_render_html__search_key_folds_letters_without_combining_marks() -> None
 
     tile = tiles(render_html([view]))[0]
 
-    assert 'data-search="mgla thogn black metal' in tile
+    assert 'data-s="mgla thogn black metal' in tile
 
 
 def test_render_html__fold_table_holds_the_pages_letters_and_common_latin() -> None:
@@ -474,8 +485,75 @@ def test_render_html__shows_release_text_kind_genres_and_duration() -> None:
 
     tile = tiles(render_html([view]))[0]
 
-    assert '<p class="sub">Fall · EP · 10:32</p>' in tile
+    assert '<p class="s">Fall · EP · 10:32</p>' in tile
     assert "Djent, Prog" in tile
+
+
+def test_render_html__tile_keeps_each_text_once() -> None:
+    tile = tiles(render_html([album(genres=["Djent"])]))[0]
+
+    # No tooltip copies: the script titles cut-off text when it is pointed at.
+    assert tile.count("Dream Theater") == 1
+    assert tile.count("Distance over Time") == 1
+    assert tile.count("Djent") == 1
+    assert "style=" not in tile
+
+
+def test_render_html__placeholder_hue_is_a_class_per_artist() -> None:
+    page = render_html([album(), album(id=2, title="Other"), album(id=3, artist="Haken")])
+
+    hues = re.findall(r'<div class="c h(\d+)"', page)
+    assert hues[0] == hues[1]
+    assert all(0 <= int(hue) < 36 for hue in hues)
+    for hue in set(hues):
+        assert f".h{hue}{{--h:{int(hue) * 10}}}" in page
+
+
+def test_render_html__groups_consecutive_albums_by_tab_with_an_index() -> None:
+    albums = [
+        album(id=1, tab="2019 Prog-metal"),
+        album(id=2, tab="2019 Prog-metal"),
+        album(id=3, tab="2020 Djent & Co"),
+    ]
+
+    page = render_html(albums)
+
+    sections = re.findall(r'<section id="([^"]+)" style="--n:(\d+)"><h2>([^<]*) <small>', page)
+    assert sections == [
+        ("2019-prog-metal", "2", "2019 Prog-metal"),
+        ("2020-djent-co", "1", "2020 Djent &amp; Co"),
+    ]
+    index = re.search(r'<nav class="ix" aria-label="Tabs">(.*?)</nav>', page)
+    assert index is not None
+    assert re.findall(r'<a href="#([^"]+)" target="_self">', index.group(1)) == [
+        "2019-prog-metal",
+        "2020-djent-co",
+    ]
+    assert "2019 Prog-metal <small>2</small>" in index.group(1)
+
+
+def test_render_html__one_tab_needs_no_index() -> None:
+    page = render_html([album(id=1), album(id=2)])
+
+    assert page.count("<section ") == 1
+    assert 'class="ix"' not in page
+
+
+def test_group_albums__anchors_are_unique_slugs_in_the_given_order() -> None:
+    tabs = ["2019 Prog-metal", "2019 prog metal", "Ωmega", "q", "", "2019 Prog-metal"]
+
+    groups = group_albums([album(id=i, tab=tab) for i, tab in enumerate(tabs)])
+
+    assert [g.anchor for g in groups] == [
+        "2019-prog-metal",
+        "2019-prog-metal-2",
+        "omega",
+        "q-2",  # the filter box is #q
+        "tab",
+        "2019-prog-metal-3",  # not next to the first: a group of its own
+    ]
+    assert [g.name for g in groups][3:5] == ["q", "(no tab)"]
+    assert [len(g.albums) for g in groups] == [1] * 6
 
 
 # --------------------------------------------------------- HTML in a browser
@@ -493,6 +571,7 @@ def _browser() -> str:
 
 
 def _dump_dom(url: str, profile: Path) -> str:
+    """The page's DOM once its script has run, in a 1280x900 window."""
     result = subprocess.run(
         [
             _browser(),
@@ -504,6 +583,11 @@ def _dump_dom(url: str, profile: Path) -> str:
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--window-size=1280,900",
+            # Lets the page lay out, draw and run its observers before the dump.
+            "--virtual-time-budget=2000",
+            "--run-all-compositor-stages-before-draw",
             f"--user-data-dir={profile}",
             "--dump-dom",
             url,
@@ -539,11 +623,17 @@ def test_render_html__renders_tiles_in_chromium(tmp_path: Path) -> None:
 
     assert len(tiles(dom)) == 31
     assert "Band 28" in dom
-    assert dom.count('loading="lazy"') == 16
-    assert len(re.findall(r'<span class="why"><span>No Spotify link</span>', dom)) == 3
-    # The script ran (the CSP hash matches): it un-hides the filter box.
+    assert len(re.findall(r'<span class="w">No Spotify link</span>', dom)) == 3
+    # The script ran (the CSP hash matches): it un-hides the filter box...
     assert re.search(r'<input id="q"[^>]*\bhidden\b', dom) is None
-    assert not re.search(r'<article class="tile"[^>]*\bhidden\b', dom)
+    assert len(shown_tiles(dom)) == 31
+    # ...and gave the covers near the viewport their lazy image.
+    first = tiles(dom)[1]
+    assert re.search(
+        r'<img loading="lazy" decoding="async" width="300" height="300"'
+        r' alt="Cover of Album 1 by Band 1" src="http://127.0.0.1:9/x.jpg">',
+        first,
+    ) or re.search(r'<span class="w">Cover did not load</span>', first), first
 
 
 def test_render_html__filter_in_chromium_ignores_case_and_accents(tmp_path: Path) -> None:
@@ -552,7 +642,7 @@ def test_render_html__filter_in_chromium_ignores_case_and_accents(tmp_path: Path
 
     dom = _dump_dom(page.as_uri() + "#q=S%C3%93LSTAFIR%20post", tmp_path / "profile")
 
-    shown = [t for t in tiles(dom) if not re.match(r'<article class="tile"[^>]*\bhidden\b', t)]
+    shown = shown_tiles(dom)
     assert len(shown) == 1
     assert "Berdreyminn" in shown[0]
     assert '<b id="shown">1</b><span id="of"> of 31</span>' in dom
@@ -567,6 +657,114 @@ def test_render_html__filter_in_chromium_folds_letters_without_combining_marks(
 
     dom = _dump_dom(page.as_uri() + "#q=" + typed, tmp_path / "profile")
 
-    shown = [t for t in tiles(dom) if not re.match(r'<article class="tile"[^>]*\bhidden\b', t)]
+    shown = shown_tiles(dom)
     assert len(shown) == 1
     assert "Mgła" in shown[0]
+
+
+# A few hundred albums in three tabs: the features a 17,000-album page relies on.
+TABS = ["2019 Prog-metal", "2019 Prog-rock", "2020 Djent"]
+
+
+def _catalog(tmp_path: Path) -> Path:
+    albums = [
+        no_cover("not_found", id=i, artist=f"Band {i}", title=f"Album {i}", tab=TABS[i // 100])
+        if i % 10 == 9
+        else album(
+            id=i,
+            artist=f"Band {i}",
+            title=f"Album {i}",
+            tab=TABS[i // 100],
+            genres=["Djent" if i >= 200 else "Prog"],
+            kind="EP" if i >= 200 else "LP",
+            cover_url=f"http://127.0.0.1:9/c{i}.jpg",
+        )
+        for i in range(300)
+    ]
+    page = tmp_path / "catalog.html"
+    page.write_text(render_html(albums), encoding="utf-8")
+    return page
+
+
+def _section(dom: str, anchor: str) -> str:
+    match = re.search(rf'<section id="{anchor}"[^>]*>.*?</section>', dom, flags=re.S)
+    assert match, anchor
+    return match.group()
+
+
+def _index_link(dom: str, anchor: str) -> str:
+    match = re.search(rf'<a href="#{anchor}"[^>]*>.*?</a>', dom)
+    assert match, anchor
+    return match.group()
+
+
+def test_render_html__big_page_filter_hides_tiles_and_empty_groups(tmp_path: Path) -> None:
+    _browser()
+    page = _catalog(tmp_path)
+
+    dom = _dump_dom(page.as_uri() + "#q=djent", tmp_path / "profile")
+
+    assert len(shown_tiles(dom)) == 90  # the 2020 tab's albums with a genre
+    assert all("Djent" in tile for tile in shown_tiles(dom))
+    assert '<b id="shown">90</b><span id="of"> of 300</span>' in dom
+    for anchor in ("2019-prog-metal", "2019-prog-rock"):
+        assert re.match(r"<section [^>]*\bhidden\b", _section(dom, anchor))
+        assert 'class="off"' in _index_link(dom, anchor)
+    djent = _section(dom, "2020-djent")
+    assert "hidden" not in djent.split(">", 1)[0]
+    assert "<h2>2020 Djent <small>90 of 100</small></h2>" in djent
+    assert "<small>90</small>" in _index_link(dom, "2020-djent")
+
+
+def test_render_html__big_page_filter_counts_each_group(tmp_path: Path) -> None:
+    _browser()
+    page = _catalog(tmp_path)
+
+    dom = _dump_dom(page.as_uri() + "#q=band%2012%20lp", tmp_path / "profile")
+
+    # Every word matches: "12" in the name, "lp" in the kind (the 2020 tab has EPs).
+    expected = [i for i in range(300) if "12" in str(i) and i < 200]
+    shown = re.findall(r"<h3>Band (\d+)</h3>", "".join(shown_tiles(dom)))
+    assert sorted(map(int, shown)) == expected
+    assert "<small>1 of 100</small>" in _section(dom, "2019-prog-metal")
+    assert "<small>11 of 100</small>" in _section(dom, "2019-prog-rock")
+    assert re.match(r"<section [^>]*\bhidden\b", _section(dom, "2020-djent"))
+
+
+def _covered(section: str) -> list[str]:
+    """The artists of a section's tiles whose cover image the script has made.
+
+    The test's covers cannot load: the image is replaced by the note saying so.
+    """
+    return [
+        artist
+        for tile in tiles(section)
+        if "<img " in tile or "Cover did not load" in tile
+        for artist in re.findall(r"<h3>(.*?)</h3>", tile)
+    ]
+
+
+def test_render_html__big_page_makes_cover_images_near_the_viewport_only(
+    tmp_path: Path,
+) -> None:
+    _browser()
+    page = _catalog(tmp_path)
+
+    dom = _dump_dom(page.as_uri(), tmp_path / "profile")
+
+    first = _covered(_section(dom, "2019-prog-metal"))
+    assert "Band 0" in first
+    assert 0 < len(first) < 90
+    assert _covered(_section(dom, "2020-djent")) == []
+    assert len(shown_tiles(dom)) == 300
+
+
+def test_render_html__big_page_index_jumps_to_a_group(tmp_path: Path) -> None:
+    _browser()
+    page = _catalog(tmp_path)
+
+    dom = _dump_dom(page.as_uri() + "#2020-djent", tmp_path / "profile")
+
+    # The covers made are those near the jump's target, not the page's top.
+    assert "Band 200" in _covered(_section(dom, "2020-djent"))
+    assert _covered(_section(dom, "2019-prog-metal")) == []
