@@ -383,13 +383,15 @@ def _cover_html(album: AlbumView) -> str:
     """
     marks = "".join(f"<span>{_esc(mark)}</span>" for mark in _badges(album))
     badges = f'<span class="bd">{marks}</span>' if marks else ""
-    why = ""
-    if not _has_cover(album):
-        reason = cover_reason(album)
-        tooltip = _esc(album["cover_note"] or reason)
-        why = f' title="{tooltip}"><span class="w">{_esc(reason)}</span'
-    initials = _esc(_initials(album["artist"]))
-    return f'<div class="c h{_hue(album["artist"])}" data-i="{initials}"{why}>{badges}</div>'
+    attributes = f'class="c h{_hue(album["artist"])}" data-i="{_esc(_initials(album["artist"]))}"'
+    if _has_cover(album):
+        return f"<div {attributes}>{badges}</div>"
+    reason = cover_reason(album)
+    tooltip = album["cover_note"] or reason
+    return (
+        f'<div {attributes} title="{_esc(tooltip)}">{badges}'
+        f'<span class="w">{_esc(reason)}</span></div>'
+    )
 
 
 def _sub_html(album: AlbumView) -> str:

@@ -509,6 +509,18 @@ def test_render_html__placeholder_hue_is_a_class_per_artist() -> None:
         assert f".h{hue}{{--h:{int(hue) * 10}}}" in page
 
 
+def test_render_html__badges_are_drawn_on_the_cover_from_one_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from jitspot import export
+
+    monkeypatch.setattr(export, "_badges", lambda album: ["matched 0.96", "<b>"])
+
+    tile = tiles(render_html([album()]))[0]
+
+    assert '<span class="bd"><span>matched 0.96</span><span>&lt;b&gt;</span></span></div>' in tile
+
+
 def test_render_html__groups_consecutive_albums_by_tab_with_an_index() -> None:
     albums = [
         album(id=1, tab="2019 Prog-metal"),
