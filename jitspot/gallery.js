@@ -86,8 +86,12 @@
       sections = [].slice.call(main.querySelectorAll("section")),
       tiles = [].slice.call(main.querySelectorAll("article")),
       keys = tiles.map(function (t) { return t.getAttribute("data-s") || ""; }),
-      groupOf = tiles.map(function (t) { return sections.indexOf(t.parentNode.parentNode); }),
-      totals = sections.map(function (s) { return s.querySelectorAll("article").length; }),
+      groupOf = [], // a tile's section, by index: tiles come in their sections' order
+      totals = sections.map(function (s, g) {
+        var n = s.querySelectorAll("article").length;
+        for (var i = 0; i < n; i++) { groupOf.push(g); }
+        return n;
+      }),
       links = sections.map(function (s) {
         return document.querySelector('.ix a[href="#' + s.id + '"]');
       }),
@@ -99,9 +103,8 @@
     // Sizes of the groups not laid out yet, from the real column count and tile height,
     // so the scroll bar and the index's jumps land where they should.
     function estimate() {
-      var grid = main.querySelector(".g"), tile = tiles.filter(function (t) {
-        return !t.hidden;
-      })[0];
+      var grid = main.querySelector(".g"), tile = null;
+      for (var i = 0; i < tiles.length && !tile; i++) { tile = tiles[i].hidden ? null : tiles[i]; }
       if (!grid || !tile) { return; }
       var cols = getComputedStyle(grid).gridTemplateColumns.split(" ").length || 1,
         row = tile.getBoundingClientRect().height + parseFloat(getComputedStyle(grid).rowGap),
@@ -141,7 +144,7 @@
       });
       shown.textContent = fmt(n);
       of.hidden = n === tiles.length;
-      none.hidden = n !== 0;
+      if (none) { none.hidden = n !== 0; }
       estimate();
     }
 
@@ -166,8 +169,7 @@
     if (q.value) { apply(); } else { estimate(); }
     // Opened at a group (`page.html#2019-prog-metal`): go there now that the sizes are
     // estimated, before the covers are chosen, so the first covers asked for are its own.
-    var target = !m && location.hash.length > 1 &&
-      document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    var target = !m && location.hash.length > 1 && document.getElementById(location.hash.slice(1));
     if (target && target.tagName === "SECTION") { target.scrollIntoView(); }
     watchCovers(tiles);
     window.addEventListener("resize", function () {
