@@ -368,11 +368,10 @@ def _fold_table(albums: Sequence[AlbumView]) -> str:
 
 
 def _badges(album: AlbumView) -> list[str]:
-    """Short marks shown on a tile's cover, as plain text; the one place that decides them.
-
-    None yet: a mark such as "matched 0.96" for an id found by search belongs here.
-    """
-    return []
+    """Short marks shown on a tile's cover, as plain text; the one place that decides them:
+    "matched 0.96" when the album's Spotify id was found by search, not the sheet."""
+    mark = match_mark(album)
+    return [mark] if mark else []
 
 
 def _cover_html(album: AlbumView) -> str:

@@ -509,16 +509,18 @@ def test_render_html__placeholder_hue_is_a_class_per_artist() -> None:
         assert f".h{hue}{{--h:{int(hue) * 10}}}" in page
 
 
-def test_render_html__badges_are_drawn_on_the_cover_from_one_place(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from jitspot import export
-
-    monkeypatch.setattr(export, "_badges", lambda album: ["matched 0.96", "<b>"])
-
-    tile = tiles(render_html([album()]))[0]
-
-    assert '<span class="bd"><span>matched 0.96</span><span>&lt;b&gt;</span></span></div>' in tile
+def test_render_html__a_matched_album_says_so_on_its_cover() -> None:
+    page = render_html(
+        [
+            album(id=1, spotify_id_source="match", match_state="matched", match_score=0.964),
+            album(id=2, spotify_id_source="match", match_state="accepted", match_score=None),
+            album(id=3),  # the sheet's link: no mark
+        ]
+    )
+    matched, accepted, linked = tiles(page)
+    assert '<span class="bd"><span>matched 0.96</span></span>' in matched
+    assert '<span class="bd"><span>match accepted</span></span>' in accepted
+    assert 'class="bd"' not in linked
 
 
 def test_render_html__groups_consecutive_albums_by_tab_with_an_index() -> None:
