@@ -24,6 +24,7 @@ import errno
 import json
 import logging
 import sqlite3
+import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,6 +44,8 @@ Status = Literal["found", "not_found"]
 
 # Kept in the disk cache itself (no entry key looks like it: those are "kind:id").
 IDENTITY_KEY = "jitspot:identity"
+_COMPRESS_LEVEL = 6  # diskcache's JSONDisk compresses keys too: the level is part of a key
+_MODE_RAW = 1  # diskcache's MODE_RAW: the value is in the row, not in a file
 # What a garbled value raises when it is decoded (JSONDisk: zlib, then UTF-8 JSON).
 _BAD_VALUE = (zlib.error, ValueError, KeyError, TypeError)
 
@@ -160,7 +163,7 @@ class SpotifyCache:
         disk = diskcache.Cache(
             str(self.directory),
             disk=diskcache.JSONDisk,
-            disk_compress_level=6,
+            disk_compress_level=_COMPRESS_LEVEL,
             eviction_policy="none",  # our data, not a best-effort cache: never evict
             statistics=False,  # counters live in the store (diskcache's make reads write)
         )
@@ -259,15 +262,35 @@ class SpotifyCache:
 
     # -- reading and writing -------------------------------------------------------------
 
-    def index(self, keys: Iterable[str]) -> dict[str, CacheIndexEntry]:
-        """The store's index rows for `keys`, checked against this disk cache's identity.
+    def index(self, keys: Iterable[str] | None) -> dict[str, CacheIndexEntry]:
+        """The store's index rows for `keys` (None: all), checked against the cache's identity.
 
         Cheap (the values are not opened): what `list` reads. Empty when the
         disk cache is unusable, so it says what `get_many` would.
         """
+        if not self._opened and self._identity_agrees():
+            return self.store.cache_index(keys)
+        return self._checked_index(keys)
+
+    def _checked_index(self, keys: Iterable[str] | None) -> dict[str, CacheIndexEntry]:
         if self._cache() is None or self._index_void:
             return {}
         return self.store.cache_index(keys)
+
+    def _identity_agrees(self) -> bool:
+        """The disk cache is the one the index describes, read without opening it.
+
+        Opening it through diskcache (import, settings written, identity added)
+        costs more than listing the whole catalog. Any doubt (no cache yet, another
+        one, damage, a busy file) answers False and the full opening decides.
+        """
+        known = self.store.get_meta(CACHE_IDENTITY)
+        if not isinstance(known, str):
+            return False
+        try:
+            return read_identity(self.directory) == known
+        except (sqlite3.Error, OSError, *_BAD_VALUE):
+            return False
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
         """Entries for the keys that are cached (a key missing here was never fetched).
@@ -278,7 +301,7 @@ class SpotifyCache:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        known = self.index(wanted)
+        known = self._checked_index(wanted)  # the values are read next: open it at once
         if not known:
             return {}
         disk = self._cache()
@@ -414,6 +437,33 @@ def _index_row(entry: Entry) -> CacheIndexEntry:
     )
 
 
+def read_identity(directory: Path) -> str | None:
+    """The disk cache's identity read straight from its `cache.db`, without diskcache.
+
+    Written by hand for speed (importing and opening diskcache is most of a
+    `list`): the row diskcache's JSONDisk keeps for IDENTITY_KEY (key and value
+    are zlib-compressed JSON, stored raw). None when the row is absent or not in
+    that form; a changed format only costs the full opening.
+    """
+    database = directory / "cache.db"
+    if not database.is_file():
+        return None
+    key = zlib.compress(json.dumps(IDENTITY_KEY).encode(), _COMPRESS_LEVEL)
+    conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT mode, value FROM Cache WHERE key = ? AND raw = 1"
+            " AND (expire_time IS NULL OR expire_time > ?)",
+            (key, time.time()),
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None or row[0] != _MODE_RAW or not isinstance(row[1], bytes):
+        return None
+    identity = json.loads(zlib.decompress(row[1]))
+    return identity if isinstance(identity, str) else None
+
+
 class ReadOnlyDisk:
     """The disk cache's values read straight from its `cache.db`, writing nothing.
 
@@ -437,7 +487,7 @@ class ReadOnlyDisk:
             # A WAL database in a directory that cannot take its -shm file is
             # readable only as immutable (nobody can write there either).
             self._conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-        self._disk = diskcache.JSONDisk(str(directory), compress_level=6)
+        self._disk = diskcache.JSONDisk(str(directory), compress_level=_COMPRESS_LEVEL)
 
     def get(self, key: str) -> Any:
         db_key, raw = self._disk.put(key)

@@ -20,10 +20,12 @@ from jitspot.resolver import NOT_BEFORE, Progress, Resolution, Resolver, remembe
 from jitspot.settings import Settings
 from jitspot.spotify_data import AlbumData, Image, Track
 from jitspot.stopping import Stop
-from jitspot.store import Store, StoredAlbum
+from jitspot.store import ListedAlbum, Store, StoredAlbum
 from jitspot.text import fold
 from jitspot.views import AlbumView, CoverState, SpotifyView
 
+# Past this many cache keys `list` reads the whole index instead of looking keys up.
+_WHOLE_INDEX_AT = 2_000
 NEEDS_CREDENTIALS = "tracks and metadata need Spotify credentials (SPOTIPY_CLIENT_ID/SECRET)"
 
 
@@ -144,7 +146,7 @@ class Catalog:
             for album in albums
         ]
 
-    def cache_states(self, albums: Sequence[StoredAlbum]) -> dict[int, str]:
+    def cache_states(self, albums: Sequence[StoredAlbum | ListedAlbum]) -> dict[int, str]:
         """A word per album for `list`: cover, cached, not found, no link, not cached.
 
         Read from the store's index (never the cache values, so it stays fast
@@ -152,7 +154,13 @@ class Catalog:
         """
         ids = [a.spotify_id for a in albums if a.spotify_id]
         keys = [cache_key(k, i) for i in ids for k in ("album", "oembed")]
-        index = self.cache.index(keys)
+        if len(keys) > _WHOLE_INDEX_AT:
+            # Most of the catalog: one scan of the index beats hundreds of lookups.
+            wanted = set(keys)
+            everything = self.cache.index(None)
+            index = {key: row for key, row in everything.items() if key in wanted}
+        else:
+            index = self.cache.index(keys)
         entries = {key: Entry.from_index(row) for key, row in index.items()}
         now = self.clock()
         states: dict[int, str] = {}

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jitspot.errors import ConfigError, DiskFull, JitspotError
 from jitspot.text import FOLD_VERSION, fold
@@ -149,11 +149,7 @@ class StoredAlbum:
     def spotify_id(self) -> str | None:
         """The id jitspot uses: the sheet's link, else a match (accepted, or scored at
         or above the threshold when it was matched: `match` decides, on one scale)."""
-        if self.sheet_spotify_id:
-            return self.sheet_spotify_id
-        if self.match_id and self.match_state in USED_MATCH_STATES:
-            return self.match_id
-        return None
+        return chosen_spotify_id(self.sheet_spotify_id, self.match_id, self.match_state)
 
     @property
     def spotify_id_source(self) -> str | None:
@@ -163,28 +159,57 @@ class StoredAlbum:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredAlbum:
+        # By position, in _ALBUM_COLUMNS' order: reading by name costs more than the
+        # query when the whole catalog is read.
         return cls(
-            id=row["id"],
-            tab=row["tab"],
-            row_number=row["row_number"],
-            artist=row["artist"],
-            title=row["title"],
-            release_date=row["release_date"],
-            release_text=row["release_text"],
-            year=row["year"],
-            kind=row["kind"],
-            genres=json.loads(row["genres"]),
-            vocal_style=row["vocal_style"],
-            vocal_style_raw=row["vocal_style_raw"],
-            location=row["location"],
-            links=json.loads(row["links"]),
-            sheet_spotify_id=row["spotify_id"],
-            spotify_link_invalid=bool(row["spotify_link_invalid"]),
-            match_id=row["match_id"],
-            match_score=row["match_score"],
-            match_state=row["match_state"],
-            removed=row["removed_at"] is not None,
+            id=row[0],
+            tab=row[1],
+            row_number=row[2],
+            artist=row[3],
+            title=row[4],
+            release_date=row[5],
+            release_text=row[6],
+            year=row[7],
+            kind=row[8],
+            genres=json.loads(row[9]),
+            vocal_style=row[10],
+            vocal_style_raw=row[11],
+            location=row[12],
+            links=json.loads(row[13]),
+            sheet_spotify_id=row[14],
+            spotify_link_invalid=bool(row[15]),
+            match_id=row[16],
+            match_score=row[17],
+            match_state=row[18],
+            removed=row[19] is not None,
         )
+
+
+def chosen_spotify_id(
+    sheet_id: str | None, match_id: str | None, match_state: str | None
+) -> str | None:
+    """The Spotify id an album uses: the sheet's link, else a used match (`matched` by
+    score, `accepted` by a person); `review`, `no_candidate` and `rejected`: none."""
+    if sheet_id:
+        return sheet_id
+    if match_id and match_state in USED_MATCH_STATES:
+        return match_id
+    return None
+
+
+class ListedAlbum(NamedTuple):
+    """What `list` shows of an album, read without the columns it does not show."""
+
+    id: int
+    artist: str
+    title: str
+    release: str  # the date, else the sheet's text ("TBA"), else ""
+    kind: str | None
+    tab: str
+    spotify_id: str | None
+    # When `spotify_id` comes from `match`: its state (matched, accepted) and score.
+    match_state: str | None = None
+    match_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +320,9 @@ class CacheIndexEntry:
     source: str
     fetched_at: float
     cover_url: str | None
+
+
+_INDEX_COLUMNS = "key, kind, spotify_id, status, source, fetched_at, cover_url"
 
 
 def row_key(tab_folded: str, artist_folded: str, title_folded: str, occurrence: int) -> str:
@@ -528,6 +556,48 @@ class Store:
         )
         return [StoredAlbum.from_row(row) for row in rows]
 
+    def listed_albums(self, where: AlbumFilter | None = None) -> list[ListedAlbum]:
+        """What `list` shows of `albums(where)`, in the same order; far cheaper for 18k rows."""
+        condition, params = (where or AlbumFilter()).where()
+        cursor = self.conn.cursor()
+        cursor.row_factory = None  # plain tuples: sqlite3.Row costs more than the query
+        rows = cursor.execute(
+            "SELECT id, artist, title, release_date, release_text, kind, tab,"  # noqa: S608
+            " spotify_id, match_id, match_score, match_state"
+            f" FROM albums WHERE {condition} ORDER BY tab, row_number, id",
+            params,
+        )
+        listed: list[ListedAlbum] = []
+        for (
+            album_id,
+            artist,
+            title,
+            release_date,
+            release_text,
+            kind,
+            tab,
+            sheet_id,
+            match_id,
+            match_score,
+            match_state,
+        ) in rows:
+            chosen = chosen_spotify_id(sheet_id, match_id, match_state)
+            by_match = chosen is not None and not sheet_id
+            listed.append(
+                ListedAlbum(
+                    album_id,
+                    artist,
+                    title,
+                    release_date or release_text or "",
+                    kind,
+                    tab,
+                    chosen,
+                    match_state if by_match else None,
+                    match_score if by_match else None,
+                )
+            )
+        return listed
+
     def album_by_id(self, album_id: int) -> StoredAlbum | None:
         row = self.conn.execute(
             f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE id = ? AND removed_at IS NULL",  # noqa: S608
@@ -712,27 +782,26 @@ class Store:
         with self.transaction() as conn:
             _add_counters(conn, deltas)
             conn.executemany(
-                "INSERT OR REPLACE INTO cache_index"
-                "(key, kind, spotify_id, status, source, fetched_at, cover_url)"
+                f"INSERT OR REPLACE INTO cache_index({_INDEX_COLUMNS})"  # noqa: S608
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
     def cache_index(self, keys: Iterable[str] | None = None) -> dict[str, CacheIndexEntry]:
         """Index entries by key (all of them when `keys` is None)."""
+        # Plain tuples in CacheIndexEntry's field order: `list` reads the whole index.
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        select = f"SELECT {_INDEX_COLUMNS} FROM cache_index"  # noqa: S608
         if keys is None:
-            cursor = self.conn.execute("SELECT * FROM cache_index")
-            return {row["key"]: _index_entry(row) for row in cursor}
+            return {row[0]: CacheIndexEntry(*row) for row in cursor.execute(select)}
         wanted = list(keys)
         found: dict[str, CacheIndexEntry] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            cursor = self.conn.execute(
-                f"SELECT * FROM cache_index WHERE key IN ({marks})",  # noqa: S608
-                chunk,
-            )
-            found.update((row["key"], _index_entry(row)) for row in cursor)
+            rows = cursor.execute(f"{select} WHERE key IN ({marks})", chunk)
+            found.update((row[0], CacheIndexEntry(*row)) for row in rows)
         return found
 
     def drop_cache_index(self, keys: Iterable[str] | None = None, *, identity: str = "") -> None:
@@ -919,18 +988,6 @@ def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any
         source,
         stamp,
         None,
-    )
-
-
-def _index_entry(row: sqlite3.Row) -> CacheIndexEntry:
-    return CacheIndexEntry(
-        key=row["key"],
-        kind=row["kind"],
-        spotify_id=row["spotify_id"],
-        status=row["status"],
-        source=row["source"],
-        fetched_at=row["fetched_at"],
-        cover_url=row["cover_url"],
     )
 
 

@@ -91,7 +91,13 @@ def match_mark(view: AlbumView) -> str | None:
     """How a matched album is marked for people: "matched 0.96", "match accepted"; else None."""
     if view["spotify_id_source"] != "match":
         return None
-    if view.get("match_state") == "accepted":
+    return mark_of(view.get("match_state"), view.get("match_score"))
+
+
+def mark_of(state: str | None, score: float | None) -> str | None:
+    """The mark of a used match from its state and score (None: no match is used)."""
+    if state == "accepted":
         return "match accepted"
-    score = view.get("match_score")
+    if state != "matched":
+        return None
     return f"matched {score:.2f}" if isinstance(score, int | float) else "matched"

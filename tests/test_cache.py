@@ -265,3 +265,43 @@ def test_cache__a_store_rebuilt_after_damage_keeps_the_cache(
     assert set(words.values()) == {"cover"}
     assert {a["cover_state"] for a in json.loads(export.stdout)} == {"cached"}
     assert spotify.api_calls == calls  # nothing fetched again
+
+
+def test_cache__identity_is_read_from_cache_db_as_diskcache_wrote_it(
+    fetched: dict[str, str], home: Path
+) -> None:
+    from jitspot.cache import read_identity
+    from jitspot.store import CACHE_IDENTITY, open_store
+
+    with open_store(home / "jitspot.sqlite3") as store:
+        known = store.get_meta(CACHE_IDENTITY)
+    assert isinstance(known, str)
+    assert read_identity(home / "cache") == known
+
+
+def test_cache__list_reads_the_index_without_opening_the_disk_cache(
+    fetched: dict[str, str], home: Path
+) -> None:
+    script = (
+        "import sys; from jitspot import cli\n"
+        "try: cli.main(['list'])\n"
+        "except SystemExit: pass\n"
+        "print('diskcache' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "JITSPOT_HOME": str(home)}
+    listed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert listed.stdout.count("cover") == 3
+    assert listed.stderr.splitlines()[-1] == "False"
+
+
+def test_cache__list_opens_a_cache_that_is_not_the_indexed_one(
+    run: Run, fetched: dict[str, str], home: Path
+) -> None:
+    db = home / "cache" / "cache.db"
+    with sqlite3.connect(db) as conn:  # another cache's identity, same values
+        key = zlib.compress(json.dumps("jitspot:identity").encode(), 6)
+        value = zlib.compress(json.dumps("someone-else").encode(), 6)
+        assert conn.execute("UPDATE Cache SET value = ? WHERE key = ?", (value, key)).rowcount
+    assert set(list_words(run).values()) == {"not cached"}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Result, album_url
+from rich.console import Console
 from spotify_double import SpotifyDouble
 
 Run = Callable[..., Result]
@@ -108,3 +111,55 @@ def test_list__empty_store_lists_nothing(run: Run) -> None:
     result = run("list", "--json")
     assert result.exit_code == 0
     assert result.json() == []
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+@pytest.mark.usefixtures("catalog_sheet")
+def test_list__piped_prints_plain_lines_in_aligned_columns(run: Run) -> None:
+    result = run("list")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4
+    assert "\x1b" not in result.stdout and "[dim]" not in result.stdout
+    # Columns start at the same place on every line (here the tab's).
+    assert len({line.index("Prog-") for line in lines}) == 1
+    ids_column = [line.split("  ", 1)[0] for line in lines]
+    assert len({len(cell) for cell in ids_column}) == 1
+
+
+def test_list__piped_drops_control_characters_from_sheet_text(run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "2023 Prog-metal.csv"
+    path.write_text(
+        "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State\n"
+        "Bell\x07Band,Ding\x08Dong,2023-03-03,LP,Prog-metal,Clean,UK\n"
+        "Haken,Fauna,2023-03-03,LP,Prog-metal,Clean,UK\n",
+        encoding="utf-8",
+    )
+    assert run("import", str(path)).exit_code == 0
+    lines = run("list").stdout.splitlines()
+    bell = next(line for line in lines if "Bell" in line)
+    assert bell.split("  ")[1] == "BellBand — DingDong"
+
+
+@pytest.mark.usefixtures("catalog_sheet")
+def test_list__on_a_terminal_renders_all_lines_at_once_in_color(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = run("list").stdout
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    renders: list[object] = []
+    real_print = Console.print
+
+    def counting_print(self: Console, *objects: Any, **kwargs: Any) -> None:
+        if not self.stderr:
+            renders.append(objects)
+        real_print(self, *objects, **kwargs)
+
+    monkeypatch.setattr(Console, "print", counting_print)
+    result = run("list")
+    assert result.exit_code == 0
+    assert len(renders) == 1
+    assert "\x1b[33mnot cached\x1b[0m" in result.stdout  # the state in color
+    assert ANSI.sub("", result.stdout) == plain  # the same lines as piped

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,17 +28,38 @@ def list_command(filters: AlbumFilter, as_json: JsonOpt = False) -> None:
     from jitspot.catalog import Catalog
 
     catalog = Catalog(state.get_store(), state.get_settings())
-    albums = catalog.store.albums(filters)
     if as_json:
-        print_json(catalog.views(albums, offline=True, count=False))
+        print_json(catalog.views(catalog.store.albums(filters), offline=True, count=False))
         return
-    from jitspot.terminal import album_lines
+    from jitspot.terminal import album_lines, album_text
 
+    albums = catalog.store.listed_albums(filters)
     states = catalog.cache_states(albums)
-    for line in album_lines(albums, states, color=state.out.is_terminal):
-        state.out.print(line, markup=state.out.is_terminal, overflow="ignore", crop=False)
+    if albums and state.out.is_terminal:
+        state.out.print(album_text(albums, states), overflow="ignore", crop=False)
+    elif albums:
+        write_lines(list(album_lines(albums, states)))
     if not state.quiet:
         state.err.print(f"{len(albums)} albums")
+
+
+# What rich changes in plain text (it expands tabs and drops these control codes):
+# lines holding one go through rich, so a pipe gets what a terminal-less rich printed.
+_RICH_CHANGES = re.compile("[\t\x07\x08\x0b\x0c\x0d]")
+
+
+def write_lines(lines: list[str]) -> None:
+    """Plain lines on stdout, written at once (for a pipe: no rich rendering per line)."""
+    text = "".join(f"{line}\n" for line in lines)
+    if not _RICH_CHANGES.search(text):
+        write_stdout(text)
+        return
+    for line in lines:
+        if _RICH_CHANGES.search(line):
+            sys.stdout.flush()
+            state.out.print(line, markup=False, overflow="ignore", crop=False)
+        else:
+            write_stdout(f"{line}\n")
 
 
 # -- show ----------------------------------------------------------------------------------
