@@ -24,8 +24,10 @@ from jitspot.store import ListedAlbum, Store, StoredAlbum
 from jitspot.text import fold
 from jitspot.views import AlbumView, CoverState, SpotifyView
 
-# Past this many cache keys `list` reads the whole index instead of looking keys up.
-_WHOLE_INDEX_AT = 2_000
+# Past this many Spotify ids `list` reads the whole index instead of looking keys up.
+_WHOLE_INDEX_AT = 1_000
+# The entries that can answer for an album (`known_state`).
+_ALBUM_KINDS = ("album", "oembed")
 NEEDS_CREDENTIALS = "tracks and metadata need Spotify credentials (SPOTIPY_CLIENT_ID/SECRET)"
 
 
@@ -152,22 +154,25 @@ class Catalog:
         Read from the store's index (never the cache values, so it stays fast
         for the whole catalog), through `known_state` like the album object.
         """
-        ids = [a.spotify_id for a in albums if a.spotify_id]
-        keys = [cache_key(k, i) for i in ids for k in ("album", "oembed")]
-        if len(keys) > _WHOLE_INDEX_AT:
+        ids = {a.spotify_id for a in albums if a.spotify_id}
+        if len(ids) > _WHOLE_INDEX_AT:
             # Most of the catalog: one scan of the index beats hundreds of lookups.
-            wanted = set(keys)
-            everything = self.cache.index(None)
-            index = {key: row for key, row in everything.items() if key in wanted}
+            rows = [
+                row
+                for row in self.cache.index(None).values()
+                if row.spotify_id in ids and row.kind in _ALBUM_KINDS
+            ]
         else:
-            index = self.cache.index(keys)
-        entries = {key: Entry.from_index(row) for key, row in index.items()}
+            keys = [cache_key(kind, i) for i in ids for kind in _ALBUM_KINDS]
+            rows = list(self.cache.index(keys).values())
+        entries = {row.key: Entry.from_index(row) for row in rows}
+        covers = {row.key for row in rows if row.cover_url}
         now = self.clock()
         states: dict[int, str] = {}
         for album in albums:
             state, entry = known_state(album.spotify_id, entries, now=now, lifetimes=self.lifetimes)
             if state == "cached" and entry is not None:
-                states[album.id] = "cover" if index[entry.key].cover_url else "cached"
+                states[album.id] = "cover" if entry.key in covers else "cached"
             else:
                 states[album.id] = LIST_WORDS[state]
         return states
