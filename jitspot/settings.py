@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -173,10 +172,16 @@ def _describe(exc: ValidationError, sources: Mapping[str, str]) -> str:
 
 def _read_config(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        handle = path.open("rb")
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    import tomllib  # only when there is a file: most homes have none
+
+    try:
+        with handle:
+            data = tomllib.load(handle)
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"cannot read {path}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
