@@ -309,9 +309,11 @@ class ImportReport:
         return document
 
 
-@dataclass(frozen=True, slots=True)
-class CacheIndexEntry:
-    """What the store knows of a cached Spotify entry (the value lives in the disk cache)."""
+class CacheIndexEntry(NamedTuple):
+    """What the store knows of a cached Spotify entry (the value lives in the disk cache).
+
+    A named tuple: `list` and `stats` read the whole index, one per cached entry.
+    """
 
     key: str
     kind: str
