@@ -45,7 +45,8 @@ Status = Literal["found", "not_found"]
 # Kept in the disk cache itself (no entry key looks like it: those are "kind:id").
 IDENTITY_KEY = "jitspot:identity"
 _COMPRESS_LEVEL = 6  # diskcache's JSONDisk compresses keys too: the level is part of a key
-_MODE_RAW = 1  # diskcache's MODE_RAW: the value is in the row, not in a file
+_MODE_RAW = 1  # diskcache's MODE_RAW: the value is in the row
+_MODE_BINARY = 2  # diskcache's MODE_BINARY: the value is in a file beside cache.db
 # What a garbled value raises when it is decoded (JSONDisk: zlib, then UTF-8 JSON).
 _BAD_VALUE = (zlib.error, ValueError, KeyError, TypeError)
 
@@ -268,8 +269,11 @@ class SpotifyCache:
         Cheap (the values are not opened): what `list` reads. Empty when the
         disk cache is unusable, so it says what `get_many` would.
         """
-        if not self._opened and self._identity_agrees():
-            return self.store.cache_index(keys)
+        if not self._opened:
+            reader = self._direct_reader()
+            if reader is not None:
+                reader.close()
+                return self.store.cache_index(keys)
         return self._checked_index(keys)
 
     def _checked_index(self, keys: Iterable[str] | None) -> dict[str, CacheIndexEntry]:
@@ -277,20 +281,45 @@ class SpotifyCache:
             return {}
         return self.store.cache_index(keys)
 
-    def _identity_agrees(self) -> bool:
-        """The disk cache is the one the index describes, read without opening it.
+    def _direct_reader(self) -> DirectReader | None:
+        """A reader of the disk cache, when it is the one the index describes.
 
-        Opening it through diskcache (import, settings written, identity added)
-        costs more than listing the whole catalog. Any doubt (no cache yet, another
-        one, damage, a busy file) answers False and the full opening decides.
+        Any doubt (no cache yet, another one, damage, a busy file) answers None
+        and the caller opens the cache through diskcache, which decides.
         """
         known = self.store.get_meta(CACHE_IDENTITY)
         if not isinstance(known, str):
-            return False
+            return None
         try:
-            return read_identity(self.directory) == known
+            reader = DirectReader(self.directory)
+        except (sqlite3.Error, OSError):
+            return None
+        try:
+            if reader.get(IDENTITY_KEY) == known:
+                return reader
         except (sqlite3.Error, OSError, *_BAD_VALUE):
-            return False
+            pass
+        reader.close()
+        return None
+
+    def _read_directly(self, keys: list[str]) -> dict[str, Entry] | None:
+        """The entries for `keys`, read without diskcache; None unless every value the
+        index lists was there and readable (the full path then drops what is not)."""
+        reader = self._direct_reader()
+        if reader is None:
+            return None
+        try:
+            entries: dict[str, Entry] = {}
+            for key in self.store.cache_index(keys):
+                value = reader.get(key)
+                if value is None:
+                    return None
+                entries[key] = Entry.from_json(value)
+            return entries
+        except (sqlite3.Error, OSError, *_BAD_VALUE):
+            return None
+        finally:
+            reader.close()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
         """Entries for the keys that are cached (a key missing here was never fetched).
@@ -301,7 +330,11 @@ class SpotifyCache:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return {}
-        known = self._checked_index(wanted)  # the values are read next: open it at once
+        if not self._opened:
+            direct = self._read_directly(wanted)
+            if direct is not None:
+                return direct
+        known = self._checked_index(wanted)
         if not known:
             return {}
         disk = self._cache()
@@ -437,30 +470,53 @@ def _index_row(entry: Entry) -> CacheIndexEntry:
     )
 
 
-def read_identity(directory: Path) -> str | None:
-    """The disk cache's identity read straight from its `cache.db`, without diskcache.
+class DirectReader:
+    """Values read straight from the disk cache's files, without diskcache.
 
-    Written by hand for speed (importing and opening diskcache is most of a
-    `list`): the row diskcache's JSONDisk keeps for IDENTITY_KEY (key and value
-    are zlib-compressed JSON, stored raw). None when the row is absent or not in
-    that form; a changed format only costs the full opening.
+    Written by hand for speed: importing and opening diskcache costs more than
+    `list` spends on the whole catalog and is a tenth of a cached `show`, which
+    only read. It reads what diskcache's JSONDisk writes (key and value are
+    zlib-compressed JSON; a value is in its row, or in a file when large) and
+    nothing else: `get` raises ValueError for any other form, and callers then
+    open the cache through diskcache, which decides (and repairs).
     """
-    database = directory / "cache.db"
-    if not database.is_file():
-        return None
-    key = zlib.compress(json.dumps(IDENTITY_KEY).encode(), _COMPRESS_LEVEL)
-    conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            "SELECT mode, value FROM Cache WHERE key = ? AND raw = 1"
+
+    def __init__(self, directory: Path) -> None:
+        database = directory / "cache.db"
+        if not database.is_file():
+            raise FileNotFoundError(errno.ENOENT, "no cache.db", str(database))
+        self.directory = directory
+        self._conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+
+    def get(self, key: str) -> Any:
+        """The value at `key`, None when absent (or expired, as diskcache would say)."""
+        row = self._conn.execute(
+            "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
             " AND (expire_time IS NULL OR expire_time > ?)",
-            (key, time.time()),
+            (zlib.compress(json.dumps(key).encode(), _COMPRESS_LEVEL), time.time()),
         ).fetchone()
+        if row is None:
+            return None
+        mode, filename, value = row
+        if mode == _MODE_RAW and isinstance(value, bytes):
+            data = value
+        elif mode == _MODE_BINARY and isinstance(filename, str):
+            data = (self.directory / filename).read_bytes()
+        else:
+            raise ValueError(f"a cache value stored in mode {mode}")
+        return json.loads(zlib.decompress(data))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def read_identity(directory: Path) -> str | None:
+    """The disk cache's identity read without diskcache; None when it has none."""
+    reader = DirectReader(directory)
+    try:
+        identity = reader.get(IDENTITY_KEY)
     finally:
-        conn.close()
-    if row is None or row[0] != _MODE_RAW or not isinstance(row[1], bytes):
-        return None
-    identity = json.loads(zlib.decompress(row[1]))
+        reader.close()
     return identity if isinstance(identity, str) else None
 
 

@@ -279,21 +279,36 @@ def test_cache__identity_is_read_from_cache_db_as_diskcache_wrote_it(
     assert read_identity(home / "cache") == known
 
 
-def test_cache__list_reads_the_index_without_opening_the_disk_cache(
-    fetched: dict[str, str], home: Path
-) -> None:
+def run_noting_diskcache(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run jitspot in a fresh process; its last stderr line says whether diskcache was imported."""
     script = (
         "import sys; from jitspot import cli\n"
-        "try: cli.main(['list'])\n"
+        f"try: cli.main({list(args)!r})\n"
         "except SystemExit: pass\n"
         "print('diskcache' in sys.modules, file=sys.stderr)\n"
     )
     env = {**os.environ, "JITSPOT_HOME": str(home)}
-    listed = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
     )
+
+
+def test_cache__list_reads_the_index_without_opening_the_disk_cache(
+    fetched: dict[str, str], home: Path
+) -> None:
+    listed = run_noting_diskcache(home, "list")
     assert listed.stdout.count("cover") == 3
     assert listed.stderr.splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("title", ["fauna", "big"])  # a value in cache.db, one in a file
+def test_cache__cached_show_reads_values_without_opening_the_disk_cache(
+    fetched: dict[str, str], home: Path, title: str
+) -> None:
+    shown = run_noting_diskcache(home, "show", f"haken {title}", "--offline", "--json")
+    view = json.loads(shown.stdout)
+    assert view["cover_state"] == "cached" and view["spotify"]["tracks"]
+    assert shown.stderr.splitlines()[-1] == "False"
 
 
 def test_cache__list_opens_a_cache_that_is_not_the_indexed_one(
