@@ -142,14 +142,14 @@ def main() -> None:
             for rows, page in pages.items():  # interleaved: both see the same load
                 times[rows].append(screenshot_seconds(browser, page, work / f"shot-{rows}.png"))
         load = os.getloadavg()
-    for rows, page in pages.items():
-        size = page.stat().st_size
-        albums = page.read_text(encoding="utf-8").count("<article")
-        print(
-            f"{rows:>6} rows: {albums:>6} albums  {size / 1e6:6.2f} MB  {size / albums:5.0f} B/album"
-            f"  screenshot median {statistics.median(times[rows]):.2f} s"
-            f"  (min {min(times[rows]):.2f}, max {max(times[rows]):.2f}, {args.runs} runs)"
-        )
+        for rows, page in pages.items():  # read before the work folder goes
+            size = page.stat().st_size
+            albums = page.read_text(encoding="utf-8").count("<article")
+            print(
+                f"{rows:>6} rows: {albums:>6} albums  {size / 1e6:6.2f} MB  {size / albums:5.0f} B/album"
+                f"  screenshot median {statistics.median(times[rows]):.2f} s"
+                f"  (min {min(times[rows]):.2f}, max {max(times[rows]):.2f}, {args.runs} runs)"
+            )
     ratio = statistics.median(times[args.big]) / statistics.median(times[args.small])
     verdict = "met" if ratio <= GOAL else "NOT met"
     print(f"ratio {args.big} / {args.small}: {ratio:.2f}x  (goal <= {GOAL:.0f}x: {verdict})")
