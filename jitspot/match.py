@@ -91,6 +91,7 @@ class MatchPlan:
     rate: float
     rate_learned: bool
     not_before: float | None
+    with_credentials: bool = True  # search needs an app: without one a run exits 78
 
     @property
     def calls(self) -> int:
@@ -228,7 +229,15 @@ class Matcher(Job):
             self.store.pacing_document(PACING_NAME), now, self.settings.rate_ceiling
         )
         not_before = remembered_until(self.store, NOT_BEFORE, now)
-        return MatchPlan(choice, selected, to_search, rate, learned, not_before)
+        return MatchPlan(
+            choice,
+            selected,
+            to_search,
+            rate,
+            learned,
+            not_before,
+            self.settings.has_credentials,
+        )
 
     def run(
         self,

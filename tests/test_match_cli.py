@@ -267,6 +267,10 @@ def test_match__without_credentials_exits_78_and_searches_nothing(
     assert result.exit_code == 78
     assert "SPOTIPY_CLIENT_ID" in result.stderr
     assert spotify_no_credentials.count("search") == 0
+    plan = run("match", "--dry-run")
+    assert plan.exit_code == 0
+    assert "needs an app" in plan.stderr
+    assert run("match", "--dry-run", "--json").json()["with_credentials"] is False
 
 
 def test_match__dry_run_counts_the_searches_and_calls_nothing(

@@ -72,7 +72,8 @@ app = typer.Typer(
     help="A release-sheet catalog enriched from Spotify just in time.\n\n"
     "Import a sheet (never calls Spotify), then list, show and export albums: covers and "
     "metadata are fetched from Spotify when first needed, and served from the cache after. "
-    "refresh renews the cache (made for cron); stats tells how well it does.",
+    "refresh renews the cache (made for cron); match finds the albums of rows without a "
+    "link; stats tells how well it does.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -268,6 +268,7 @@ def _print_plan(plan: MatchPlan, as_json: bool) -> None:
                 "rate_learned": plan.rate_learned,
                 "seconds": round(plan.seconds, 1),
                 "not_before": iso_time(plan.not_before),
+                "with_credentials": plan.with_credentials,
                 "albums": [
                     {"id": a.id, "artist": a.artist, "title": a.title, "tab": a.tab}
                     for a in plan.to_search
@@ -289,6 +290,12 @@ def _print_plan(plan: MatchPlan, as_json: bool) -> None:
         markup=False,
         highlight=False,
     )
+    if plan.to_search and not plan.with_credentials:
+        state.err.print(
+            "Searching Spotify needs an app: set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"
+            " (without them a match exits 78).",
+            markup=False,
+        )
     if plan.not_before is not None:
         from jitspot.catalog import until_text
 
