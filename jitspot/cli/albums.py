@@ -40,7 +40,7 @@ def list_command(filters: AlbumFilter, as_json: JsonOpt = False) -> None:
     elif albums:
         write_lines(list(album_lines(albums, states)))
     if not state.quiet:
-        state.err.print(f"{len(albums)} albums")
+        state.err.print(f"{len(albums)} album{'' if len(albums) == 1 else 's'}")
 
 
 # What rich changes in plain text (it expands tabs and drops these control codes):
