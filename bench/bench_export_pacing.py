@@ -55,8 +55,9 @@ def jitspot(home: Path, env: dict[str, str], *args: str) -> subprocess.Completed
     )
 
 
-def serve_sample(double: SpotifyDouble, home: Path, year: int = YEAR) -> int:
-    """Give the double every album of `year` in the store, one artist per sheet artist."""
+def serve_sample(double: SpotifyDouble, home: Path, year: int | None = YEAR) -> int:
+    """Give the double every album of `year` (None: every album) in the store, one artist
+    per sheet artist; returns how many of the store's albums it serves."""
     settings = load_settings(home, env={"JITSPOT_HOME": str(home)})
     artists: dict[str, str] = {}
     served: set[str] = set()
@@ -68,7 +69,7 @@ def serve_sample(double: SpotifyDouble, home: Path, year: int = YEAR) -> int:
         served.add(album.spotify_id)
         artist = artists.get(album.artist) or double.add_artist(album.artist)
         artists[album.artist] = artist
-        double.add_album(album.title, [artist], id=album.spotify_id)
+        double.add_album(album.title or "Untitled", [artist], id=album.spotify_id)
     return len(albums)
 
 

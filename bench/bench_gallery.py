@@ -31,11 +31,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_export_pacing import serve_sample
 from make_workbook import write_workbook
 from spotify_double import SpotifyDouble
-
-from jitspot.settings import load_settings
-from jitspot.store import AlbumFilter, open_store
 
 GOAL = 2.0
 WINDOW = "1280,900"
@@ -49,30 +47,13 @@ def jitspot(home: Path, env: dict[str, str], *args: str) -> None:
     )
 
 
-def serve_store(double: SpotifyDouble, home: Path) -> int:
-    """Give the double every Spotify album id of the store, one artist per sheet artist."""
-    settings = load_settings(home, env={"JITSPOT_HOME": str(home)})
-    artists: dict[str, str] = {}
-    served: set[str] = set()
-    with open_store(settings.store_path) as store:
-        albums = [a for a in store.albums(AlbumFilter()) if a.spotify_id]
-    for album in albums:
-        if album.spotify_id in served:
-            continue
-        served.add(album.spotify_id)
-        artist = artists.get(album.artist) or double.add_artist(album.artist)
-        artists[album.artist] = artist
-        double.add_album(album.title or "Untitled", [artist], id=album.spotify_id)
-    return len(served)
-
-
 def build_page(work: Path, rows: int) -> Path:
     """The gallery of a `rows`-row workbook of the real shape, every cover cached."""
     sheet = write_workbook(work / f"sheet-{rows}.xlsx", rows=rows, tabs=18)
     home = work / f"home-{rows}"
     jitspot(home, {}, "import", str(sheet))
     with SpotifyDouble() as double:
-        serve_store(double, home)
+        serve_sample(double, home, year=None)
         jitspot(home, double.env(), "export", "--format", "json", "-o", os.devnull)
     page = work / f"gallery-{rows}.html"
     jitspot(home, {}, "export", "--offline", "--format", "html", "-o", str(page))

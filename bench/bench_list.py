@@ -24,8 +24,6 @@ import argparse
 import compileall
 import os
 import random
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_show import interleaved  # noqa: E402
 from bench.make_workbook import write_workbook  # noqa: E402
 from jitspot.cache import Entry, SpotifyCache  # noqa: E402
 from jitspot.settings import load_settings  # noqa: E402
@@ -125,31 +124,6 @@ def build_home(directory: Path) -> tuple[dict[str, str], int]:
     ).stdout.count("\n")
     print(f"home {home}: {albums} albums, {cached} cache entries")
     return env, albums
-
-
-def interleaved(
-    commands: dict[str, list[str]], env: dict[str, str], runs: int
-) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) seconds of each command, run in turn `runs` times, output discarded.
-
-    CPU time (user + system of the child) moves less than wall time when other
-    work shares the machine's two cores.
-    """
-    wall: dict[str, list[float]] = {name: [] for name in commands}
-    cpu: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, command in commands.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            subprocess.run(
-                command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            wall[name].append(time.perf_counter() - started)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[name].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return {
-        name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in commands
-    }
 
 
 def main() -> None:
