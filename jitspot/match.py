@@ -20,7 +20,7 @@ from typing import Any
 
 from jitspot.cache import Entry, cache_key
 from jitspot.catalog import Catalog
-from jitspot.errors import EXIT_PARTIAL, NotMatchable, Stopped
+from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
 from jitspot.freshness import Freshness, Lifetimes, Policy, freshness
 from jitspot.jobs import Job
 from jitspot.links import SpotifyRef, parse_spotify_ref
@@ -169,7 +169,7 @@ def decide_all(
         if entry is None:
             left += 1
             continue
-        candidates = (entry.data or {}).get("albums") or [] if entry.found else []
+        candidates = ((entry.data or {}).get("albums") or []) if entry.found else []
         decisions.append(decide(album, candidates, min_score))
     return decisions, left
 
@@ -270,6 +270,10 @@ class Matcher(Job):
             report = MatchReport(selected=len(plan.selected), left=len(plan.selected))
             report.stopped_reason, report.error = stopped.reason, str(stopped)
             report.exit_code = stopped.exit_code
+        except JitspotError as error:  # no credentials, a store that takes no write...
+            report = MatchReport(selected=len(plan.selected), left=len(plan.selected))
+            report.error, report.exit_code = str(error), error.exit_code
+            raise
         finally:
             if report is None:  # an unexpected error: record the run as failed all the same
                 report = MatchReport(selected=len(plan.selected), exit_code=EXIT_PARTIAL)

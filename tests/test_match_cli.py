@@ -261,12 +261,18 @@ def test_match__min_score_lower_on_a_second_run_matches_from_the_cache(
 
 
 def test_match__without_credentials_exits_78_and_searches_nothing(
-    run: Run, sheet: Path, spotify_no_credentials: SpotifyDouble
+    run: Run, sheet: Path, spotify_no_credentials: SpotifyDouble, home: Path
 ) -> None:
     result = run("match")
     assert result.exit_code == 78
     assert "SPOTIPY_CLIENT_ID" in result.stderr
     assert spotify_no_credentials.count("search") == 0
+    conn = sqlite3.connect(home / "jitspot.sqlite3")
+    try:
+        (status,) = conn.execute("SELECT status FROM runs WHERE command = 'match'").fetchone()
+    finally:
+        conn.close()
+    assert status == "78"  # the run is recorded with the exit it had
     plan = run("match", "--dry-run")
     assert plan.exit_code == 0
     assert "needs an app" in plan.stderr

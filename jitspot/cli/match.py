@@ -17,6 +17,7 @@ from jitspot.store import AlbumFilter
 if TYPE_CHECKING:
     from jitspot.match import Matcher, MatchPlan, MatchReport
     from jitspot.matching import Decision
+    from jitspot.stopping import Stop
     from jitspot.store import StoredAlbum
 
 _DECISIONS = ("--accept", "--reject", "--reset", "--review")
@@ -130,7 +131,7 @@ def match_command(
 def _run(
     matcher: Matcher,
     plan: MatchPlan,
-    stop: Any,
+    stop: Stop,
     min_score: float | None,
     wait_lock: float,
     as_json: bool,
