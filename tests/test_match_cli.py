@@ -239,6 +239,8 @@ def test_match_review__lists_candidates_with_the_command_to_accept(
     assert "Leprous — Silhouette" in review.stdout
     assert "--accept --id " in review.stdout
     assert albums_on_spotify["silhouette_single"] in review.stdout
+    assert run("match", "--review", "haken virus").exit_code == 2
+    assert run("match", "--review", "--artist", "haken").stdout == ""  # only Leprous waits
     data = run("match", "--review", "--json").json()
     assert data["review"] == 1
     (waiting,) = data["albums"]

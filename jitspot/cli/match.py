@@ -109,6 +109,8 @@ def match_command(
         if store_id is not None:
             ctx.fail("--id names the album of --accept, --reject or --reset")
         if review:
+            if positional:
+                ctx.fail("--review lists every album waiting for review: narrow it with FILTERS")
             _print_review(matcher, filters, as_json)
             return
         choice = MatchChoice(tuple(positional), filters)
