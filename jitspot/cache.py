@@ -123,6 +123,9 @@ class SpotifyCache:
         self._opened = False  # tried to open (the disk cache may still be None: unusable)
         self._warned = False
         self._index_void = False  # the index describes another cache and can't be dropped
+        # Reads without diskcache while the disk cache is not opened (`_direct_reader`).
+        self._direct: DirectReader | None = None
+        self._direct_tried = False
 
     # -- opening, identity, damage -------------------------------------------------------
 
@@ -260,6 +263,10 @@ class SpotifyCache:
             self._disk.close()
             self._disk = None
         self._opened = False
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
+        self._direct_tried = False
 
     # -- reading and writing -------------------------------------------------------------
 
@@ -269,11 +276,8 @@ class SpotifyCache:
         Cheap (the values are not opened): what `list` reads. Empty when the
         disk cache is unusable, so it says what `get_many` would.
         """
-        if not self._opened:
-            reader = self._direct_reader()
-            if reader is not None:
-                reader.close()
-                return self.store.cache_index(keys)
+        if not self._opened and self._direct_reader() is not None:
+            return self.store.cache_index(keys)
         return self._checked_index(keys)
 
     def _checked_index(self, keys: Iterable[str] | None) -> dict[str, CacheIndexEntry]:
@@ -282,11 +286,18 @@ class SpotifyCache:
         return self.store.cache_index(keys)
 
     def _direct_reader(self) -> DirectReader | None:
-        """A reader of the disk cache, when it is the one the index describes.
+        """A reader of the disk cache, when it is the one the index describes; opened
+        and checked once per command.
 
         Any doubt (no cache yet, another one, damage, a busy file) answers None
         and the caller opens the cache through diskcache, which decides.
         """
+        if not self._direct_tried:
+            self._direct_tried = True
+            self._direct = self._checked_reader()
+        return self._direct
+
+    def _checked_reader(self) -> DirectReader | None:
         known = self.store.get_meta(CACHE_IDENTITY)
         if not isinstance(known, str):
             return None
@@ -318,8 +329,6 @@ class SpotifyCache:
             return entries
         except (sqlite3.Error, OSError, *_BAD_VALUE):
             return None
-        finally:
-            reader.close()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
         """Entries for the keys that are cached (a key missing here was never fetched).
@@ -486,7 +495,11 @@ class DirectReader:
         if not database.is_file():
             raise FileNotFoundError(errno.ENOENT, "no cache.db", str(database))
         self.directory = directory
-        self._conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        self._conn = self._connect(database.resolve().as_uri())
+
+    @staticmethod
+    def _connect(uri: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
 
     def get(self, key: str) -> Any:
         """The value at `key`, None when absent (or expired, as diskcache would say)."""
@@ -510,47 +523,25 @@ class DirectReader:
         self._conn.close()
 
 
-def read_identity(directory: Path) -> str | None:
-    """The disk cache's identity read without diskcache; None when it has none."""
-    reader = DirectReader(directory)
-    try:
-        identity = reader.get(IDENTITY_KEY)
-    finally:
-        reader.close()
-    return identity if isinstance(identity, str) else None
-
-
-class ReadOnlyDisk:
-    """The disk cache's values read straight from its `cache.db`, writing nothing.
+class ReadOnlyDisk(DirectReader):
+    """The disk cache for reading only (a read-only home, a full disk): its values and
+    size, writing nothing.
 
     diskcache writes its settings each time it opens a cache, so it cannot open
-    one on a read-only home or a full disk; the values are plain rows that its
-    JSONDisk decodes, and reading them needs no write. Written by hand because
-    diskcache has no read-only mode.
+    one there, and it has no read-only mode; its values are plain rows that
+    `DirectReader` reads without a write.
     """
 
-    def __init__(self, directory: Path) -> None:
-        import diskcache
-
-        database = directory / "cache.db"
-        if not database.is_file():
-            raise FileNotFoundError(errno.ENOENT, "no cache.db", str(database))
-        uri = database.resolve().as_uri()
+    @staticmethod
+    def _connect(uri: str) -> sqlite3.Connection:
         try:
-            self._conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
-            self._conn.execute("SELECT count(*) FROM Cache").fetchone()
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+            conn.execute("SELECT count(*) FROM Cache").fetchone()
         except sqlite3.OperationalError:
             # A WAL database in a directory that cannot take its -shm file is
             # readable only as immutable (nobody can write there either).
-            self._conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-        self._disk = diskcache.JSONDisk(str(directory), compress_level=_COMPRESS_LEVEL)
-
-    def get(self, key: str) -> Any:
-        db_key, raw = self._disk.put(key)
-        row = self._conn.execute(
-            "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = ?", (db_key, raw)
-        ).fetchone()
-        return None if row is None else self._disk.fetch(row[0], row[1], row[2], False)
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+        return conn
 
     def delete(self, key: str) -> None:
         """Nothing is deleted from a read-only cache."""
@@ -563,9 +554,6 @@ class ReadOnlyDisk:
         size = self._conn.execute("PRAGMA page_size").fetchone()[0]
         files = self._conn.execute("SELECT COALESCE(SUM(size), 0) FROM Cache").fetchone()[0]
         return int(pages * size + files)
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 # OSErrors that say nothing about the cache's content: a full disk, a quota, no

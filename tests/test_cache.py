@@ -270,13 +270,17 @@ def test_cache__a_store_rebuilt_after_damage_keeps_the_cache(
 def test_cache__identity_is_read_from_cache_db_as_diskcache_wrote_it(
     fetched: dict[str, str], home: Path
 ) -> None:
-    from jitspot.cache import read_identity
+    from jitspot.cache import IDENTITY_KEY, DirectReader
     from jitspot.store import CACHE_IDENTITY, open_store
 
     with open_store(home / "jitspot.sqlite3") as store:
         known = store.get_meta(CACHE_IDENTITY)
     assert isinstance(known, str)
-    assert read_identity(home / "cache") == known
+    reader = DirectReader(home / "cache")
+    try:
+        assert reader.get(IDENTITY_KEY) == known
+    finally:
+        reader.close()
 
 
 def run_noting_diskcache(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
