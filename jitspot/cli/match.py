@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,7 +9,7 @@ import typer
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, with_filters
-from jitspot.cli.refresh import live_detail, signals_stop, why_stopped
+from jitspot.cli.refresh import live_detail, print_not_before, signals_stop, why_stopped
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
@@ -299,14 +298,7 @@ def _print_plan(plan: MatchPlan, as_json: bool) -> None:
             " (without them a match exits 78).",
             markup=False,
         )
-    if plan.not_before is not None:
-        from jitspot.catalog import until_text
-
-        state.err.print(
-            f"Spotify is rate-limiting this app until "
-            f"{until_text(plan.not_before, time.time())}: a match now stops at once.",
-            markup=False,
-        )
+    print_not_before(plan.not_before, "match")
 
 
 def _decision_line(decision: Decision) -> str:

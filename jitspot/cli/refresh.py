@@ -260,14 +260,20 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
         markup=False,
         highlight=False,
     )
-    if estimate.not_before is not None:
-        from jitspot.catalog import until_text
+    print_not_before(estimate.not_before, "refresh")
 
-        state.err.print(
-            f"Spotify is rate-limiting this app until "
-            f"{until_text(estimate.not_before, time.time())}: a refresh now stops at once.",
-            markup=False,
-        )
+
+def print_not_before(until: float | None, command: str) -> None:
+    """A dry run's warning that Spotify's "not before" time would stop the run at once."""
+    if until is None:
+        return
+    from jitspot.catalog import until_text
+
+    state.err.print(
+        f"Spotify is rate-limiting this app until {until_text(until, time.time())}:"
+        f" a {command} now stops at once.",
+        markup=False,
+    )
 
 
 def _locked_report(plan: Plan, message: str) -> dict[str, Any]:
