@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitspot.cache import Entry, cache_key
+from jitspot.cache import cache_key
 from jitspot.catalog import Catalog
 from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
-from jitspot.freshness import Freshness, Lifetimes, Policy, freshness
+from jitspot.freshness import Policy
 from jitspot.jobs import Job
 from jitspot.links import SpotifyRef, parse_spotify_ref
 from jitspot.matching import DECIDED, Decision, decide, search_query
@@ -31,6 +31,9 @@ from jitspot.resolver import NOT_BEFORE, Progress, Resolution, remembered_until
 from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
 
 COMMAND = "match"
+# What a run searches again: what was never searched, and "no candidate" answers past
+# their lifetime; an answer with albums is kept (a re-run scores it again, no call).
+SEARCH_POLICY = Policy.MISSING
 
 
 # -- what the user chose -------------------------------------------------------------------
@@ -221,7 +224,8 @@ class Matcher(Job):
         to_search = [
             a
             for a in selected
-            if _needs_search(
+            # The rule the run's resolver applies: never searched, or "no candidate" expired.
+            if SEARCH_POLICY.wants(
                 entries.get(cache_key("search", search_query(a) or "")), now, lifetimes
             )
         ]
@@ -263,7 +267,7 @@ class Matcher(Job):
         report: MatchReport | None = None
         try:
             queries = [q for a in plan.selected if (q := search_query(a))]
-            resolution = self.catalog.resolver.search(queries, Policy.MISSING, progress=progress)
+            resolution = self.catalog.resolver.search(queries, SEARCH_POLICY, progress=progress)
             report = tally(plan.selected, resolution, threshold)
             self.store.record_matches(records(report.decisions))
         except Stopped as stopped:  # stopped before the first search went out
@@ -337,8 +341,3 @@ class Matcher(Job):
         ]
         kept = self.store.match_candidates(a.id for a in waiting)
         return [(a, kept.get(a.id, [])) for a in waiting]
-
-
-def _needs_search(entry: Entry | None, now: float, lifetimes: Lifetimes) -> bool:
-    """Never searched, or a "no candidate" answer past its lifetime."""
-    return freshness(entry, now, lifetimes) is Freshness.MISSING
