@@ -657,18 +657,9 @@ class Store:
 
     def match_candidates(self, album_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
         """The kept search candidates of albums (for review), by album id."""
-        wanted = list(album_ids)
-        found: dict[int, list[dict[str, Any]]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                f"SELECT id, match_candidates FROM albums WHERE id IN ({marks})"  # noqa: S608
-                " AND match_candidates IS NOT NULL",
-                chunk,
-            ):
-                found[row[0]] = json.loads(row[1])
-        return found
+        select = "SELECT id, match_candidates FROM albums"
+        rows = _rows_in(self.conn, select, "id", list(album_ids), "match_candidates IS NOT NULL")
+        return {row[0]: json.loads(row[1]) for row in rows}
 
     # -- import ------------------------------------------------------------------------
 
@@ -797,14 +788,8 @@ class Store:
         select = f"SELECT {_INDEX_COLUMNS} FROM cache_index"  # noqa: S608
         if keys is None:
             return {row[0]: CacheIndexEntry(*row) for row in cursor.execute(select)}
-        wanted = list(keys)
-        found: dict[str, CacheIndexEntry] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = cursor.execute(f"{select} WHERE key IN ({marks})", chunk)
-            found.update((row[0], CacheIndexEntry(*row)) for row in rows)
-        return found
+        rows = _rows_in(cursor, select, "key", list(keys))
+        return {row[0]: CacheIndexEntry(*row) for row in rows}
 
     def drop_cache_index(self, keys: Iterable[str] | None = None, *, identity: str = "") -> None:
         """Forget index rows whose disk cache value is gone (all rows when `keys` is None).
@@ -864,6 +849,23 @@ class _Existing:
     tab_folded: str
 
 
+_IN_CHUNK = 500  # parameters per `IN (...)`: well under SQLite's limit
+
+
+def _rows_in(
+    cursor: sqlite3.Cursor | sqlite3.Connection,
+    select: str,
+    column: str,
+    values: Sequence[Any],
+    also: str = "",
+) -> Iterator[Any]:
+    """The rows of `select WHERE column IN (values) [AND also]`, asked in chunks."""
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        condition = f"{column} IN ({','.join('?' * len(chunk))})" + (f" AND {also}" if also else "")
+        yield from cursor.execute(f"{select} WHERE {condition}", chunk)
+
+
 _EXISTING_SQL = (
     "SELECT id, key, tab, artist, title, row_number, spotify_id, artist_folded,"
     " row_hash, removed_at, tab_folded FROM albums"
@@ -873,14 +875,8 @@ _EXISTING_SQL = (
 def _existing_rows(conn: sqlite3.Connection, tabs: Sequence[str]) -> dict[str, _Existing]:
     """Stored rows of `tabs`, by key; tabs are matched by folded name, as keys are."""
     folded = sorted({fold(tab) for tab in tabs})
-    found: dict[str, _Existing] = {}
-    for start in range(0, len(folded), 500):
-        chunk = folded[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        cursor = conn.execute(_EXISTING_SQL + f" WHERE tab_folded IN ({marks})", chunk)
-        for row in cursor:
-            found[row["key"]] = _Existing(*row)
-    return found
+    rows = _rows_in(conn, _EXISTING_SQL, "tab_folded", folded)
+    return {row["key"]: _Existing(*row) for row in rows}
 
 
 def _key_rows(rows: Sequence[SheetRow]) -> list[_Keyed]:
