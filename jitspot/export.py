@@ -58,7 +58,7 @@ def _link_label(key: str) -> str:
     return _LINK_LABELS.get(key) or key.replace("_", " ").strip().title() or "Link"
 
 
-def _safe_links(album: AlbumView) -> list[tuple[str, str]]:
+def safe_links(album: AlbumView) -> list[tuple[str, str]]:
     """(label, url) of the album's http(s) links, in sheet order.
 
     A Spotify match that the sheet does not link to is added from the
@@ -90,7 +90,7 @@ def format_duration(ms: int | None) -> str:
     return f"{minutes}:{seconds:02d}"
 
 
-def _total_duration_ms(album: AlbumView) -> int | None:
+def total_duration_ms(album: AlbumView) -> int | None:
     spotify = album["spotify"]
     if spotify is None:
         return None
@@ -111,7 +111,7 @@ def _track_count(album: AlbumView) -> int | None:
     return len(spotify["tracks"]) if spotify["tracks"] is not None else None
 
 
-def _has_cover(album: AlbumView) -> bool:
+def has_cover(album: AlbumView) -> bool:
     return is_http_url(album["cover_url"])
 
 
@@ -199,7 +199,7 @@ def _sheet_cell(value: object) -> str:
 
 def _csv_row(album: AlbumView, link_keys: Sequence[str]) -> list[str]:
     spotify = album["spotify"]
-    duration = _total_duration_ms(album)
+    duration = total_duration_ms(album)
     cells = [
         *(_sheet_cell(album.get(key)) for key in _CSV_HEAD),
         *(album["links"].get(key, "") for key in link_keys),
@@ -252,7 +252,7 @@ def _md_url(url: str) -> str:
 
 
 def _md_row(album: AlbumView) -> str:
-    links = " ".join(f"[{_md_text(label)}]({_md_url(url)})" for label, url in _safe_links(album))
+    links = " ".join(f"[{_md_text(label)}]({_md_url(url)})" for label, url in safe_links(album))
     mark = match_mark(album)
     if mark:
         links += f" ({_md_text(mark)})"
@@ -280,13 +280,14 @@ def render_markdown(albums: Sequence[AlbumView]) -> str:
 # ----------------------------------------------------------------------- HTML
 
 
-# The page's style and script live beside this module (jitspot/gallery.css, .js).
+# The page's style and script are the package's static files (jitspot/static/gallery.css, .js),
+# which `serve` uses too.
 # The page is one file: both are inlined, the script allowed by its hash alone.
 
 
 @cache
 def _asset(name: str) -> str:
-    return resources.files("jitspot").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("jitspot").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def _csp(script: str) -> str:
@@ -301,7 +302,7 @@ def _esc(text: str) -> str:
     return escape(text, quote=True)
 
 
-def _initials(artist: str) -> str:
+def initials(artist: str) -> str:
     """`Dream Theater` -> `DT`, `Caligula's Horse` -> `CH`, `1349` -> `1`."""
     firsts = [match.group() for word in artist.split() if (match := _WORD_CHAR.search(word))]
     if firsts:
@@ -313,7 +314,7 @@ _WORD_CHAR = re.compile(r"[^\W_]")
 HUE_STEPS = 36  # placeholder hues: classes h0…h35 in gallery.css, 10° apart
 
 
-def _hue(artist: str) -> int:
+def hue(artist: str) -> int:
     """The placeholder's hue class for an artist: the same artist, the same colour."""
     return zlib.crc32(fold(artist).encode()) % HUE_STEPS
 
@@ -367,7 +368,7 @@ def _fold_table(albums: Sequence[AlbumView]) -> str:
     return json.dumps(table, ensure_ascii=False, separators=(",", ":"))
 
 
-def _badges(album: AlbumView) -> list[str]:
+def badges(album: AlbumView) -> list[str]:
     """Short marks shown on a tile's cover, as plain text; the one place that decides them:
     "matched 0.96" when the album's Spotify id was found by search, not the sheet."""
     mark = match_mark(album)
@@ -380,15 +381,15 @@ def _cover_html(album: AlbumView) -> str:
     A cover image is not in the markup: the tile's `data-c` holds its URL and the
     page's script adds the <img> when the tile nears the viewport.
     """
-    marks = "".join(f"<span>{_esc(mark)}</span>" for mark in _badges(album))
-    badges = f'<span class="bd">{marks}</span>' if marks else ""
-    attributes = f'class="c h{_hue(album["artist"])}" data-i="{_esc(_initials(album["artist"]))}"'
-    if _has_cover(album):
-        return f"<div {attributes}>{badges}</div>"
+    marks = "".join(f"<span>{_esc(mark)}</span>" for mark in badges(album))
+    badge_html = f'<span class="bd">{marks}</span>' if marks else ""
+    attributes = f'class="c h{hue(album["artist"])}" data-i="{_esc(initials(album["artist"]))}"'
+    if has_cover(album):
+        return f"<div {attributes}>{badge_html}</div>"
     reason = cover_reason(album)
     tooltip = album["cover_note"] or reason
     return (
-        f'<div {attributes} title="{_esc(tooltip)}">{badges}'
+        f'<div {attributes} title="{_esc(tooltip)}">{badge_html}'
         f'<span class="w">{_esc(reason)}</span></div>'
     )
 
@@ -401,7 +402,7 @@ def _sub_html(album: AlbumView) -> str:
         parts.append(_esc(album["release_text"]))
     if album["kind"]:
         parts.append(_esc(album["kind"]))
-    duration = format_duration(_total_duration_ms(album))
+    duration = format_duration(total_duration_ms(album))
     if duration:
         parts.append(duration)
     return f'<p class="s">{" · ".join(parts)}</p>' if parts else ""
@@ -410,12 +411,12 @@ def _sub_html(album: AlbumView) -> str:
 def _links_html(album: AlbumView) -> str:
     # No target/rel per link: the page's <base target="_blank"> opens them in a new
     # tab (which implies noopener) and its referrer policy sends no referrer.
-    anchors = [f'<a href="{_esc(url)}">{_esc(label)}</a>' for label, url in _safe_links(album)]
+    anchors = [f'<a href="{_esc(url)}">{_esc(label)}</a>' for label, url in safe_links(album)]
     return f'<p class="l">{"".join(anchors)}</p>' if anchors else ""
 
 
 def _tile_html(album: AlbumView) -> str:
-    cover = f' data-c="{_esc((album["cover_url"] or "").strip())}"' if _has_cover(album) else ""
+    cover = f' data-c="{_esc((album["cover_url"] or "").strip())}"' if has_cover(album) else ""
     genres = _esc(", ".join(album["genres"]))
     genres_html = f'<p class="gn">{genres}</p>' if genres else ""
     return (
@@ -479,7 +480,7 @@ def _header_html(
     albums: Sequence[AlbumView], title: str, generated_at: str | None, index: str
 ) -> str:
     total = len(albums)
-    covers = sum(1 for album in albums if _has_cover(album))
+    covers = sum(1 for album in albums if has_cover(album))
     noun = "album" if total == 1 else "albums"
     stats = (
         f'<b id="shown">{total:,}</b><span id="of" hidden> of {total:,}</span> {noun}'
