@@ -121,9 +121,12 @@ class Catalog:
         *,
         progress: Progress | None = None,
         count: bool = True,
+        artists: bool = True,
     ) -> Resolution:
         ids = [a.spotify_id for a in albums if a.spotify_id]
-        return self.resolver.resolve(ids, policy, progress=progress, count_lookups=count)
+        return self.resolver.resolve(
+            ids, policy, progress=progress, count_lookups=count, artists=artists
+        )
 
     def views(
         self,
@@ -133,10 +136,14 @@ class Catalog:
         refresh: bool = False,
         count: bool = True,
         progress: Progress | None = None,
+        artists: bool = True,
     ) -> list[AlbumView]:
-        """Album objects; fetches what is missing unless offline (everything with refresh)."""
+        """Album objects; fetches what is missing unless offline (everything with refresh).
+
+        `artists=False`: the albums alone (covers), not their artists (genres).
+        """
         policy = Policy.OFFLINE if offline else Policy.ALL if refresh else Policy.MISSING
-        resolution = self.resolve(albums, policy, progress=progress, count=count)
+        resolution = self.resolve(albums, policy, progress=progress, count=count, artists=artists)
         return self.build_views(albums, resolution)
 
     def build_views(self, albums: Sequence[StoredAlbum], resolution: Resolution) -> list[AlbumView]:

@@ -76,6 +76,14 @@ class RunLock:
         os.pwrite(fd, record.encode(), 0)
         self._fd = fd
 
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it: True; False (nothing taken) if somebody does."""
+        try:
+            self.acquire(0.0)
+        except Locked:
+            return False
+        return True
+
     def release(self) -> None:
         if self._fd is None:
             return

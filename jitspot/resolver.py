@@ -143,8 +143,11 @@ class Resolver:
         *,
         count_lookups: bool = True,
         progress: Progress | None = None,
+        artists: bool = True,
     ) -> Resolution:
         """Entries for the albums (and their artists), fetching what `policy` asks for.
+
+        `artists=False` fetches albums only (a cover needs no artist's genres).
 
         Stops early (keeping every finished batch) on a rate limit past the cap,
         an unreachable Spotify, refused credentials, or the resolver's `stop`;
@@ -169,7 +172,7 @@ class Resolver:
         )
         if policy.fetches_nothing:
             return result
-        if not to_fetch and not self._artists_wanted(ids, result, policy):
+        if not to_fetch and not (artists and self._artists_wanted(ids, result, policy)):
             return result  # warm: no gateway, no token, no network
         not_before = remembered_until(self.store, NOT_BEFORE, now)
         if not_before is not None:
@@ -178,7 +181,7 @@ class Resolver:
         try:
             if self.with_credentials:
                 self._fetch_albums(to_fetch, result, progress)
-                if result.error is None:
+                if artists and result.error is None:
                     wanted = self._artists_wanted(ids, result, policy)
                     self._fetch_artists(wanted, result, progress)
             else:

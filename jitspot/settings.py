@@ -24,6 +24,7 @@ _CONTRACT_ENV = {
     "JITSPOT_SPOTIFY_API_URL": "api_url",
     "JITSPOT_SPOTIFY_TOKEN_URL": "token_url",
     "JITSPOT_SPOTIFY_OEMBED_URL": "oembed_url",
+    "JITSPOT_SHEET_URL": "sheet_url",
 }
 # Credentials: spotipy's names first, Spotify's as the alternative.
 _CREDENTIAL_ENV = {
@@ -44,6 +45,8 @@ class Settings(BaseModel):
     api_url: str = DEFAULT_API_URL
     token_url: str = DEFAULT_TOKEN_URL
     oembed_url: str = DEFAULT_OEMBED_URL
+    # The sheet `serve`'s "Sync now" imports: a URL (Google Sheets links work) or a path.
+    sheet_url: str | None = None
 
     # Every tunable has an upper bound: a typo (or 1e400) is caught at load, not hours later.
     cache_ttl_days: float = Field(
@@ -84,6 +87,11 @@ class Settings(BaseModel):
     download_max_mb: float = Field(100.0, gt=0, le=4096, description="largest sheet download")
     download_timeout: float = Field(60.0, gt=0, le=3600, description="seconds for a sheet download")
 
+    @field_validator("sheet_url")
+    @classmethod
+    def _sheet(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
     @field_validator("api_url", "token_url", "oembed_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -122,7 +130,8 @@ class Settings(BaseModel):
 TUNABLES = [
     name
     for name in Settings.model_fields
-    if name not in {"home", "client_id", "client_secret", "api_url", "token_url", "oembed_url"}
+    if name
+    not in {"home", "client_id", "client_secret", "api_url", "token_url", "oembed_url", "sheet_url"}
 ]
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -259,6 +260,32 @@ class AlbumFilter:
         return " AND ".join(clauses), params
 
 
+class AlbumOrder(StrEnum):
+    """How a page of albums is sorted."""
+
+    DATE = "date"  # newest first; a date not known yet ("TBA") after its year's last day
+    ARTIST = "artist"
+    TITLE = "title"
+
+
+_ORDER_SQL = {
+    AlbumOrder.DATE: "COALESCE(release_date, printf('%04d-12-32', year)) DESC NULLS LAST,"
+    " artist_folded, title COLLATE NOCASE, id",
+    AlbumOrder.ARTIST: "artist_folded, COALESCE(release_date, printf('%04d-12-32', year)),"
+    " title COLLATE NOCASE, id",
+    AlbumOrder.TITLE: "title COLLATE NOCASE, artist_folded, id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Facets:
+    """What the catalog holds to choose from: tabs, vocal styles, years."""
+
+    tabs: list[str]
+    vocals: list[str]
+    years: list[int]
+
+
 @dataclass(slots=True)
 class RowChange:
     """One row an import added, updated or removed (shown with `-v`)."""
@@ -285,6 +312,7 @@ class ImportReport:
     tabs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     changes: list[RowChange] = field(default_factory=list)
+    added_ids: list[int] = field(default_factory=list)  # store ids of the rows added
 
     def as_json(self, *, changes: bool = True) -> dict[str, Any]:
         """The report's keys; `changes=False` leaves out the per-row list (a run's record)."""
@@ -600,12 +628,62 @@ class Store:
             )
         return listed
 
+    def albums_page(
+        self, where: AlbumFilter | None, order: AlbumOrder, *, limit: int, offset: int = 0
+    ) -> tuple[list[StoredAlbum], int]:
+        """One page of `albums(where)` in `order`, and how many albums there are in all."""
+        condition, params = (where or AlbumFilter()).where()
+        total = self.conn.execute(
+            f"SELECT COUNT(*) FROM albums WHERE {condition}",  # noqa: S608
+            params,
+        ).fetchone()[0]
+        rows = self.conn.execute(
+            f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE {condition}"  # noqa: S608
+            f" ORDER BY {_ORDER_SQL[order]} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [StoredAlbum.from_row(row) for row in rows], int(total)
+
+    def facets(self) -> Facets:
+        """The tabs (in sheet order), vocal styles and years present: a form's choices."""
+        live = "FROM albums WHERE removed_at IS NULL"
+        tabs = [
+            row[0]
+            for row in self.conn.execute(f"SELECT tab {live} GROUP BY tab_folded ORDER BY MIN(id)")
+        ]
+        vocals = [
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT MIN(vocal_style) {live} AND vocal_style IS NOT NULL"
+                " GROUP BY vocal_folded ORDER BY vocal_folded"
+            )
+        ]
+        years = [
+            row[0]
+            for row in self.conn.execute(
+                f"SELECT DISTINCT year {live} AND year IS NOT NULL ORDER BY year DESC"
+            )
+        ]
+        return Facets(tabs, vocals, years)
+
     def album_by_id(self, album_id: int) -> StoredAlbum | None:
         row = self.conn.execute(
             f"SELECT {_ALBUM_COLUMNS} FROM albums WHERE id = ? AND removed_at IS NULL",  # noqa: S608
             (album_id,),
         ).fetchone()
         return None if row is None else StoredAlbum.from_row(row)
+
+    def albums_by_ids(self, album_ids: Sequence[int]) -> list[StoredAlbum]:
+        """The albums with these store ids still in the sheet, in sheet order."""
+        rows = _rows_in(
+            self.conn,
+            f"SELECT {_ALBUM_COLUMNS} FROM albums",  # noqa: S608
+            "id",
+            list(album_ids),
+            "removed_at IS NULL",
+        )
+        albums = [StoredAlbum.from_row(row) for row in rows]
+        return sorted(albums, key=lambda a: (a.tab, a.row_number, a.id))
 
     def albums_by_spotify_id(self, spotify_id: str) -> list[StoredAlbum]:
         rows = self.conn.execute(
@@ -728,6 +806,12 @@ class Store:
                 rematch,
             )
             conn.executemany(_INSERT_SQL, inserts)
+            if inserts:
+                # The key is the first value inserted, and unique.
+                keys = [values[0] for values in inserts]
+                report.added_ids = [
+                    row[0] for row in _rows_in(conn, "SELECT id FROM albums", "key", keys)
+                ]
             conn.executemany(
                 "UPDATE albums SET row_number = ?, tab = ?, updated_at = ? WHERE id = ?", moves
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from serving import Served, serve
 from spotify_double import SpotifyDouble
 
 from jitspot import cli, views
@@ -402,3 +403,19 @@ def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
             )
         finally:
             cache.close()
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., Served]]:
+    """Starts `jitspot serve`'s app on a free loopback port (over the test's home and the
+    Spotify settings in the environment); every server started is stopped afterwards."""
+    started: list[Served] = []
+
+    def start(**options: Any) -> Served:
+        server = serve(**options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from jitspot.cli import albums, cache, importing, match, refresh, stats  # noqa: F401 - registers the commands
+from jitspot.cli import albums, cache, importing, match, refresh, serve, stats  # noqa: F401 - registers the commands
 from jitspot.cli.app import app, state
 from jitspot.errors import (
     EXIT_INTERRUPTED,

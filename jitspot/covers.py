@@ -1,0 +1,219 @@
+"""Covers and album details asked for by many callers at once, coalesced into batches.
+
+`serve`'s pages ask for the covers of the tiles that come into view, a few
+albums per request and several requests at the same moment. Looked up one
+request at a time they would cost a call per album; here the lookups that
+arrive within a short window (`WINDOW`) go to the resolver together, which
+fetches the misses 20 albums per `GET /albums` call when the app may, and one
+call each when it may not. The resolver's rules hold unchanged: cache first,
+pacing, 429s, the shared "not before".
+
+One thread does all the Spotify work of a server: one gateway, one pacer,
+one token, like any other jitspot process on the home.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from jitspot.catalog import Catalog
+from jitspot.freshness import Policy
+from jitspot.refresh import iso_time
+from jitspot.resolver import NOT_BEFORE, remembered_until
+from jitspot.stopping import Stop
+from jitspot.store import StoredAlbum
+from jitspot.views import AlbumView, CoverState
+
+log = logging.getLogger("jitspot.covers")
+
+WINDOW = 0.05  # seconds a first lookup waits for company before the batch goes
+MOST = 100  # albums that make a batch go at once (five calls of 20)
+
+
+@dataclass(frozen=True, slots=True)
+class CoverAnswer:
+    """What the cover endpoint says of one album: the URL, or why there is none."""
+
+    album_id: int
+    cover_url: str | None
+    cover_state: CoverState
+    note: str | None
+    until: str | None = None  # when a rate limit ends (ISO time), with "rate_limited"
+
+    @classmethod
+    def of(cls, view: AlbumView, until: float | None) -> CoverAnswer:
+        state = view["cover_state"]
+        return cls(
+            view["id"],
+            view["cover_url"],
+            state,
+            view["cover_note"],
+            iso_time(until) if state == "rate_limited" else None,
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "id": self.album_id,
+            "cover_url": self.cover_url,
+            "cover_state": self.cover_state,
+            "note": self.note,
+            "until": self.until,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """Album objects for what one caller asked, and when a rate limit ends (if one holds)."""
+
+    views: dict[int, AlbumView]
+    rate_limited_until: float | None
+
+    def covers(self) -> dict[int, CoverAnswer]:
+        return {i: CoverAnswer.of(v, self.rate_limited_until) for i, v in self.views.items()}
+
+
+@dataclass(slots=True)
+class _Ask:
+    albums: list[StoredAlbum]
+    details: bool
+    answer: Future[Looked]
+
+
+class Closed(RuntimeError):
+    """The coalescer was closed (the server is stopping)."""
+
+
+class Coalescer:
+    """Lookups from any thread, answered by one worker thread in batches.
+
+    `look_up` blocks its caller until the batch it joined is resolved.
+    `details=True` asks for everything an album page shows (albums and their
+    artists, for genres); covers need the albums alone.
+    """
+
+    def __init__(
+        self,
+        open_catalog: Callable[[Stop], Catalog],
+        *,
+        window: float = WINDOW,
+        most: int = MOST,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._open_catalog = open_catalog
+        self.window = window
+        self.most = most
+        self._monotonic = monotonic
+        self._ready = threading.Condition()
+        self._asks: list[_Ask] = []
+        self._closed = False
+        self._stop = Stop()
+        self._worker: threading.Thread | None = None
+        self.batches = 0  # resolves made: what a test or a bench can count
+
+    def look_up(
+        self, albums: Sequence[StoredAlbum], *, details: bool = False, timeout: float | None = None
+    ) -> Looked:
+        """Album objects for `albums`, fetched (with others asked meanwhile) when missing."""
+        answer: Future[Looked] = Future()
+        if not albums:
+            return Looked({}, None)
+        with self._ready:
+            if self._closed:
+                raise Closed("the server is stopping")
+            self._asks.append(_Ask(list(albums), details, answer))
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="jitspot-coalescer", daemon=True
+                )
+                self._worker.start()
+            self._ready.notify_all()
+        return answer.result(timeout)
+
+    def close(self) -> None:
+        """Stop: waits in progress end (as a signal ends them), asks left are refused."""
+        with self._ready:
+            self._closed = True
+            self._stop.request("signal")
+            self._ready.notify_all()
+            worker = self._worker
+        if worker is not None:
+            worker.join(timeout=30)
+
+    # -- the worker ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        catalog: Catalog | None = None
+        try:
+            catalog = self._open_catalog(self._stop)
+            while (asks := self._gather()) is not None:
+                self._answer(catalog, asks)
+        except BaseException as exc:  # the asks waiting must hear of it, not hang
+            self._refuse_all(exc)
+            raise
+        finally:
+            if catalog is not None:
+                catalog.close()
+                catalog.store.close()
+            self._refuse_all(Closed("the server is stopping"))
+
+    def _gather(self) -> list[_Ask] | None:
+        """The asks of one batch: the first, and all that come within the window."""
+        with self._ready:
+            while not self._asks and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                return None
+            deadline = self._monotonic() + self.window
+            while not self._closed and _albums(self._asks) < self.most:
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+            asks, self._asks = self._asks, []
+            return asks
+
+    def _answer(self, catalog: Catalog, asks: list[_Ask]) -> None:
+        for details in (False, True):
+            group = [ask for ask in asks if ask.details is details]
+            if group:
+                self._resolve(catalog, group, details)
+
+    def _resolve(self, catalog: Catalog, group: list[_Ask], details: bool) -> None:
+        albums = list({a.id: a for ask in group for a in ask.albums}.values())
+        try:
+            resolution = catalog.resolve(albums, Policy.MISSING, artists=details)
+            views = {view["id"]: view for view in catalog.build_views(albums, resolution)}
+            until = resolution.rate_limited_until or remembered_until(
+                catalog.store, NOT_BEFORE, catalog.clock()
+            )
+            # The lookups' hits and misses, for `stats` (a long-lived server has no
+            # command end to add them at).
+            catalog.store.flush_counters()
+        except Exception as exc:
+            # This batch's callers hear of it (a damaged cache, a full disk); the
+            # next batch tries again.
+            log.warning("cover lookup failed: %s", exc)
+            for ask in group:
+                ask.answer.set_exception(exc)
+            return
+        finally:
+            self.batches += 1
+        for ask in group:
+            ask.answer.set_result(Looked({a.id: views[a.id] for a in ask.albums}, until))
+
+    def _refuse_all(self, error: BaseException) -> None:
+        with self._ready:
+            asks, self._asks = self._asks, []
+            self._closed = True
+        for ask in asks:
+            if not ask.answer.done():
+                ask.answer.set_exception(error)
+
+
+def _albums(asks: list[_Ask]) -> int:
+    return sum(len(ask.albums) for ask in asks)
