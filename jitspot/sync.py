@@ -157,12 +157,22 @@ class Syncer:
         added = [a for a in catalog.store.albums_by_ids(report.added_ids) if a.spotify_id]
         self._update(stage="covers", done=0, total=len(added))
         error: str | None = None
+        covered = len(added)
         if added:
             resolution = catalog.resolve(added, Policy.MISSING, progress=self._progress)
             catalog.record(self.command, started_at, len(added))
+            covered -= len({a.spotify_id for a in added} & set(resolution.failed))
             if resolution.error is not None:
                 error = _partial(resolution.error, self._clock())
-        self._update(state="done", error=error, finished_at=now_iso())
+        # The end counts albums again (the last phase may have been their artists).
+        self._update(
+            state="done",
+            stage="covers",
+            done=covered,
+            total=len(added),
+            error=error,
+            finished_at=now_iso(),
+        )
 
 
 def _partial(error: JitspotError, now: float) -> str:

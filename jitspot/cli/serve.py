@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -104,7 +105,7 @@ def serve_command(
         server_header=False,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
+    server = _quiet_server_class()(config)
     if open_browser:
         _open_when_ready(server, url)
     try:
@@ -113,6 +114,24 @@ def serve_command(
         pass  # Ctrl-C is how a server ends: exit 0
     finally:
         sock.close()
+
+
+def _quiet_server_class() -> type:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """uvicorn, ending with exit 0 when Ctrl-C or SIGTERM stops it.
+
+        After its graceful shutdown uvicorn raises the signal it caught again, so the
+        process would die of it (130, or killed by SIGTERM): for a server stopped on
+        purpose that reads as a failure to a shell or a service manager.
+        """
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return QuietServer
 
 
 def _loopback(host: str) -> tuple[str, ...]:
