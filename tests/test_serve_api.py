@@ -1,27 +1,37 @@
-"""`jitspot serve`'s JSON API on a real loopback port, over the Spotify double."""
+"""`jitspot serve`'s pages and JSON API on a real loopback port, over the Spotify double.
+
+The server runs uvicorn on a free port (`start_server`); Spotify is the double,
+counting the calls it gets; the store is a real file in the test's home.
+"""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from conftest import Result, album_url
+import pytest
+from conftest import ALBUM_KEYS, Result, album_url
 from serving import Served
 from spotify_double import SpotifyDouble
 
+from jitspot.resolver import NOT_BEFORE
+from jitspot.settings import load_settings
+from jitspot.store import open_store
+
 Start = Callable[..., Served]
+MakeSheet = Callable[..., Path]
+Run = Callable[..., Result]
 
 
-def _catalog(
-    spotify: SpotifyDouble, make_sheet: Callable[..., Path], run: Callable[..., Result], n: int
-) -> list[str]:
-    """`n` albums of the double in one imported tab; returns their Spotify ids."""
-    ids = spotify.populate(n, max(1, n // 3))
+def _rows(spotify: SpotifyDouble, n: int, *, artists: int = 5) -> tuple[list[list[Any]], list[str]]:
+    ids = spotify.populate(n, artists)
     rows = [
         [
-            f"Artist {i % max(1, n // 3)}",
+            f"Artist {i % artists}",
             f"Album {i}",
             None,
             "LP",
@@ -33,15 +43,296 @@ def _catalog(
         ]
         for i, spotify_id in enumerate(ids)
     ]
+    return rows, ids
+
+
+def _catalog(spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, n: int) -> list[str]:
+    """`n` albums of the double in one imported tab (store ids 1..n); their Spotify ids."""
+    rows, ids = _rows(spotify, n)
     assert run("import", str(make_sheet({"2024 Prog-metal": rows}))).exit_code == 0
     return ids
 
 
+SHEET = {
+    "2024 Prog-metal": [
+        [
+            "Haken",
+            "Fauna",
+            "2023-03-03",
+            "LP",
+            "Prog-metal",
+            "Mixed",
+            "London, UK",
+            "https://haken.bandcamp.com",
+            None,
+        ],
+        [
+            "Leprous",
+            "Aphelion",
+            "2021-08-27",
+            "LP",
+            "Prog-metal, Art rock",
+            "Clean",
+            "Notodden, Norway",
+            None,
+            None,
+        ],
+        [
+            "Sólstafir",
+            "Berdreyminn",
+            "2017-05-26",
+            "LP",
+            "Post-metal",
+            "Clean",
+            "Iceland",
+            None,
+            None,
+        ],
+        ["Vola", "Friend of a Phantom", "TBA", "LP", "Djent", "Mixed ", "Denmark", None, None],
+    ],
+    "2023 Prog-rock": [
+        [
+            "Big Big Train",
+            "Ingenious Devices",
+            "2023-01-27",
+            "EP",
+            "Prog-rock",
+            "Clean",
+            "UK",
+            None,
+            None,
+        ],
+        [
+            "Agusa",
+            "Prima Materia",
+            "2023-10-01",
+            "LP",
+            "Prog-rock",
+            "Instrumental",
+            "Sweden",
+            None,
+            None,
+        ],
+    ],
+}
+
+
+@pytest.fixture
+def sheet_catalog(make_sheet: MakeSheet, run: Run) -> None:
+    assert run("import", str(make_sheet(SHEET))).exit_code == 0
+
+
+def _titles(answer: Any) -> list[str]:
+    return [album["title"] for album in answer]
+
+
+# -- browsing: filters, sort, pages ----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+@pytest.mark.parametrize(
+    ("query", "titles"),
+    [
+        (
+            "",
+            [
+                "Friend of a Phantom",
+                "Prima Materia",
+                "Fauna",
+                "Ingenious Devices",
+                "Aphelion",
+                "Berdreyminn",
+            ],
+        ),
+        (
+            "?sort=artist",
+            [
+                "Prima Materia",
+                "Ingenious Devices",
+                "Fauna",
+                "Aphelion",
+                "Berdreyminn",
+                "Friend of a Phantom",
+            ],
+        ),
+        (
+            "?sort=title",
+            [
+                "Aphelion",
+                "Berdreyminn",
+                "Fauna",
+                "Friend of a Phantom",
+                "Ingenious Devices",
+                "Prima Materia",
+            ],
+        ),
+        ("?artist=solstafir", ["Berdreyminn"]),
+        ("?genre=ART+ROCK", ["Aphelion"]),
+        ("?year=2023", ["Prima Materia", "Fauna", "Ingenious Devices"]),
+        ("?tab=2023*", ["Prima Materia", "Ingenious Devices"]),
+        ("?vocal=mixed", ["Friend of a Phantom", "Fauna"]),
+        ("?query=phantom+vola", ["Friend of a Phantom"]),
+        (
+            "?artist=&genre=&year=&query=",
+            [
+                "Friend of a Phantom",
+                "Prima Materia",
+                "Fauna",
+                "Ingenious Devices",
+                "Aphelion",
+                "Berdreyminn",
+            ],
+        ),
+    ],
+)
+def test_api_albums__filters_and_sorts_like_the_cli(
+    start_server: Start, query: str, titles: list[str]
+) -> None:
+    server = start_server()
+
+    answer = server.get(f"/api/albums{query}")
+
+    assert answer.status_code == 200
+    assert _titles(answer.json()) == titles
+    assert answer.headers["X-Total-Count"] == str(len(titles))
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_api_albums__answers_album_objects_of_the_contract(start_server: Start) -> None:
+    albums = start_server().get("/api/albums").json()
+
+    assert all(set(album) >= ALBUM_KEYS for album in albums)
+    haken = next(a for a in albums if a["artist"] == "Haken")
+    assert haken["cover_state"] == "no_spotify_link"
+    assert haken["links"] == {"bandcamp": "https://haken.bandcamp.com"}
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_api_albums__pages_with_total_and_link_headers(start_server: Start) -> None:
+    server = start_server()
+
+    first = server.get("/api/albums?sort=title&per_page=4")
+    second = server.get("/api/albums?sort=title&per_page=4&page=2")
+    beyond = server.get("/api/albums?sort=title&per_page=4&page=3")
+
+    assert _titles(first.json()) == ["Aphelion", "Berdreyminn", "Fauna", "Friend of a Phantom"]
+    assert _titles(second.json()) == ["Ingenious Devices", "Prima Materia"]
+    assert beyond.json() == []
+    assert first.headers["X-Total-Count"] == "6"
+    assert first.headers["X-Pages"] == "2"
+    assert 'page=2>; rel="next"' in first.headers["Link"]
+    assert 'rel="prev"' in second.headers["Link"]
+    assert 'rel="next"' not in second.headers["Link"]
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("?year=soon", "year must be a whole number"),
+        ("?sort=popularity", "sort must be one of"),
+        ("?page=0", "page must be between"),
+        ("?per_page=5000", "per_page must be between"),
+    ],
+)
+def test_api_albums__a_bad_query_is_a_400_that_says_why(
+    start_server: Start, query: str, words: str
+) -> None:
+    answer = start_server().get(f"/api/albums{query}")
+
+    assert answer.status_code == 400
+    assert words in answer.json()["error"]
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_catalog_page__renders_the_filter_form_tiles_and_pager(start_server: Start) -> None:
+    page = start_server().get("/?per_page=2&sort=title&year=2023")
+
+    assert page.status_code == 200
+    html = page.text
+    assert html.count("<article") == 2
+    assert "<option selected>2023</option>" in html
+    assert '<option value="title" selected>Title</option>' in html
+    assert "Page 1 of 2" in html
+    assert 'id="more" href="/?year=2023&amp;sort=title&amp;per_page=2&amp;page=2"' in html
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_catalog_page__says_why_a_tile_has_no_cover(start_server: Start) -> None:
+    html = start_server().get("/?artist=haken").text
+
+    assert '<span class="w">No Spotify link</span>' in html
+    assert "data-ask" not in html  # nothing to ask Spotify for
+
+
+# -- safety ----------------------------------------------------------------------------------
+
+
+def test_catalog_page__escapes_sheet_text_and_links_only_http(
+    start_server: Start, make_sheet: MakeSheet, run: Run
+) -> None:
+    evil = '<script>alert("x")</script>'
+    rows = [
+        [
+            evil,
+            'Title "quoted" <b>',
+            None,
+            "LP",
+            "<i>Genre</i>",
+            None,
+            None,
+            "javascript:alert(1)",
+            None,
+        ]
+    ]
+    assert run("import", str(make_sheet({"2024": rows}))).exit_code == 0
+
+    server = start_server()
+    pages = [server.get("/").text, server.get("/albums/1").text]
+
+    for html in pages:
+        assert evil not in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+        assert "&#34;quoted&#34; &lt;b&gt;" in html and "<i>Genre" not in html
+        assert "javascript:" not in html
+
+
+def test_static__serves_only_the_package_static_files(start_server: Start) -> None:
+    server = start_server()
+
+    assert server.get("/static/serve.js").status_code == 200
+    assert server.get("/static/gallery.css").status_code == 200
+    for path in (
+        "/static/../web/app.py",
+        "/static/%2e%2e/web/app.py",
+        "/static/..%2fweb%2fapp.py",
+        "/static/../../jitspot/settings.py",
+    ):
+        assert server.get(path).status_code == 404, path
+
+
+def test_server__refuses_a_host_that_is_not_loopback(start_server: Start) -> None:
+    """A page on another site resolving to 127.0.0.1 (DNS rebinding) gets nothing."""
+    server = start_server()
+
+    assert server.get("/api/albums", headers={"Host": "evil.example:80"}).status_code == 421
+    assert (
+        server.get("/api/albums", headers={"Host": f"localhost:{server.port}"}).status_code == 200
+    )
+
+
+def test_server__pages_carry_a_content_security_policy(start_server: Start) -> None:
+    answer = start_server().get("/")
+
+    assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# -- covers ----------------------------------------------------------------------------------
+
+
 def test_cover__concurrent_requests_are_coalesced_into_batches(
-    spotify: SpotifyDouble,
-    make_sheet: Callable[..., Path],
-    run: Callable[..., Result],
-    start_server: Start,
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
 ) -> None:
     _catalog(spotify, make_sheet, run, 45)
     server = start_server(window=0.3)
@@ -53,6 +344,285 @@ def test_cover__concurrent_requests_are_coalesced_into_batches(
         )
 
     assert {a["cover_state"] for a in answers} == {"fetched"}
-    assert all(a["cover_url"].startswith("https://") for a in answers)
+    assert all(a["cover_url"].startswith("https://i.scdn.co/") for a in answers)
     assert spotify.count("albums_batch") == math.ceil(45 / 20)
     assert spotify.count("album") == 0
+    assert spotify.count("artists_batch") == 0  # a cover needs no artist
+
+
+def test_covers__one_request_for_a_screenful_costs_ceil_n_over_20_calls(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 60)
+    server = start_server()
+    spotify.reset()
+
+    answer = server.get("/api/covers?" + "&".join(f"id={i}" for i in range(1, 61))).json()
+
+    assert [c["id"] for c in answer["covers"]] == list(range(1, 61))
+    assert spotify.count("albums_batch") == 3
+
+
+def test_cover__is_served_from_the_cache_the_second_time(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    first = server.get("/api/albums/2/cover").json()
+    spotify.reset()
+
+    again = server.get("/api/albums/2/cover").json()
+    listed = server.get("/api/albums").json()
+
+    assert first["cover_state"] == "fetched"
+    assert again == {**first, "cover_state": "cached"}
+    assert spotify.count() == 0
+    assert next(a for a in listed if a["id"] == 2)["cover_url"] == first["cover_url"]
+
+
+def test_cover__says_no_spotify_link(start_server: Start, make_sheet: MakeSheet, run: Run) -> None:
+    assert run("import", str(make_sheet(SHEET))).exit_code == 0
+
+    answer = start_server().get("/api/albums/1/cover").json()
+
+    assert answer["cover_state"] == "no_spotify_link"
+    assert answer["cover_url"] is None
+    assert answer["note"] == "no Spotify link"
+    assert answer["reason"] == "No Spotify link"
+
+
+def test_cover__says_not_found(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    ids = _catalog(spotify, make_sheet, run, 2)
+    spotify.not_found(ids[0])
+
+    answer = start_server().get("/api/albums/1/cover").json()
+
+    assert answer["cover_state"] == "not_found"
+    assert answer["note"] == "not found on Spotify"
+
+
+def test_cover__says_rate_limited_until_and_keeps_serving_the_cache(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    cached = server.get("/api/albums/1/cover").json()
+    spotify.rate_limit(3600)  # an hour: past any wait cap
+
+    limited = server.get("/api/albums/2/cover").json()
+    calls = spotify.count()
+    again = server.get("/api/albums/3/cover").json()
+    still = server.get("/api/albums/1/cover").json()
+
+    assert limited["cover_state"] == "rate_limited"
+    assert limited["until"] is not None
+    assert limited["note"].startswith("rate-limited until ")
+    assert again["cover_state"] == "rate_limited"
+    assert spotify.count() == calls  # "not before" holds: no second call
+    assert still["cover_state"] == "cached" and still["cover_url"] == cached["cover_url"]
+    settings = load_settings(Path("unused"))
+    with open_store(settings.store_path) as store:
+        assert store.get_meta(NOT_BEFORE) is not None  # every jitspot process stops too
+
+
+def test_cover__says_unavailable_when_spotify_cannot_be_reached(
+    make_sheet: MakeSheet, run: Run, start_server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Credentials, but Spotify at a closed port (the home fixture's URLs).
+    monkeypatch.setenv("SPOTIPY_CLIENT_ID", "id")
+    monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("JITSPOT_RETRY_ATTEMPTS", "1")
+    rows = [
+        ["Band", "Album", None, "LP", None, None, None, None, album_url("4aawyAB9vmqN3uQ7FjRGTy")]
+    ]
+    assert run("import", str(make_sheet({"2024": rows}))).exit_code == 0
+
+    answer = start_server().get("/api/albums/1/cover").json()
+
+    assert answer["cover_state"] == "unavailable"
+    assert answer["reason"] == "Spotify unavailable"
+
+
+def test_cover__without_credentials_comes_from_oembed(
+    spotify_no_credentials: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify_no_credentials, make_sheet, run, 2)
+
+    answer = start_server().get("/api/albums/1/cover").json()
+
+    assert answer["cover_state"] == "fetched"
+    assert answer["cover_url"].startswith("https://")
+    assert spotify_no_credentials.count("oembed") == 1
+
+
+def test_cover__of_an_unknown_album_is_a_404(start_server: Start) -> None:
+    answer = start_server().get("/api/albums/999/cover")
+
+    assert answer.status_code == 404
+    assert answer.json() == {"error": "no album with id 999"}
+
+
+# -- the album ---------------------------------------------------------------------------------
+
+
+def test_api_album__fetches_tracks_and_details_on_demand(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    server = start_server()
+
+    offline = server.get("/api/albums/1?offline=1").json()
+    album = server.get("/api/albums/1").json()
+
+    assert offline["cover_state"] == "not_cached" and offline["spotify"] is None
+    assert album["cover_state"] == "fetched"
+    assert album["spotify"]["tracks"] and album["spotify"]["label"]
+    assert album["spotify"]["genres"]  # its artists were fetched too
+
+
+def test_album_page__shows_sheet_facts_at_once_without_calling_spotify(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    server = start_server()
+    spotify.reset()
+
+    html = server.get("/albums/2").text
+
+    assert "<h2>Album 1</h2>" in html
+    assert "Loading tracks and details from Spotify" in html
+    assert spotify.count() == 0
+    assert server.get("/albums/77").status_code == 404
+
+
+# -- sync --------------------------------------------------------------------------------------
+
+
+def _wait_sync(
+    server: Served, *, until: Callable[[dict[str, Any]], bool], seconds: float = 30
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        status: dict[str, Any] = server.get("/api/sync").json()
+        if until(status) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+def test_sync__imports_the_sheet_then_fetches_what_it_added(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows, _ = _rows(spotify, 30)
+    assert run("import", str(make_sheet({"2024": rows[:10]}, name="old.xlsx"))).exit_code == 0
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
+    server = start_server()
+    before = server.get("/api/sync").json()
+    spotify.reset()
+    spotify.delay(0.2)
+
+    started = server.post("/api/sync")
+    running = _wait_sync(server, until=lambda s: s["stage"] == "covers" and s["total"] > 0)
+    done = _wait_sync(server, until=lambda s: s["state"] != "running")
+
+    assert before["state"] == "idle" and before["last_synced"] is not None
+    assert started.status_code == 202 and started.json()["state"] == "running"
+    assert running["state"] == "running" and running["total"] == 20
+    assert done["state"] == "done" and done["error"] is None
+    assert (done["added"], done["updated"], done["removed"]) == (20, 0, 0)
+    assert done["done"] == done["total"] == 20
+    assert (
+        done["last_synced"] > before["last_synced"] or done["last_synced"] == before["last_synced"]
+    )
+    assert spotify.count("albums_batch") == 1  # only what the import added: 20 albums
+    assert server.get("/api/albums/25/cover").json()["cover_state"] == "cached"
+
+
+def test_sync__a_second_press_while_one_runs_is_refused(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows, _ = _rows(spotify, 20)
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
+    server = start_server()
+    spotify.delay(0.5)
+
+    first = server.post("/api/sync")
+    second = server.post("/api/sync")
+    done = _wait_sync(server, until=lambda s: s["state"] != "running")
+
+    assert first.status_code == 202
+    assert second.status_code == 409
+    assert "already running" in second.json()["error"]
+    assert done["state"] == "done"
+
+
+@pytest.mark.usefixtures("lock_holder")
+def test_sync__is_refused_while_a_refresh_holds_the_lock(
+    start_server: Start, make_sheet: MakeSheet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet(SHEET)))
+    server = start_server()
+
+    answer = server.post("/api/sync")
+
+    assert answer.status_code == 409
+    assert "refresh (pid" in answer.json()["error"]
+    assert server.get("/api/sync").json()["state"] == "idle"
+
+
+def test_sync__from_another_origin_is_refused(
+    start_server: Start, make_sheet: MakeSheet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet(SHEET)))
+    server = start_server()
+
+    other = server.post("/api/sync", origin="http://evil.example")
+    no_origin = server.post("/api/sync", origin=None)
+    other_port = server.post("/api/sync", origin="http://127.0.0.1:1")
+
+    assert [other.status_code, no_origin.status_code, other_port.status_code] == [403, 403, 403]
+    assert server.get("/api/sync").json()["state"] == "idle"
+    assert server.get("/api/albums").json() == []  # nothing was imported
+
+
+def test_sync__without_a_sheet_says_how_to_set_one(start_server: Start) -> None:
+    server = start_server()
+
+    answer = server.post("/api/sync")
+    page = server.get("/").text
+
+    assert answer.status_code == 409
+    assert "JITSPOT_SHEET_URL" in answer.json()["error"]
+    assert server.get("/api/sync").json()["sheet_configured"] is False
+    assert 'id="sync-now" disabled' in page
+    assert "JITSPOT_SHEET_URL" in page
+
+
+def test_sync__a_sheet_that_cannot_be_read_fails_in_words_and_loses_nothing(
+    start_server: Start,
+    make_sheet: MakeSheet,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert run("import", str(make_sheet(SHEET))).exit_code == 0
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"not a workbook")
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(broken))
+    server = start_server()
+
+    assert server.post("/api/sync").status_code == 202
+    done = _wait_sync(server, until=lambda s: s["state"] != "running")
+
+    assert done["state"] == "failed"
+    assert "broken.xlsx" in done["error"]
+    assert len(server.get("/api/albums").json()) == 6

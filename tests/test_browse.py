@@ -1,0 +1,136 @@
+"""Browsing a page of the catalog: the query string read purely, the store's pages and order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Result
+
+from jitspot.browse import PER_PAGE, BadQuery, Browse, parse_browse
+from jitspot.store import AlbumFilter, AlbumOrder, Store
+
+
+def test_parse_browse__nothing_is_the_first_page_newest_first() -> None:
+    assert parse_browse({}) == Browse(AlbumFilter(), AlbumOrder.DATE, 1, PER_PAGE)
+
+
+def test_parse_browse__reads_every_filter_and_repeated_tabs() -> None:
+    browse = parse_browse(
+        {
+            "artist": ["Haken"],
+            "genre": [" djent "],
+            "year": ["2023"],
+            "tab": ["2023*", "", "2024 Prog-metal"],
+            "vocal": ["Mixed"],
+            "query": ["fauna"],
+            "sort": ["artist"],
+            "page": ["3"],
+            "per_page": ["20"],
+        }
+    )
+
+    assert browse.filter == AlbumFilter(
+        "Haken", "djent", 2023, ("2023*", "2024 Prog-metal"), "Mixed", "fauna"
+    )
+    assert (browse.order, browse.page, browse.per_page, browse.offset) == (
+        AlbumOrder.ARTIST,
+        3,
+        20,
+        40,
+    )
+
+
+def test_parse_browse__empty_fields_of_an_untouched_form_mean_not_given() -> None:
+    browse = parse_browse({"artist": [""], "year": [" "], "tab": [""], "sort": [""], "page": [""]})
+
+    assert browse == Browse()
+    assert not browse.filtered
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"year": ["MMXX"]}, "year must be a whole number (got 'MMXX')"),
+        ({"year": ["0"]}, "year must be between 1 and 9999 (got 0)"),
+        ({"page": ["-1"]}, "page must be between 1 and 100000 (got -1)"),
+        ({"per_page": ["201"]}, "per_page must be between 1 and 200 (got 201)"),
+        ({"sort": ["random"]}, "sort must be one of date, artist, title (got 'random')"),
+    ],
+)
+def test_parse_browse__refuses_what_it_cannot_read(
+    query: dict[str, list[str]], message: str
+) -> None:
+    with pytest.raises(BadQuery) as caught:
+        parse_browse(query)
+
+    assert str(caught.value) == message
+
+
+def test_browse_query_string__round_trips_and_leaves_defaults_out() -> None:
+    browse = parse_browse({"genre": ["Art rock"], "tab": ["2023*"], "sort": ["title"]})
+
+    assert browse.query_string() == "?genre=Art+rock&tab=2023%2A&sort=title"
+    assert browse.query_string(page=2).endswith("&page=2")
+    assert Browse().query_string() == ""
+    assert parse_browse({k: [v] for k, v in browse.params(page=4)}) == Browse(
+        browse.filter, browse.order, 4, PER_PAGE
+    )
+
+
+# -- the store's pages -------------------------------------------------------------------------
+
+ROWS = [
+    ["Zeta", "Later this year", "TBA", "LP", None, "Clean", None],
+    ["alpha", "Newest", "2024-05-01", "LP", None, "mixed ", None],
+    ["Beta", "Older", "2023-01-01", "EP", None, "Mixed", None],
+    ["Ælfgar", "Undated old", None, "LP", None, None, None],
+]
+
+
+@pytest.fixture
+def imported(make_sheet: Callable[..., Path], run: Callable[..., Result]) -> None:
+    assert (
+        run(
+            "import", str(make_sheet({"2024 Prog-metal": ROWS[:2], "2023 Prog-rock": ROWS[2:]}))
+        ).exit_code
+        == 0
+    )
+
+
+@pytest.mark.usefixtures("imported")
+@pytest.mark.parametrize(
+    ("order", "titles"),
+    [
+        # A date not known yet ("TBA", empty) comes after the last day of its year (the
+        # tab's year when the sheet gives none): still to come, or placed at the year's end.
+        (AlbumOrder.DATE, ["Later this year", "Newest", "Undated old", "Older"]),
+        (AlbumOrder.ARTIST, ["Undated old", "Newest", "Older", "Later this year"]),
+        (AlbumOrder.TITLE, ["Later this year", "Newest", "Older", "Undated old"]),
+    ],
+)
+def test_albums_page__orders(store: Store, order: AlbumOrder, titles: list[str]) -> None:
+    albums, total = store.albums_page(None, order, limit=10)
+
+    assert [a.title for a in albums] == titles
+    assert total == 4
+
+
+@pytest.mark.usefixtures("imported")
+def test_albums_page__limits_and_counts_the_filtered_whole(store: Store) -> None:
+    albums, total = store.albums_page(
+        AlbumFilter(vocal="MIXED"), AlbumOrder.TITLE, limit=1, offset=1
+    )
+
+    assert [a.title for a in albums] == ["Older"]
+    assert total == 2
+
+
+@pytest.mark.usefixtures("imported")
+def test_facets__tabs_in_sheet_order_vocals_once_years_newest_first(store: Store) -> None:
+    facets = store.facets()
+
+    assert facets.tabs == ["2024 Prog-metal", "2023 Prog-rock"]
+    assert [v.strip().lower() for v in facets.vocals] == ["clean", "mixed"]
+    assert facets.years == [2024, 2023]
