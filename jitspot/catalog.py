@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
 from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
@@ -297,6 +297,13 @@ def _missing_state(
         until = resolution.rate_limited_until or not_before
         return "rate_limited", f"rate-limited until {until_text(until, now)}"
     return "unavailable", f"Spotify unavailable: {error}" if error else "Spotify unavailable"
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    """A time for machines (JSON): ISO 8601 in UTC, to the second."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def until_text(until: float | None, now: float, tz: tzinfo | None = None) -> str:

@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from jitspot.catalog import Catalog
+from jitspot.catalog import Catalog, iso_time
 from jitspot.freshness import Policy
-from jitspot.refresh import iso_time
 from jitspot.resolver import NOT_BEFORE, remembered_until
 from jitspot.stopping import Stop
 from jitspot.store import StoredAlbum

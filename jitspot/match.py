@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jitspot.cache import cache_key
-from jitspot.catalog import Catalog
+from jitspot.catalog import Catalog, iso_time
 from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
 from jitspot.freshness import Policy
 from jitspot.jobs import Job
 from jitspot.links import SpotifyRef, parse_spotify_ref
 from jitspot.matching import DECIDED, Decision, decide, search_query
 from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.refresh import exit_code_for, iso_time, stopped_reason
+from jitspot.refresh import exit_code_for, stopped_reason
 from jitspot.resolver import NOT_BEFORE, Progress, Resolution, remembered_until
 from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from jitspot.cache import Entry, cache_key
-from jitspot.catalog import Catalog
+from jitspot.catalog import Catalog, iso_time
 from jitspot.errors import EXIT_PARTIAL, JitspotError, RateLimited, Stopped
 from jitspot.freshness import (
     DAY,
@@ -232,12 +231,6 @@ class RefreshReport:
             "error": self.error,
             "exit_code": self.exit_code,
         }
-
-
-def iso_time(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 def exit_code_for(error: JitspotError | None, failed: int) -> int:

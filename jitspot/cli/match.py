@@ -258,7 +258,7 @@ def _print_review(matcher: Matcher, filters: AlbumFilter, as_json: bool) -> None
 
 def _print_plan(plan: MatchPlan, as_json: bool) -> None:
     if as_json:
-        from jitspot.refresh import iso_time
+        from jitspot.catalog import iso_time
 
         print_json(
             {

@@ -207,7 +207,7 @@ def _age(seconds: float | None) -> str:
 def _print_plan(plan: Plan, as_json: bool) -> None:
     estimate = plan.estimate
     if as_json:
-        from jitspot.refresh import iso_time
+        from jitspot.catalog import iso_time
 
         print_json(
             {
