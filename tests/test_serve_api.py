@@ -457,6 +457,39 @@ def test_cover__without_credentials_comes_from_oembed(
     assert spotify_no_credentials.count("oembed") == 1
 
 
+def test_cover__offline_says_not_cached_without_calling(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    spotify.reset()
+
+    answer = start_server().get("/api/albums/1/cover?offline=1").json()
+
+    assert answer["cover_state"] == "not_cached"
+    assert answer["note"] == "not cached (offline)"
+    assert spotify.count() == 0
+
+
+def test_cover__a_development_mode_app_costs_one_call_per_album(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    """The batch endpoint answers 403 once; the rest go one by one, no configuration."""
+    _catalog(spotify, make_sheet, run, 25)
+    spotify.mode = "development"
+    server = start_server(window=0.3)
+    spotify.reset()
+
+    with ThreadPoolExecutor(25) as pool:
+        answers = list(
+            pool.map(lambda i: server.get(f"/api/albums/{i}/cover").json(), range(1, 26))
+        )
+
+    assert {a["cover_state"] for a in answers} == {"fetched"}
+    assert spotify.count("albums_batch") == 1
+    assert spotify.count("albums_batch", status=403) == 1
+    assert spotify.count("album") == 25
+
+
 def test_cover__of_an_unknown_album_is_a_404(start_server: Start) -> None:
     answer = start_server().get("/api/albums/999/cover")
 

@@ -73,7 +73,7 @@ app = typer.Typer(
     "Import a sheet (never calls Spotify), then list, show and export albums: covers and "
     "metadata are fetched from Spotify when first needed, and served from the cache after. "
     "refresh renews the cache (made for cron); match finds the albums of rows without a "
-    "link; stats tells how well it does.",
+    "link; stats tells how well it does; serve puts the catalog in a browser.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

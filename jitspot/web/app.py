@@ -209,14 +209,18 @@ def create_app(
 
     def api_album(request: Request) -> Response:
         album = site.album(request.path_params["album_id"])
-        if request.query_params.get("offline") in ("1", "true", "yes"):
+        if _offline(request):
             return JSONResponse(site.catalog().views([album], offline=True, count=False)[0])
         looked = site.look_up([album], details=True)
         return JSONResponse(looked.views[album.id])
 
     def api_cover(request: Request) -> Response:
         album = site.album(request.path_params["album_id"])
-        looked = site.look_up([album], details=False)
+        if _offline(request):
+            views = site.catalog().views([album], offline=True, count=False)
+            looked = Looked({album.id: views[0]}, None)
+        else:
+            looked = site.look_up([album], details=False)
         return JSONResponse(cover_json(looked.views[album.id], looked))
 
     def api_covers(request: Request) -> Response:
@@ -284,6 +288,11 @@ def create_app(
     app.state.site = site
     app.add_middleware(_Guard, allowed_hosts=allowed_hosts)
     return app
+
+
+def _offline(request: Request) -> bool:
+    """`?offline=1`: answer from the cache alone, never calling Spotify."""
+    return request.query_params.get("offline", "").lower() in ("1", "true", "yes")
 
 
 def _multi(request: Request) -> dict[str, list[str]]:
