@@ -146,18 +146,19 @@ class Coalescer:
     # -- the worker ----------------------------------------------------------------------
 
     def _work(self) -> None:
-        catalog: Catalog | None = None
         try:
             catalog = self._open_catalog(self._stop)
+        except Exception as exc:
+            # The store or the cache cannot be opened (damaged, unreadable): the asks
+            # waiting hear why, and the next ask tries again with a new worker.
+            self._give_up(exc)
+            return
+        try:
             while (asks := self._gather()) is not None:
                 self._answer(catalog, asks)
-        except BaseException as exc:  # the asks waiting must hear of it, not hang
-            self._refuse_all(exc)
-            raise
         finally:
-            if catalog is not None:
-                catalog.close()
-                catalog.store.close()
+            catalog.close()
+            catalog.store.close()
             self._refuse_all(Closed("the server is stopping"))
 
     def _gather(self) -> list[_Ask] | None:
@@ -204,6 +205,13 @@ class Coalescer:
             self.batches += 1
         for ask in group:
             ask.answer.set_result(Looked({a.id: views[a.id] for a in ask.albums}, until))
+
+    def _give_up(self, error: Exception) -> None:
+        with self._ready:
+            asks, self._asks = self._asks, []
+            self._worker = None
+        for ask in asks:
+            ask.answer.set_exception(error)
 
     def _refuse_all(self, error: BaseException) -> None:
         with self._ready:
