@@ -234,6 +234,20 @@ class Resolver:
 
     # -- cache reads ---------------------------------------------------------------------
 
+    def missing(self, spotify_ids: Sequence[str]) -> set[str]:
+        """The albums a `Policy.MISSING` resolve would fetch (read from the cache only)."""
+        ids = list(dict.fromkeys(spotify_ids))
+        return set(
+            albums_to_fetch(
+                ids,
+                self.cached(ids),
+                policy=Policy.MISSING,
+                now=self.clock(),
+                lifetimes=self.lifetimes,
+                with_credentials=self.with_credentials,
+            )
+        )
+
     def cached(self, ids: list[str]) -> dict[str, Entry]:
         """The cached entries of the albums and of their artists (no network)."""
         keys = [cache_key("album", i) for i in ids] + [cache_key("oembed", i) for i in ids]

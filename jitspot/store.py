@@ -313,6 +313,7 @@ class ImportReport:
     seconds: float = 0.0
     changes: list[RowChange] = field(default_factory=list)
     added_ids: list[int] = field(default_factory=list)  # store ids of the rows added
+    updated_ids: list[int] = field(default_factory=list)  # ...and of the rows updated
 
     def as_json(self, *, changes: bool = True) -> dict[str, Any]:
         """The report's keys; `changes=False` leaves out the per-row list (a run's record)."""
@@ -792,6 +793,7 @@ class Store:
                         # were about the old names.
                         rematch.append((old.id,))
                     report.updated += 1
+                    report.updated_ids.append(old.id)
                     report.changes.append(RowChange("updated", row.tab, row.artist, row.title))
             renamed_ids = {old.id for old in renamed.values()}
             gone = [

@@ -154,22 +154,26 @@ class Syncer:
         source = self.settings.sheet_url or ""
         report = import_source(catalog.store, self.settings, source)
         self._update(added=report.added, updated=report.updated, removed=report.removed)
-        added = [a for a in catalog.store.albums_by_ids(report.added_ids) if a.spotify_id]
-        self._update(stage="covers", done=0, total=len(added))
+        # What the import added, and rows it updated (a new link is a new album to
+        # Spotify); of those, only what the cache misses is fetched.
+        changed = report.added_ids + report.updated_ids
+        albums = [a for a in catalog.store.albums_by_ids(changed) if a.spotify_id]
+        wanted = catalog.resolver.missing([a.spotify_id for a in albums if a.spotify_id])
+        self._update(stage="covers", done=0, total=len(wanted))
         error: str | None = None
-        covered = len(added)
-        if added:
-            resolution = catalog.resolve(added, Policy.MISSING, progress=self._progress)
-            catalog.record(self.command, started_at, len(added))
-            covered -= len({a.spotify_id for a in added} & set(resolution.failed))
+        failed: set[str] = set()
+        if wanted:
+            resolution = catalog.resolve(albums, Policy.MISSING, progress=self._progress)
+            catalog.record(self.command, started_at, len(albums))
+            failed = set(resolution.failed)
             if resolution.error is not None:
                 error = _partial(resolution.error, self._clock())
         # The end counts albums again (the last phase may have been their artists).
         self._update(
             state="done",
             stage="covers",
-            done=covered,
-            total=len(added),
+            done=len(wanted - failed),
+            total=len(wanted),
             error=error,
             finished_at=now_iso(),
         )

@@ -576,6 +576,54 @@ def test_sync__imports_the_sheet_then_fetches_what_it_added(
     assert server.get("/api/albums/25/cover").json()["cover_state"] == "cached"
 
 
+def test_sync__fetches_a_new_link_of_an_updated_row_and_nothing_already_cached(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows, ids = _rows(spotify, 6)
+    assert run("import", str(make_sheet({"2024": rows[:5]}, name="old.xlsx"))).exit_code == 0
+    assert run("export", "--format", "json").exit_code == 0  # every cover cached
+    edited = [list(row) for row in rows[:5]]
+    edited[0][8] = album_url(ids[5])  # the curator fixed a wrong link
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": edited})))
+    server = start_server()
+    spotify.reset()
+
+    assert server.post("/api/sync").status_code == 202
+    done = _wait_sync(server, until=lambda s: s["state"] != "running")
+
+    assert (done["added"], done["updated"], done["total"], done["done"]) == (0, 1, 1, 1)
+    assert spotify.count("album") == 1  # the new link only, nothing that was cached
+    assert [r.path for r in spotify.requests if r.endpoint == "album"] == [f"/v1/albums/{ids[5]}"]
+
+
+def test_sync__rate_limited_imports_and_says_the_rest_comes_later(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows, _ = _rows(spotify, 8)
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
+    spotify.rate_limit(7200)
+    server = start_server()
+
+    assert server.post("/api/sync").status_code == 202
+    done = _wait_sync(server, until=lambda s: s["state"] != "running")
+
+    assert done["state"] == "done"
+    assert done["added"] == 8 and done["done"] == 0 and done["total"] == 8
+    assert done["error"].startswith(
+        "imported; some new covers were not fetched (Spotify asked to wait until "
+    )
+    assert len(server.get("/api/albums").json()) == 8
+    assert server.get("/api/albums/1/cover").json()["cover_state"] == "rate_limited"
+
+
 def test_sync__a_second_press_while_one_runs_is_refused(
     spotify: SpotifyDouble,
     make_sheet: MakeSheet,
