@@ -5,7 +5,10 @@ artist, search, token, error bodies) and serves three "hosts" from one port:
 
 * ``/api/token``  - the accounts service (client-credentials flow),
 * ``/v1/...``     - the Web API (albums, album tracks, artists, search),
-* ``/oembed``     - open.spotify.com's oEmbed endpoint (no credentials).
+* ``/oembed``     - open.spotify.com's oEmbed endpoint (no credentials),
+* ``/image/<hex>`` - cover images, only with ``images_served=True``: image URLs
+  then point at the double, which answers each with a small solid-colour PNG
+  (a browser can load them offline); by default they are ``https://i.scdn.co``.
 
 Usage::
 
@@ -35,9 +38,11 @@ import re
 import secrets
 import socket
 import string
+import struct
 import threading
 import time
 import unicodedata
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,8 +65,9 @@ Mode = Literal["extended", "development"]
 API_ENDPOINTS: frozenset[str] = frozenset(
     {"album", "albums_batch", "album_tracks", "artist", "artists_batch", "search"}
 )
-#: Every endpoint name a request can be recorded under (``unknown``: no route).
-ENDPOINTS: frozenset[str] = API_ENDPOINTS | {"token", "oembed", "unknown"}
+#: Every endpoint name a request can be recorded under (``unknown``: no route;
+#: ``image``: a cover image, only served with ``images_served=True``).
+ENDPOINTS: frozenset[str] = API_ENDPOINTS | {"token", "oembed", "image", "unknown"}
 
 BASE62 = string.digits + string.ascii_letters
 _ID_RE = re.compile(r"[0-9A-Za-z]{22}")
@@ -78,6 +84,8 @@ _FIVE_XX_MESSAGES = {
     504: "Gateway timeout",
 }
 _JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+_IMAGE_RE = re.compile(r"/image/([0-9a-f]{8,64})")
+_IMAGE_SIZE = 64  # pixels a side: the browser scales it, a test only needs it to load
 
 
 def _error(status: int, message: str) -> Json:
@@ -95,6 +103,23 @@ def _status_message(status: int) -> str:
 
 def _hex40(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _solid_png(key: str) -> bytes:
+    """A square PNG of one colour taken from `key`'s hash (no image library needed)."""
+    red, green, blue = hashlib.sha1(key.encode()).digest()[:3]
+    row = b"\x00" + bytes((red, green, blue)) * _IMAGE_SIZE  # filter 0, then RGB pixels
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", _IMAGE_SIZE, _IMAGE_SIZE, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(row * _IMAGE_SIZE, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,7 @@ class _Response:
     status: int
     body: Json | None
     headers: dict[str, str] = field(default_factory=dict)
+    png: bytes | None = None  # an image answer instead of a JSON body
 
 
 class _Server(ThreadingHTTPServer):
@@ -248,9 +274,13 @@ class _Handler(BaseHTTPRequestHandler):
         payload = b""
         if response.body is not None:
             payload = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+        elif response.png is not None:
+            payload = response.png
         self.send_response(response.status)
         if response.body is not None:
             self.send_header("Content-Type", _JSON_CONTENT_TYPE)
+        elif response.png is not None:
+            self.send_header("Content-Type", "image/png")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "private, max-age=0")
         for name, value in response.headers.items():
@@ -273,6 +303,7 @@ class SpotifyDouble:
         token_lifetime: int = 3600,
         mode: Mode = "extended",
         clock: Callable[[], float] = time.monotonic,
+        images_served: bool = False,
     ) -> None:
         self._lock = threading.RLock()
         self._company_arrived = threading.Condition(self._lock)
@@ -281,6 +312,8 @@ class SpotifyDouble:
         self.mode = mode
         #: False: artist objects carry no ``genres`` key at all.
         self.artist_genres = True
+        #: True: image URLs are ``{base_url}/image/<hex>`` and the double serves them.
+        self.images_served = images_served
         self._clock = clock
         self._clock_offset = 0.0
         self._artists: dict[str, _Artist] = {}
@@ -761,6 +794,9 @@ class SpotifyDouble:
             route_path = path.rstrip("/") or "/"
             query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             endpoint, path_id = self._route(route_path)
+            if endpoint == "unknown" and self.images_served:
+                image = _IMAGE_RE.fullmatch(route_path)
+                endpoint, path_id = ("image", image.group(1)) if image else (endpoint, path_id)
             body = handler.read_body()
             response = self._respond(handler, endpoint, path_id, query, body)
             with self._lock:
@@ -834,6 +870,8 @@ class SpotifyDouble:
                 return self._token(handler.headers.get("Authorization"), body)
             if endpoint == "oembed":
                 return self._oembed(query)
+            if endpoint == "image":
+                return _Response(200, None, png=_solid_png(path_id or ""))
             if endpoint == "album":
                 return self._get_album(path_id or "")
             if endpoint == "album_tracks":
@@ -989,8 +1027,9 @@ class SpotifyDouble:
         self, kind: str, object_id: str, sizes: tuple[tuple[str, int], ...]
     ) -> list[Json]:
         digest = _hex40(f"{kind}:{object_id}")[:24]
+        host = f"{self.base_url}/image" if self.images_served else "https://i.scdn.co/image"
         return [
-            {"url": f"https://i.scdn.co/image/{prefix}{digest}", "height": size, "width": size}
+            {"url": f"{host}/{prefix}{digest}", "height": size, "width": size}
             for prefix, size in sizes
         ]
 

@@ -693,3 +693,34 @@ def test_double__spotipy_works_against_it(double: SpotifyDouble) -> None:
     assert client.albums([album_id])["albums"][0]["name"] == "Box Set"
     assert client.album_tracks(album_id)["total"] == 60
     assert double.counts() == {"token": 1, "album": 1, "album_tracks": 2, "albums_batch": 1}
+
+
+def test_double__image_urls_are_spotifys_cdn_by_default(double: SpotifyDouble) -> None:
+    album_id = double.add_album("Mezzanine", [double.add_artist("Massive Attack")])
+
+    urls = [image["url"] for image in double.album_json(album_id)["images"]]
+
+    assert all(url.startswith("https://i.scdn.co/image/ab67616d") for url in urls)
+    path = "/image/" + urls[0].rsplit("/", 1)[1]
+    assert requests.get(double.base_url + path, timeout=TIMEOUT).status_code == 404
+    assert double.counts() == {"unknown": 1}
+
+
+def test_double__images_served_points_image_urls_at_itself_and_answers_pngs() -> None:
+    with SpotifyDouble(images_served=True) as double:
+        album_id = double.add_album("Mezzanine", [double.add_artist("Massive Attack")])
+        other_id = double.add_album("Protection", [double.add_artist("Massive Attack")])
+        url = double.album_json(album_id)["images"][1]["url"]
+        other = double.album_json(other_id)["images"][1]["url"]
+
+        first = requests.get(url, timeout=TIMEOUT)
+        second = requests.get(other, timeout=TIMEOUT)
+
+        assert url.startswith(f"{double.base_url}/image/ab67616d00001e02")
+        assert first.status_code == 200
+        assert first.headers["Content-Type"] == "image/png"
+        assert first.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert b"IHDR" in first.content and first.content.endswith(b"IEND\xaeB`\x82")
+        assert first.content != second.content  # the colour comes from the image's hash
+        assert double.count("image") == 2
+        assert double.api_calls() == 0
