@@ -122,10 +122,12 @@ class Catalog:
         progress: Progress | None = None,
         count: bool = True,
         artists: bool = True,
+        prefetch: Sequence[StoredAlbum] = (),
     ) -> Resolution:
         ids = [a.spotify_id for a in albums if a.spotify_id]
+        riders = [a.spotify_id for a in prefetch if a.spotify_id]
         return self.resolver.resolve(
-            ids, policy, progress=progress, count_lookups=count, artists=artists
+            ids, policy, progress=progress, count_lookups=count, artists=artists, prefetch=riders
         )
 
     def views(

@@ -81,6 +81,7 @@ class _Ask:
     albums: list[StoredAlbum]
     details: bool
     answer: Future[Looked]
+    then: list[StoredAlbum]  # likely asked next: fetched in a batch call's free places
 
 
 class Closed(RuntimeError):
@@ -115,16 +116,25 @@ class Coalescer:
         self.batches = 0  # resolves made: what a test or a bench can count
 
     def look_up(
-        self, albums: Sequence[StoredAlbum], *, details: bool = False, timeout: float | None = None
+        self,
+        albums: Sequence[StoredAlbum],
+        *,
+        details: bool = False,
+        then: Sequence[StoredAlbum] = (),
+        timeout: float | None = None,
     ) -> Looked:
-        """Album objects for `albums`, fetched (with others asked meanwhile) when missing."""
+        """Album objects for `albums`, fetched (with others asked meanwhile) when missing.
+
+        `then`: albums the caller will likely ask next (the page's next tiles); the
+        resolver fetches them in the places a batch call leaves free, never more calls.
+        """
         answer: Future[Looked] = Future()
         if not albums:
             return Looked({}, None)
         with self._ready:
             if self._closed:
                 raise Closed("the server is stopping")
-            self._asks.append(_Ask(list(albums), details, answer))
+            self._asks.append(_Ask(list(albums), details, answer, list(then)))
             if self._worker is None:
                 self._worker = threading.Thread(
                     target=self._work, name="jitspot-coalescer", daemon=True
@@ -185,8 +195,9 @@ class Coalescer:
 
     def _resolve(self, catalog: Catalog, group: list[_Ask], details: bool) -> None:
         albums = list({a.id: a for ask in group for a in ask.albums}.values())
+        then = list({a.id: a for ask in group for a in ask.then}.values())
         try:
-            resolution = catalog.resolve(albums, Policy.MISSING, artists=details)
+            resolution = catalog.resolve(albums, Policy.MISSING, artists=details, prefetch=then)
             views = {view["id"]: view for view in catalog.build_views(albums, resolution)}
             until = resolution.rate_limited_until or remembered_until(
                 catalog.store, NOT_BEFORE, catalog.clock()

@@ -144,10 +144,13 @@ class Resolver:
         count_lookups: bool = True,
         progress: Progress | None = None,
         artists: bool = True,
+        prefetch: Sequence[str] = (),
     ) -> Resolution:
         """Entries for the albums (and their artists), fetching what `policy` asks for.
 
         `artists=False` fetches albums only (a cover needs no artist's genres).
+        `prefetch`: albums likely to be asked next, fetched only in the places a
+        batch call leaves free (never a call of their own); not counted as lookups.
 
         Stops early (keeping every finished batch) on a rate limit past the cap,
         an unreachable Spotify, refused credentials, or the resolver's `stop`;
@@ -172,6 +175,7 @@ class Resolver:
         )
         if policy.fetches_nothing:
             return result
+        riders = self._riders(to_fetch, prefetch, result, now) if prefetch and to_fetch else []
         if not to_fetch and not (artists and self._artists_wanted(ids, result, policy)):
             return result  # warm: no gateway, no token, no network
         not_before = remembered_until(self.store, NOT_BEFORE, now)
@@ -180,7 +184,7 @@ class Resolver:
             return result
         try:
             if self.with_credentials:
-                self._fetch_albums(to_fetch, result, progress)
+                self._fetch_albums(to_fetch, result, progress, riders=riders)
                 if artists and result.error is None:
                     wanted = self._artists_wanted(ids, result, policy)
                     self._fetch_artists(wanted, result, progress)
@@ -233,6 +237,37 @@ class Resolver:
         return result
 
     # -- cache reads ---------------------------------------------------------------------
+
+    def _riders(
+        self, to_fetch: list[str], prefetch: Sequence[str], result: Resolution, now: float
+    ) -> list[str]:
+        """Albums of `prefetch` that ride in the places the last batch call leaves free.
+
+        A batch call costs one request for 1 album as for 20, and a rate limit
+        counts requests: when the app may batch, `serve` fills those places with
+        the tiles a visitor is about to see, so scrolling on finds them cached.
+        None when each album is a call of its own (a development-mode app, oEmbed).
+        """
+        room = (-len(to_fetch)) % ALBUM_BATCH
+        if (
+            not room
+            or not self.with_credentials
+            or remembered_until(self.store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now) is not None
+        ):
+            return []
+        asked = set(to_fetch)
+        candidates = [i for i in dict.fromkeys(prefetch) if i not in asked]
+        entries = self.cache.get_many(cache_key("album", i) for i in candidates)
+        result.entries.update(entries)
+        missing = albums_to_fetch(
+            candidates,
+            entries,
+            policy=Policy.MISSING,
+            now=now,
+            lifetimes=self.lifetimes,
+            with_credentials=True,
+        )
+        return missing[:room]
 
     def missing(self, spotify_ids: Sequence[str]) -> set[str]:
         """The albums a `Policy.MISSING` resolve would fetch (read from the cache only)."""
@@ -295,14 +330,24 @@ class Resolver:
 
     # -- fetching ------------------------------------------------------------------------
 
-    def _fetch_albums(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
+    def _fetch_albums(
+        self,
+        ids: list[str],
+        result: Resolution,
+        progress: Progress | None,
+        *,
+        riders: Sequence[str] = (),
+    ) -> None:
         """Albums in batches of 20 when the app may; one by one when it may not.
 
         When nobody knows yet whether batches are allowed, the first batch goes
-        alone: a 403 then costs one call, not one per worker.
+        alone: a 403 then costs one call, not one per worker. `riders` fill the
+        last batch's free places, and are dropped when albums go one by one.
         """
         if not ids:
             return
+        asked = ids
+        ids = [*ids, *riders]
         tally = _Tally("albums", len(ids), progress)
         now = self.clock()
         batches_allowed = (
@@ -311,16 +356,16 @@ class Resolver:
         if batches_allowed:
             groups = chunks(ids, ALBUM_BATCH)
             try:
-                self._run([self._album_batch_task(groups[0])], ids, result, tally)
+                self._run([self._album_batch_task(groups[0])], asked, result, tally)
             except EndpointForbidden:
                 log.info("batch album lookups are forbidden for this app: one call per album")
                 self._remember(ALBUMS_BATCH_FORBIDDEN_UNTIL, ARTISTS_BATCH_FORBIDDEN_UNTIL)
             else:
                 tasks = [self._album_batch_task(group) for group in groups[1:]]
-                self._run(tasks, ids, result, tally)
+                self._run(tasks, asked, result, tally)
                 return
-        remaining = [i for i in ids if i not in result.fetched]
-        self._run([self._album_task(i) for i in remaining], ids, result, tally)
+        remaining = [i for i in asked if i not in result.fetched]
+        self._run([self._album_task(i) for i in remaining], asked, result, tally)
 
     def _fetch_artists(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
         """Artists (for genres) in batches of 50, or one by one; stop once genres don't come."""

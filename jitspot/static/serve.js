@@ -1,8 +1,9 @@
 // jitspot serve's only script (no external script, no framework).
 // - Covers: a tile whose cover is not cached carries data-ask. When it comes near the
 //   viewport its id joins a queue; the queue goes to /api/covers in one request (the
-//   server coalesces what arrives together into batch calls to Spotify). The answer
-//   gives the tile its image, or says why there is none.
+//   server coalesces what arrives together into batch calls to Spotify), naming the
+//   tiles that follow as `then` so the server can fill its batch calls' free places.
+//   The answer gives the tile its image, or says why there is none.
 // - More tiles: when the "Next" link nears the viewport, the next page's tiles are
 //   fetched and appended (the link still works without this script).
 // - Sync: "Sync now" POSTs /api/sync; the status is polled every 2 s while one runs.
@@ -12,6 +13,7 @@
   var MARGIN = "300px 0px";  // "near the viewport"
   var FLUSH_MS = 40;         // tiles seen together go in one request
   var MOST_PER_REQUEST = 60;
+  var BATCH = 20;            // albums per Spotify batch call
   var POLL_MS = 2000;
 
   function el(tag, cls, text) {
@@ -82,8 +84,26 @@
     }
   }
 
+  // The tiles after the last one asked, in page order, that have not asked yet: what
+  // the visitor likely sees next. The server fetches them only in the places its batch
+  // calls leave free (a call costs the same for 1 album as for 20), never more calls.
+  function following(lastId, count) {
+    var last = (waiting[lastId] || [])[0], next = [];
+    if (!last) { return next; }
+    var tiles = document.querySelectorAll("article[data-ask]");
+    for (var i = 0; i < tiles.length && next.length < count; i++) {
+      if (last.compareDocumentPosition(tiles[i]) & Node.DOCUMENT_POSITION_FOLLOWING) {
+        next.push(tiles[i].getAttribute("data-id"));
+      }
+    }
+    return next;
+  }
+
   function askCovers(ids) {
-    var query = ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
+    var query = ids.map(function (id) { return "id=" + encodeURIComponent(id); })
+      .concat(following(ids[ids.length - 1], BATCH).map(function (id) {
+        return "then=" + encodeURIComponent(id);
+      })).join("&");
     fetch("/api/covers?" + query, { headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : r.json().then(function (b) { throw new Error(b.error || r.status); }); })
       .then(function (body) {

@@ -116,8 +116,10 @@ class Site:
             raise AlbumNotFound(f"no album with id {album_id}")
         return album
 
-    def look_up(self, albums: Sequence[StoredAlbum], *, details: bool) -> Looked:
-        return self.coalescer.look_up(albums, details=details, timeout=LOOKUP_TIMEOUT)
+    def look_up(
+        self, albums: Sequence[StoredAlbum], *, details: bool, then: Sequence[StoredAlbum] = ()
+    ) -> Looked:
+        return self.coalescer.look_up(albums, details=details, then=then, timeout=LOOKUP_TIMEOUT)
 
     def close(self) -> None:
         self.syncer.close()
@@ -224,10 +226,16 @@ def create_app(
         return JSONResponse(cover_json(looked.views[album.id], looked))
 
     def api_covers(request: Request) -> Response:
-        """Covers of several albums in one request (the page asks for what came into view)."""
+        """Covers of several albums in one request (the page asks for what came into view).
+
+        `then=ID…`: the tiles that come next; fetched only in the places the batch
+        calls leave free, so that scrolling on finds them cached. Not answered.
+        """
         ids = _album_ids(request.query_params.getlist("id"))
-        albums = site.catalog().store.albums_by_ids(ids)
-        looked = site.look_up(albums, details=False)
+        then = _album_ids(request.query_params.getlist("then"), name="then")
+        store = site.catalog().store
+        albums = store.albums_by_ids(ids)
+        looked = site.look_up(albums, details=False, then=store.albums_by_ids(then))
         by_id = {album.id: album for album in albums}
         covers = [cover_json(looked.views[i], looked) for i in dict.fromkeys(ids) if i in by_id]
         return JSONResponse({"covers": covers})
@@ -300,13 +308,13 @@ def _multi(request: Request) -> dict[str, list[str]]:
     return {name: params.getlist(name) for name in params}
 
 
-def _album_ids(values: list[str]) -> list[int]:
+def _album_ids(values: list[str], *, name: str = "id") -> list[int]:
     try:
         ids = [int(value) for value in values]
     except ValueError:
-        raise BadQuery("id must be a store id (a whole number)") from None
+        raise BadQuery(f"{name} must be a store id (a whole number)") from None
     if len(ids) > MAX_COVERS_PER_REQUEST:
-        raise BadQuery(f"at most {MAX_COVERS_PER_REQUEST} ids per request")
+        raise BadQuery(f"at most {MAX_COVERS_PER_REQUEST} {name} values per request")
     return ids
 
 
