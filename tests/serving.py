@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import requests
 import uvicorn
@@ -30,14 +31,36 @@ class Served:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.requests: list[tuple[str, str]] = []  # (path, query) of every HTTP request
         config = uvicorn.Config(
-            self.app, log_config=None, log_level="warning", access_log=False, lifespan="on"
+            self._recorded,
+            interface="asgi3",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )
         self.http = requests.Session()
+
+    async def _recorded(self, scope: Any, receive: Any, send: Any) -> None:
+        """The app, with each HTTP request it gets written down (what a test counts)."""
+        if scope["type"] == "http":
+            self.requests.append((scope["path"], scope["query_string"].decode("latin-1")))
+        await self.app(scope, receive, send)
+
+    def asked_covers(self) -> list[int]:
+        """The album ids the pages asked covers for (`/api/covers?id=…`), in order."""
+        return [
+            int(value)
+            for path, query in self.requests
+            if path == "/api/covers"
+            for name, value in parse_qsl(query)
+            if name == "id"
+        ]
 
     @property
     def site(self) -> Any:

@@ -707,3 +707,71 @@ def test_sync__a_sheet_that_cannot_be_read_fails_in_words_and_loses_nothing(
     assert done["state"] == "failed"
     assert "broken.xlsx" in done["error"]
     assert len(server.get("/api/albums").json()) == 6
+
+
+# -- the tiles that come next ride in the batch calls' free places ------------------------------
+
+
+def _covers_query(ids: range, then: range) -> str:
+    return "/api/covers?" + "&".join([*(f"id={i}" for i in ids), *(f"then={i}" for i in then)])
+
+
+def test_covers__the_next_tiles_fill_the_batch_call_and_are_cached_for_later(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 50)
+    server = start_server()
+    spotify.reset()
+
+    first = server.get(_covers_query(range(1, 8), range(8, 41))).json()
+    batch_ids = [
+        r.query["ids"].split(",") for r in spotify.requests if r.endpoint == "albums_batch"
+    ]
+    later = server.get(_covers_query(range(8, 21), range(21, 41))).json()
+    calls_after_later = spotify.count("albums_batch")
+    beyond = server.get(_covers_query(range(21, 22), range(22, 41))).json()
+
+    assert [c["id"] for c in first["covers"]] == list(range(1, 8))  # only what was asked
+    assert [len(ids) for ids in batch_ids] == [20]  # 7 asked + 13 riders, one call
+    assert {c["cover_state"] for c in later["covers"]} == {"cached"}
+    assert calls_after_later == 1  # the riders were there already
+    assert beyond["covers"][0]["cover_state"] == "fetched"
+    assert spotify.count("albums_batch") == 2
+
+
+def test_covers__riders_are_not_counted_as_lookups(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 30)
+    server = start_server()
+
+    server.get(_covers_query(range(1, 4), range(4, 31)))
+    stats = run("stats", "--json").json()
+
+    assert stats["cache"]["misses"] == 3
+    assert stats["api"]["by_endpoint"] == {"albums_batch": 1}
+
+
+@pytest.mark.parametrize("mode", ["development", "oembed"])
+def test_covers__no_riders_when_each_album_is_a_call_of_its_own(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    _catalog(spotify, make_sheet, run, 30)
+    if mode == "development":
+        spotify.mode = "development"
+    else:
+        monkeypatch.delenv("SPOTIPY_CLIENT_ID")
+        monkeypatch.delenv("SPOTIPY_CLIENT_SECRET")
+    server = start_server()
+    spotify.reset()
+
+    answer = server.get(_covers_query(range(1, 4), range(4, 31))).json()
+
+    assert {c["cover_state"] for c in answer["covers"]} == {"fetched"}
+    single = "album" if mode == "development" else "oembed"
+    assert spotify.count(single) == 3  # the three asked, none of the 27 that follow

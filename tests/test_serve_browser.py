@@ -117,7 +117,8 @@ def asked_spotify_ids(spotify: SpotifyDouble) -> list[str]:
     return asked
 
 
-def asked_tiles(spotify: SpotifyDouble, catalog: dict[int, str | None]) -> set[int]:
+def fetched_tiles(spotify: SpotifyDouble, catalog: dict[int, str | None]) -> set[int]:
+    """The tiles whose album the server fetched from the double."""
     by_spotify_id = {spotify_id: album_id for album_id, spotify_id in catalog.items()}
     return {by_spotify_id[i] for i in asked_spotify_ids(spotify)}
 
@@ -133,14 +134,19 @@ def test_serve_page__asks_covers_only_near_the_viewport(
 
     tiles: list[int] = page.evaluate(TILE_IDS)
     near = set(page.evaluate(NEAR))
-    asked = asked_tiles(spotify, catalog)
+    asked = set(server.asked_covers())  # counted at the server
     assert len(tiles) == PER_PAGE
     assert asked  # the first screen's covers were asked...
     assert asked <= near  # ...and only those near the viewport
     assert len(asked) < PER_PAGE // 2
     assert asked == set(tiles[NO_LINK : NO_LINK + len(asked)])  # the first rows, in order
-    assert spotify.count("albums_batch") <= -(-len(asked) // 20) + 1  # coalesced
+    assert spotify.count("albums_batch") == -(-len(asked) // 20)  # coalesced
     assert spotify.count("album") == 0
+    # The batch calls' free places went to the tiles right below, not to further ones.
+    fetched = fetched_tiles(spotify, catalog)
+    assert fetched >= asked
+    assert len(fetched) == 20 * spotify.count("albums_batch")
+    assert fetched == set(tiles[NO_LINK : NO_LINK + len(fetched)])
     # Every asked tile got its image from the double, and the image loaded.
     images = page.evaluate(
         f"{ASKED}.map(c => c.querySelector('img')).filter(Boolean)"
@@ -177,7 +183,7 @@ def test_serve_page__scrolling_asks_more_covers_and_appends_the_next_page(
     spotify.reset()
     page.navigate(server.url + "/")
     settle(page)
-    first_screen = asked_tiles(spotify, catalog)
+    first_screen = set(server.asked_covers())
     first_page: list[int] = page.evaluate(TILE_IDS)
 
     page.scroll_to_bottom()
@@ -185,7 +191,7 @@ def test_serve_page__scrolling_asks_more_covers_and_appends_the_next_page(
     settle(page)
 
     tiles: list[int] = page.evaluate(TILE_IDS)
-    asked = asked_tiles(spotify, catalog)
+    asked = set(server.asked_covers())
     assert tiles == first_page + page_two  # page 2's tiles appended, in order
     assert page.evaluate("document.querySelector('.pager span').textContent").startswith(
         "Page 2 of"
@@ -201,7 +207,8 @@ def test_serve_page__scrolling_asks_more_covers_and_appends_the_next_page(
         f'{sorted(middle)}.every(id => document.querySelector(`article[data-id="${{id}}"]`)'
         ".hasAttribute('data-ask'))"
     )
-    assert len(asked_spotify_ids(spotify)) == len(asked)  # no album asked twice
+    assert len(server.asked_covers()) == len(asked)  # no album asked twice
+    assert len(asked_spotify_ids(spotify)) == len(set(asked_spotify_ids(spotify)))  # nor fetched
     images = page.evaluate(
         "[...document.querySelectorAll('#tiles > article .c img')].map(i => i.src)"
     )
