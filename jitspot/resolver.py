@@ -175,7 +175,7 @@ class Resolver:
         )
         if policy.fetches_nothing:
             return result
-        riders = self._riders(to_fetch, prefetch, result, now) if prefetch and to_fetch else []
+        riders = self._riders(to_fetch, prefetch, now) if prefetch and to_fetch else []
         if not to_fetch and not (artists and self._artists_wanted(ids, result, policy)):
             return result  # warm: no gateway, no token, no network
         not_before = remembered_until(self.store, NOT_BEFORE, now)
@@ -238,9 +238,7 @@ class Resolver:
 
     # -- cache reads ---------------------------------------------------------------------
 
-    def _riders(
-        self, to_fetch: list[str], prefetch: Sequence[str], result: Resolution, now: float
-    ) -> list[str]:
+    def _riders(self, to_fetch: list[str], prefetch: Sequence[str], now: float) -> list[str]:
         """Albums of `prefetch` that ride in the places the last batch call leaves free.
 
         A batch call costs one request for 1 album as for 20, and a rate limit
@@ -256,31 +254,18 @@ class Resolver:
         ):
             return []
         asked = set(to_fetch)
-        candidates = [i for i in dict.fromkeys(prefetch) if i not in asked]
-        entries = self.cache.get_many(cache_key("album", i) for i in candidates)
-        result.entries.update(entries)
-        missing = albums_to_fetch(
-            candidates,
-            entries,
-            policy=Policy.MISSING,
-            now=now,
-            lifetimes=self.lifetimes,
-            with_credentials=True,
-        )
-        return missing[:room]
+        return self.missing([i for i in prefetch if i not in asked])[:room]
 
-    def missing(self, spotify_ids: Sequence[str]) -> set[str]:
-        """The albums a `Policy.MISSING` resolve would fetch (read from the cache only)."""
+    def missing(self, spotify_ids: Sequence[str]) -> list[str]:
+        """The albums, in order, a `Policy.MISSING` resolve would fetch (read from the cache)."""
         ids = list(dict.fromkeys(spotify_ids))
-        return set(
-            albums_to_fetch(
-                ids,
-                self.cached(ids),
-                policy=Policy.MISSING,
-                now=self.clock(),
-                lifetimes=self.lifetimes,
-                with_credentials=self.with_credentials,
-            )
+        return albums_to_fetch(
+            ids,
+            self.cached(ids),
+            policy=Policy.MISSING,
+            now=self.clock(),
+            lifetimes=self.lifetimes,
+            with_credentials=self.with_credentials,
         )
 
     def cached(self, ids: list[str]) -> dict[str, Entry]:

@@ -158,7 +158,7 @@ class Syncer:
         # Spotify); of those, only what the cache misses is fetched.
         changed = report.added_ids + report.updated_ids
         albums = [a for a in catalog.store.albums_by_ids(changed) if a.spotify_id]
-        wanted = catalog.resolver.missing([a.spotify_id for a in albums if a.spotify_id])
+        wanted = set(catalog.resolver.missing([a.spotify_id for a in albums if a.spotify_id]))
         self._update(stage="covers", done=0, total=len(wanted))
         error: str | None = None
         failed: set[str] = set()
