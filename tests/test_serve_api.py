@@ -646,6 +646,30 @@ def test_sync__a_second_press_while_one_runs_is_refused(
     assert done["state"] == "done"
 
 
+def test_sync__holds_the_lock_a_refresh_asks_for(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows, _ = _rows(spotify, 20)
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
+    server = start_server()
+    spotify.delay(1.5)  # the sync is still fetching when the refresh starts
+
+    assert server.post("/api/sync").status_code == 202
+    _wait_sync(server, until=lambda s: s["stage"] == "covers")
+    refresh = run("refresh", "--all")
+    done = _wait_sync(server, until=lambda s: s["state"] != "running")
+    after = run("refresh", "--missing")
+
+    assert refresh.exit_code == 75
+    assert "serve sync (pid" in refresh.stderr
+    assert done["state"] == "done"
+    assert after.exit_code == 0  # the lock is free again once the sync ends
+
+
 @pytest.mark.usefixtures("lock_holder")
 def test_sync__is_refused_while_a_refresh_holds_the_lock(
     start_server: Start, make_sheet: MakeSheet, monkeypatch: pytest.MonkeyPatch
