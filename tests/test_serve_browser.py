@@ -106,6 +106,11 @@ def settle(page: Browser) -> None:
     page.wait_for(f"{SETTLED} && document.querySelector('#tiles .c img')")
 
 
+def batch_ids(spotify: SpotifyDouble) -> list[list[str]]:
+    """The album ids of each batch call the double got."""
+    return [r.query["ids"].split(",") for r in spotify.requests if r.endpoint == "albums_batch"]
+
+
 def asked_spotify_ids(spotify: SpotifyDouble) -> list[str]:
     """The album ids the server asked the double for, in batches or one by one."""
     asked: list[str] = []
@@ -275,6 +280,47 @@ def test_serve_page__sync_now_is_disabled_and_explained_without_a_sheet_url(
     status = page.evaluate("document.getElementById('sync-status').textContent")
     assert status == "No sheet to sync: set JITSPOT_SHEET_URL and restart."
     assert server.get("/api/sync").json()["state"] == "idle"
+
+
+def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
+    spotify: SpotifyDouble,
+    catalog: dict[int, str | None],
+    start_server: Start,
+    page: Browser,
+    make_sheet: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A click in the page passes the server's same-origin check and polls to the end."""
+    extra = spotify.populate(5, 2)
+    rows = [
+        ["New band", f"New {i}", "2026-01-01", "LP", "Djent", "Mixed", None, None, album_url(i)]
+        for i in extra
+    ]
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2026 Prog": rows}, name="new.xlsx")))
+    server = start_server()
+    spotify.reset()
+    spotify.delay(1.0)  # long enough to see the page say it is syncing
+    page.navigate(server.url + "/")
+
+    page.evaluate("document.getElementById('sync-now').click()")
+    syncing = page.wait_for(
+        "(t => t.startsWith('Syncing') && t)(document.getElementById('sync-status').textContent)"
+    )
+    disabled = page.evaluate("document.getElementById('sync-now').disabled")
+    done = page.wait_for(
+        "(t => t.startsWith('Synced') && t)(document.getElementById('sync-status').textContent)",
+        timeout=30,
+    )
+
+    assert syncing.startswith("Syncing: ")
+    assert disabled is True  # no second press while it runs
+    assert done == "Synced: 5 added, 0 updated, 0 removed. Reload to see them."
+    assert page.evaluate("document.getElementById('sync-now').disabled") is False
+    # The sync fetched the five new covers in one call (the page's tiles asked their own).
+    syncs = [ids for ids in batch_ids(spotify) if set(ids) & set(extra)]
+    assert [sorted(ids) for ids in syncs] == [sorted(extra)]
+    status = server.get("/api/sync").json()
+    assert status["state"] == "done" and status["last_synced"] is not None
 
 
 def test_serve_pages__screenshots_show_covers_and_tracks(
