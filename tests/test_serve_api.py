@@ -624,6 +624,23 @@ def test_sync__rate_limited_imports_and_says_the_rest_comes_later(
     assert server.get("/api/albums/1/cover").json()["cover_state"] == "rate_limited"
 
 
+def test_sync__a_new_tab_appears_in_the_form(
+    make_sheet: MakeSheet, run: Run, start_server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("import", str(make_sheet(SHEET, name="old.xlsx"))).exit_code == 0
+    grown = {**SHEET, "2025 Prog-metal": [["Vola", "Friend of a Phantom", None, "LP"]]}
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet(grown)))
+    server = start_server()
+    before = server.get("/").text
+
+    assert server.post("/api/sync").status_code == 202
+    _wait_sync(server, until=lambda s: s["state"] != "running")
+    after = server.get("/").text
+
+    assert '<option value="2025 Prog-metal">' not in before
+    assert '<option value="2025 Prog-metal">' in after
+
+
 def test_sync__a_second_press_while_one_runs_is_refused(
     spotify: SpotifyDouble,
     make_sheet: MakeSheet,

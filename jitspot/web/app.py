@@ -44,7 +44,7 @@ from jitspot.gateway import Gateway
 from jitspot.pacing import Pacer
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
-from jitspot.store import AlbumOrder, StoredAlbum, open_store
+from jitspot.store import AlbumOrder, Facets, StoredAlbum, open_store
 from jitspot.sync import Syncer, SyncRefused, last_synced
 from jitspot.views import AlbumView
 
@@ -83,6 +83,7 @@ class Site:
         self._local = threading.local()
         self._opened: list[Catalog] = []
         self._guard = threading.Lock()
+        self._facets: tuple[Any, Facets] | None = None  # (store generation, facets)
         interactive = settings.model_copy(
             update={"max_retry_after": min(settings.max_retry_after, INTERACTIVE_RETRY_WAIT)}
         )
@@ -109,6 +110,18 @@ class Site:
             with self._guard:
                 self._opened.append(catalog)
         return catalog
+
+    def facets(self) -> Facets:
+        """The form's choices, read again only when an import changed the albums."""
+        store = self.catalog().store
+        generation = store.get_meta("generation")
+        with self._guard:
+            known = self._facets
+        if known is None or known[0] != generation:
+            known = (generation, store.facets())
+            with self._guard:
+                self._facets = known
+        return known[1]
 
     def album(self, album_id: int) -> StoredAlbum:
         album = self.catalog().store.album_by_id(album_id)
@@ -196,7 +209,7 @@ def create_app(
     def catalog_page(request: Request) -> Response:
         request_browse = parse_browse(_multi(request))
         result = browse(site.catalog(), request_browse)
-        facets = site.catalog().store.facets()
+        facets = site.facets()
         return page(request, "catalog.html", result=result, b=request_browse, facets=facets)
 
     def album_page(request: Request) -> Response:
