@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -286,7 +285,6 @@ def create_app(
         yield
         site.close()
 
-    static = resources.files("jitspot").joinpath("static")
     app = Starlette(
         routes=[
             Route("/", catalog_page),
@@ -297,7 +295,9 @@ def create_app(
             Route("/api/covers", api_covers),
             Route("/api/sync", api_sync_status, methods=["GET"]),
             Route("/api/sync", api_sync_start, methods=["POST"]),
-            Mount("/static", StaticFiles(directory=str(static)), name="static"),
+            # The package's own static directory, and nothing else (Starlette refuses
+            # paths that leave it, `..` and symlinks out included).
+            Mount("/static", StaticFiles(packages=[("jitspot", "static")]), name="static"),
         ],
         exception_handlers={
             JitspotError: on_error,
