@@ -92,7 +92,11 @@ class Stopped(StoppedEarly):
 
 
 class Locked(StoppedEarly):
-    """Another run holds this JITSPOT_HOME's lock (75)."""
+    """Another run holds this JITSPOT_HOME's lock (75). `holder` names it, for people."""
+
+    def __init__(self, message: str, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class NotMatchable(JitspotError):

@@ -76,14 +76,6 @@ class RunLock:
         os.pwrite(fd, record.encode(), 0)
         self._fd = fd
 
-    def try_acquire(self) -> bool:
-        """Take the lock if nobody holds it: True; False (nothing taken) if somebody does."""
-        try:
-            self.acquire(0.0)
-        except Locked:
-            return False
-        return True
-
     def release(self) -> None:
         if self._fd is None:
             return
@@ -111,7 +103,8 @@ class RunLock:
         after = f" after waiting {waited:.0f} s" if waited > 0 else ""
         return Locked(
             f"{who} holds the lock on this JITSPOT_HOME{after}; "
-            "try again later, or wait for it with --wait-lock SECONDS"
+            "try again later, or wait for it with --wait-lock SECONDS",
+            holder=who,
         )
 
 

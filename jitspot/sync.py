@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from jitspot.catalog import Catalog, until_text
-from jitspot.errors import JitspotError, RateLimited
+from jitspot.errors import JitspotError, Locked, RateLimited
 from jitspot.freshness import Policy
 from jitspot.importer import import_source
-from jitspot.lock import RunLock, lock_holder
+from jitspot.lock import RunLock
 from jitspot.logs import redact
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
@@ -99,10 +99,12 @@ class Syncer:
             if self._status.state == "running":
                 raise SyncRefused(f"a sync is already running (since {self._status.started_at})")
             lock = RunLock(self.settings.home, "serve sync", clock=self._clock)
-            if not lock.try_acquire():
-                holder = lock_holder(self.settings.home)
-                who = holder.describe() if holder else "another jitspot run"
-                raise SyncRefused(f"{who} is running on this JITSPOT_HOME; sync when it ends")
+            try:
+                lock.acquire()
+            except Locked as exc:
+                raise SyncRefused(
+                    f"{exc.holder} is running on this JITSPOT_HOME; sync when it ends"
+                ) from None
             self._status = SyncStatus("running", "import", started_at=now_iso())
             self._thread = threading.Thread(
                 target=self._run, args=(lock,), name="jitspot-sync", daemon=True
