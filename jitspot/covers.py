@@ -72,8 +72,11 @@ class Looked:
     views: dict[int, AlbumView]
     rate_limited_until: float | None
 
+    def cover(self, album_id: int) -> CoverAnswer:
+        return CoverAnswer.of(self.views[album_id], self.rate_limited_until)
+
     def covers(self) -> dict[int, CoverAnswer]:
-        return {i: CoverAnswer.of(v, self.rate_limited_until) for i, v in self.views.items()}
+        return {album_id: self.cover(album_id) for album_id in self.views}
 
 
 @dataclass(slots=True)

@@ -74,7 +74,7 @@ class Site:
         *,
         gateway_factory: Callable[[Pacer], Gateway] | None = None,
         clock: Callable[[], float] = time.time,
-        window: float | None = None,
+        window: float = WINDOW,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -86,9 +86,7 @@ class Site:
         interactive = settings.model_copy(
             update={"max_retry_after": min(settings.max_retry_after, INTERACTIVE_RETRY_WAIT)}
         )
-        self.coalescer = Coalescer(
-            lambda stop: self._open(interactive, stop), window=WINDOW if window is None else window
-        )
+        self.coalescer = Coalescer(lambda stop: self._open(interactive, stop), window=window)
         self.syncer = Syncer(settings, lambda stop: self._open(settings, stop), clock=clock)
 
     def _open(self, settings: Settings, stop: Stop | None) -> Catalog:
@@ -121,6 +119,10 @@ class Site:
             with self._guard:
                 self._facets = known
         return known[1]
+
+    def offline_view(self, album: StoredAlbum) -> AlbumView:
+        """The album object from the store and the cache alone (what a page shows at once)."""
+        return self.catalog().views([album], offline=True, count=False)[0]
 
     def album(self, album_id: int) -> StoredAlbum:
         album = self.catalog().store.album_by_id(album_id)
@@ -171,11 +173,14 @@ def _templates() -> Environment:
     return env
 
 
-def cover_json(view: AlbumView, looked: Looked) -> dict[str, Any]:
+def cover_json(looked: Looked, album_id: int) -> dict[str, Any]:
     """The cover endpoint's answer: `cover_url`, `cover_state`, `note`, and words for a tile."""
-    answer = looked.covers()[view["id"]].as_json()
-    answer["reason"] = None if has_cover(view) else cover_reason(view)
-    if not has_cover(view):
+    view = looked.views[album_id]
+    answer = looked.cover(album_id).as_json()
+    if has_cover(view):
+        answer["reason"] = None
+    else:
+        answer["reason"] = cover_reason(view)
         answer["cover_url"] = None  # only http(s) images, as everywhere
     return answer
 
@@ -189,7 +194,7 @@ def create_app(
     gateway_factory: Callable[[Pacer], Gateway] | None = None,
     clock: Callable[[], float] = time.time,
     allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
-    window: float | None = None,
+    window: float = WINDOW,
 ) -> Starlette:
     """The ASGI app over the home in `settings`. `allowed_hosts=None` takes any Host
     (for `--allow-remote`); `window` is the coalescing window (seconds)."""
@@ -205,37 +210,36 @@ def create_app(
         )
         return HTMLResponse(env.get_template(name).render(context), status_code=status)
 
+    def browsed(request: Request) -> BrowsePage:
+        return browse(site.catalog(), parse_browse(_multi(request)))
+
     def catalog_page(request: Request) -> Response:
-        request_browse = parse_browse(_multi(request))
-        result = browse(site.catalog(), request_browse)
+        result = browsed(request)
         facets = site.facets()
-        return page(request, "catalog.html", result=result, b=request_browse, facets=facets)
+        return page(request, "catalog.html", result=result, b=result.browse, facets=facets)
 
     def album_page(request: Request) -> Response:
         album = site.album(request.path_params["album_id"])
-        view = site.catalog().views([album], offline=True, count=False)[0]
-        return page(request, "album.html", album=view)
+        return page(request, "album.html", album=site.offline_view(album))
 
     def api_albums(request: Request) -> Response:
-        request_browse = parse_browse(_multi(request))
-        result = browse(site.catalog(), request_browse)
+        result = browsed(request)
         return JSONResponse(result.albums, headers=_paging_headers(request, result))
 
     def api_album(request: Request) -> Response:
         album = site.album(request.path_params["album_id"])
         if _offline(request):
-            return JSONResponse(site.catalog().views([album], offline=True, count=False)[0])
+            return JSONResponse(site.offline_view(album))
         looked = site.look_up([album], details=True)
         return JSONResponse(looked.views[album.id])
 
     def api_cover(request: Request) -> Response:
         album = site.album(request.path_params["album_id"])
         if _offline(request):
-            views = site.catalog().views([album], offline=True, count=False)
-            looked = Looked({album.id: views[0]}, None)
+            looked = Looked({album.id: site.offline_view(album)}, None)
         else:
             looked = site.look_up([album], details=False)
-        return JSONResponse(cover_json(looked.views[album.id], looked))
+        return JSONResponse(cover_json(looked, album.id))
 
     def api_covers(request: Request) -> Response:
         """Covers of several albums in one request (the page asks for what came into view).
@@ -248,8 +252,7 @@ def create_app(
         store = site.catalog().store
         albums = store.albums_by_ids(ids)
         looked = site.look_up(albums, details=False, then=store.albums_by_ids(then))
-        by_id = {album.id: album for album in albums}
-        covers = [cover_json(looked.views[i], looked) for i in dict.fromkeys(ids) if i in by_id]
+        covers = [cover_json(looked, i) for i in dict.fromkeys(ids) if i in looked.views]
         return JSONResponse({"covers": covers})
 
     def api_sync_status(request: Request) -> Response:
