@@ -268,11 +268,11 @@ class AlbumOrder(StrEnum):
     TITLE = "title"
 
 
+# When an album comes out, for sorting: its date, else after the last day of its year.
+_RELEASED = "COALESCE(release_date, printf('%04d-12-32', year))"
 _ORDER_SQL = {
-    AlbumOrder.DATE: "COALESCE(release_date, printf('%04d-12-32', year)) DESC NULLS LAST,"
-    " artist_folded, title COLLATE NOCASE, id",
-    AlbumOrder.ARTIST: "artist_folded, COALESCE(release_date, printf('%04d-12-32', year)),"
-    " title COLLATE NOCASE, id",
+    AlbumOrder.DATE: f"{_RELEASED} DESC NULLS LAST, artist_folded, title COLLATE NOCASE, id",
+    AlbumOrder.ARTIST: f"artist_folded, {_RELEASED}, title COLLATE NOCASE, id",
     AlbumOrder.TITLE: "title COLLATE NOCASE, artist_folded, id",
 }
 
@@ -807,12 +807,13 @@ class Store:
                 " match_candidates = NULL WHERE id = ?",
                 rematch,
             )
+            (last_id,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM albums").fetchone()
             conn.executemany(_INSERT_SQL, inserts)
             if inserts:
-                # The key is the first value inserted, and unique.
-                keys = [values[0] for values in inserts]
+                # A new row's id is one more than the largest before it (an INTEGER
+                # PRIMARY KEY without AUTOINCREMENT): the rows added are those above.
                 report.added_ids = [
-                    row[0] for row in _rows_in(conn, "SELECT id FROM albums", "key", keys)
+                    row[0] for row in conn.execute("SELECT id FROM albums WHERE id > ?", (last_id,))
                 ]
             conn.executemany(
                 "UPDATE albums SET row_number = ?, tab = ?, updated_at = ? WHERE id = ?", moves
