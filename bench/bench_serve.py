@@ -34,8 +34,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -75,26 +73,8 @@ def settings_for(home: Path, env: dict[str, str]) -> Settings:
     return load_settings(home, env={**env, "JITSPOT_HOME": str(home)})
 
 
-class CountingApp:
-    """ASGI middleware: counts `/api/covers` requests and the ids they carry."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.covers_requests = 0
-        self.covers_ids = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/api/covers":
-            self.covers_requests += 1
-            self.covers_ids += len(parse_qs(scope["query_string"].decode()).get("id", []))
-        await self.app(scope, receive, send)
-
-
-def start(settings: Settings) -> tuple[Served, CountingApp]:
-    served = Served(settings)
-    counting = CountingApp(served.app)
-    served.server.config.app = counting  # uvicorn loads the app when it starts
-    return served.start(), counting
+def start(settings: Settings) -> Served:
+    return Served(settings).start()
 
 
 # -- (a) the first page ------------------------------------------------------------------------
@@ -102,7 +82,7 @@ def start(settings: Settings) -> tuple[Served, CountingApp]:
 
 def first_page(home: Path, runs: int) -> dict[str, float]:
     settings = settings_for(home, {})
-    served, _ = start(settings)
+    served = start(settings)
     try:
         first = served.get("/")
         if first.status_code != 200 or first.text.count("<article") != 60:
@@ -171,7 +151,7 @@ def scroll(
 ) -> Scroll:
     double.mode = mode
     double.reset()
-    served, counting = start(settings_for(home, double.env()))
+    served = start(settings_for(home, double.env()))
     result = Scroll(mode)
     target = f"(t => t && t.getBoundingClientRect().bottom <= innerHeight)({TILES}[{tiles - 1}])"
     try:
@@ -199,8 +179,8 @@ def scroll(
         served.stop()
     result.counts = double.counts()
     result.api_calls = double.api_calls()
-    result.covers_requests = counting.covers_requests
-    result.covers_ids = counting.covers_ids
+    result.covers_requests = sum(1 for path, _ in served.requests if path == "/api/covers")
+    result.covers_ids = len(served.asked_covers())
     return result
 
 

@@ -7,7 +7,6 @@ the app's shutdown closes its coalescer, its sync and its store connections.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -15,10 +14,10 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import requests
-import uvicorn
 
 from jitspot.settings import Settings, load_settings
 from jitspot.web import create_app
+from jitspot.web.server import bind, server_for
 
 
 class Served:
@@ -26,21 +25,11 @@ class Served:
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         self.app = create_app(settings, **options)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = bind("127.0.0.1", 0)  # the socket and the server of `jitspot serve`
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.requests: list[tuple[str, str]] = []  # (path, query) of every HTTP request
-        config = uvicorn.Config(
-            self._recorded,
-            interface="asgi3",
-            log_config=None,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
+        self.server = server_for(self._recorded)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

@@ -16,7 +16,7 @@ import pytest
 import requests
 from conftest import Result
 
-from jitspot.cli.serve import is_loopback
+from jitspot.web.server import is_loopback
 
 Run = Callable[..., Result]
 

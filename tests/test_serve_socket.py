@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from jitspot.cli.serve import bind
+from jitspot.web.server import bind
 
 
 def test_serve_bind__connections_get_tcp_nodelay_so_keep_alive_answers_do_not_wait() -> None:

@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import errno
-import ipaddress
-import socket
-from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from jitspot.cli.app import app, state
-from jitspot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jitspot.web.server import Server
 
 DEFAULT_PORT = 8765
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` names this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, or a ConfigError (78) that says what to change."""
-    address = host.strip("[]")
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on connections of a socket that
-    # says it is TCP; without it, every answer on a kept-alive connection waits ~40 ms
-    # (Nagle's algorithm against the browser's delayed ACK).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((address, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {port} on {host} is in use (another jitspot serve?); choose one with --port"
-            ) from None
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
 
 
 @app.command("serve")
@@ -78,6 +44,9 @@ def serve_command(
     under /api/. Listens on 127.0.0.1 only, unless --host and --allow-remote
     say otherwise. Ctrl-C stops it.
     """
+    from jitspot.web import create_app
+    from jitspot.web.server import bind, is_loopback, loopback_names, server_for
+
     remote = not is_loopback(host)
     if remote and not allow_remote:
         ctx.fail(
@@ -87,10 +56,6 @@ def serve_command(
     settings = state.get_settings()
     state.get_store()  # a store that cannot be opened fails here, with its exit code
     sock = bind(host, port)
-    import uvicorn
-
-    from jitspot.web import create_app
-
     shown_host = f"[{host.strip('[]')}]" if ":" in host else host
     url = f"http://{shown_host}:{sock.getsockname()[1]}/"
     if remote:
@@ -99,16 +64,8 @@ def serve_command(
             " can browse the catalog and start a sync (there is no login)"
         )
     state.say(f"jitspot serves the catalog at {url}  (Ctrl-C stops)")
-    web_app = create_app(settings, allowed_hosts=None if remote else _loopback(host))
-    config = uvicorn.Config(
-        web_app,
-        log_config=None,
-        log_level="warning" if not state.verbose else "info",
-        access_log=state.verbose,
-        server_header=False,
-        lifespan="on",
-    )
-    server = _quiet_server_class()(config)
+    web_app = create_app(settings, allowed_hosts=None if remote else loopback_names(host))
+    server = server_for(web_app, verbose=state.verbose)
     if open_browser:
         _open_when_ready(server, url)
     try:
@@ -119,38 +76,14 @@ def serve_command(
         sock.close()
 
 
-def _quiet_server_class() -> type:
-    import uvicorn
-
-    class QuietServer(uvicorn.Server):
-        """uvicorn, ending with exit 0 when Ctrl-C or SIGTERM stops it.
-
-        After its graceful shutdown uvicorn raises the signal it caught again, so the
-        process would die of it (130, or killed by SIGTERM): for a server stopped on
-        purpose that reads as a failure to a shell or a service manager.
-        """
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            super().handle_exit(sig, frame)
-            self._captured_signals.clear()
-
-    return QuietServer
-
-
-def _loopback(host: str) -> tuple[str, ...]:
-    from jitspot.web import LOOPBACK_HOSTS
-
-    return (*LOOPBACK_HOSTS, host.strip("[]").lower())
-
-
-def _open_when_ready(server: object, url: str) -> None:
+def _open_when_ready(server: Server, url: str) -> None:
     import threading
     import time
     import webbrowser
 
     def wait_then_open() -> None:
         for _ in range(200):
-            if getattr(server, "started", False):
+            if server.started:
                 webbrowser.open(url)
                 return
             time.sleep(0.05)

@@ -46,13 +46,10 @@ from jitspot.stopping import Stop
 from jitspot.store import AlbumOrder, Facets, StoredAlbum, open_store
 from jitspot.sync import Syncer, SyncRefused, last_synced
 from jitspot.views import AlbumView
+from jitspot.web.server import LOOPBACK_HOSTS
 
 log = logging.getLogger("jitspot.web")
 
-# The names a browser may use for a server on loopback. Any other Host header is
-# refused: a page on another site whose name resolves to 127.0.0.1 (DNS rebinding)
-# would otherwise be "same-origin" with the server.
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # A visitor waits for a cover, so serve waits out a short Retry-After only; a longer
 # one is remembered as "not before" for every jitspot process, as always.
 INTERACTIVE_RETRY_WAIT = 5.0
