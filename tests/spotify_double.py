@@ -193,6 +193,16 @@ class _RollingRule:
 
 
 @dataclass
+class _QuotaRule:
+    max_calls: int
+    window: float
+    endpoints: frozenset[str]
+    counted: deque[float] = field(default_factory=deque)  # calls let through, oldest first
+    penalty_until: float = -math.inf
+    refusals: int = 0
+
+
+@dataclass
 class _FailEveryRule:
     n: int
     status: int
@@ -606,6 +616,7 @@ class SpotifyDouble:
 
     def _clear_faults(self) -> None:
         self._rate_limits: list[_RateLimitRule] = []
+        self._quotas: list[_QuotaRule] = []
         self._rolling: list[_RollingRule] = []
         self._fail_every: list[_FailEveryRule] = []
         self._fail_next: list[_FailNextRule] = []
@@ -677,6 +688,36 @@ class SpotifyDouble:
             self._rolling.append(
                 _RollingRule(max_calls, window_seconds, retry_after, self._scope(endpoints))
             )
+
+    def quota_limit(
+        self, max_calls: int, window_seconds: float = 86_400.0, *, endpoints: set[str] | None = None
+    ) -> None:
+        """A development-mode app's rolling daily quota: at most ``max_calls`` calls let
+        through in any ``window_seconds``.
+
+        Past it a call gets ``429`` with the ``QUOTA_EXCEEDED`` body and a Retry-After of
+        the time until the oldest counted call leaves the window. A refused call is not
+        counted, but one sent before that Retry-After ended is refused too and lengthens
+        the penalty to a whole window from then (Spotify: early retries prolong it).
+        oEmbed and the token endpoint are never counted (``endpoints`` defaults to ``/v1``).
+        """
+        if max_calls < 0 or window_seconds <= 0:
+            raise ValueError("max_calls >= 0 and window_seconds > 0")
+        with self._lock:
+            self._quotas.append(_QuotaRule(max_calls, window_seconds, self._scope(endpoints)))
+
+    @property
+    def quota_refusals(self) -> int:
+        """QUOTA_EXCEEDED answers given by the quota rules so far."""
+        with self._lock:
+            return sum(rule.refusals for rule in self._quotas)
+
+    def quota_used(self) -> int:
+        """Calls counted inside the first quota rule's window now."""
+        with self._lock:
+            rule = self._quotas[0]
+            now = self._clock() + self._clock_offset
+            return sum(1 for at in rule.counted if at > now - rule.window)
 
     def fail_every(self, n: int, status: int = 502, *, endpoints: set[str] | None = None) -> None:
         """Every ``n``-th matching call answers ``status`` with an error body."""
@@ -907,6 +948,9 @@ class SpotifyDouble:
         with self._lock:
             now = self._clock() + self._clock_offset
             chosen: _Response | None = None
+            for quota in self._quotas:
+                if endpoint in quota.endpoints:
+                    chosen = chosen or self._quota_answer(quota, now)
             for rule in self._rate_limits:
                 if endpoint not in rule.endpoints:
                     continue
@@ -945,6 +989,24 @@ class SpotifyDouble:
                         every.status, _error(every.status, _status_message(every.status))
                     )
             return chosen
+
+    def _quota_answer(self, rule: _QuotaRule, now: float) -> _Response | None:
+        """Count the call in the quota's window, or refuse it (QUOTA_EXCEEDED)."""
+        counted = rule.counted
+        while counted and counted[0] <= now - rule.window:
+            counted.popleft()
+        if now < rule.penalty_until:
+            rule.penalty_until = now + rule.window  # retried too early: a whole window more
+            retry_after = math.ceil(rule.window)
+        elif len(counted) >= rule.max_calls:
+            leaving = counted[0] + rule.window if counted else now + rule.window
+            retry_after = max(1, math.ceil(leaving - now))
+            rule.penalty_until = now + retry_after
+        else:
+            counted.append(now)
+            return None
+        rule.refusals += 1
+        return self._too_many(retry_after, True, False)
 
     @staticmethod
     def _too_many(retry_after: int | None, quota: bool, empty_body: bool) -> _Response:

@@ -534,6 +534,41 @@ def test_double__rolling_limit_applies_within_the_window_only(
     assert get(session, double, f"albums/{album_id}").status_code == 200
 
 
+def test_double__quota_limit_counts_web_api_calls_in_a_rolling_window(
+    double: SpotifyDouble, session: requests.Session, album_id: str
+) -> None:
+    double.quota_limit(3, 100.0)
+    answered = [get(session, double, f"albums/{album_id}").status_code for _ in range(3)]
+    double.advance(40)
+    refused = get(session, double, f"albums/{album_id}")
+    assert answered == [200, 200, 200]
+    assert refused.status_code == 429
+    assert refused.json()["error"]["reason"] == "QUOTA_EXCEEDED"
+    assert refused.headers["Retry-After"] == "60"  # when the oldest counted call leaves
+    # oEmbed and the token endpoint are not the Web API: never counted, never refused.
+    oembed = session.get(double.oembed_url, params={"url": f"spotify:album:{album_id}"})
+    assert oembed.status_code == 200
+    assert double.quota_refusals == 1 and double.quota_used() == 3
+    double.advance(60)
+    assert get(session, double, f"albums/{album_id}").status_code == 200
+
+
+def test_double__quota_limit_lengthens_the_penalty_of_an_early_retry(
+    double: SpotifyDouble, session: requests.Session, album_id: str
+) -> None:
+    double.quota_limit(1, 100.0)
+    assert get(session, double, f"albums/{album_id}").status_code == 200
+    assert get(session, double, f"albums/{album_id}").headers["Retry-After"] == "100"
+    double.advance(50)  # too early: refused, and the wait starts again from now
+    early = get(session, double, f"albums/{album_id}")
+    assert (early.status_code, early.headers["Retry-After"]) == (429, "100")
+    double.advance(60)  # the first Retry-After has passed, the lengthened one has not
+    assert get(session, double, f"albums/{album_id}").status_code == 429
+    double.advance(101)
+    assert get(session, double, f"albums/{album_id}").status_code == 200
+    assert double.quota_refusals == 3
+
+
 def test_double__fail_every_and_fail_next_answer_5xx_error_bodies(
     double: SpotifyDouble, session: requests.Session, album_id: str
 ) -> None:
