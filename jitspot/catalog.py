@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
 from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
-from jitspot.freshness import Freshness, Lifetimes, Policy, album_entry, freshness
-from jitspot.gateway import Gateway
+from jitspot.freshness import Freshness, Lifetimes, Need, Policy, album_entry, freshness
+from jitspot.gateway import Gates, Gateway
 from jitspot.links import BARE_ID, SpotifyRef, parse_spotify_ref
-from jitspot.pacing import Clock, Pacer
-from jitspot.resolver import NOT_BEFORE, Progress, Resolution, Resolver, remembered_until
+from jitspot.pacing import Clock
+from jitspot.quota import Share
+from jitspot.resolver import NOT_BEFORE, WAITING, Progress, Resolution, Resolver, remembered_until
 from jitspot.settings import Settings
 from jitspot.spotify_data import AlbumData, Image, Track
 from jitspot.stopping import Stop
 from jitspot.store import ListedAlbum, Store, StoredAlbum
 from jitspot.text import fold
+from jitspot.timetext import until_text
 from jitspot.views import AlbumView, CoverState, SpotifyView
 
 # Past this many Spotify ids `list` reads the whole index instead of looking keys up.
@@ -40,7 +42,7 @@ class Catalog:
         settings: Settings,
         *,
         clock: Clock = time.time,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        gateway_factory: Callable[[Gates], Gateway] | None = None,
         stop: Stop | None = None,
     ) -> None:
         self.store = store
@@ -53,6 +55,7 @@ class Catalog:
         self.lifetimes = Lifetimes.from_days(settings.cache_ttl_days, settings.not_found_ttl_days)
 
     def close(self) -> None:
+        self.resolver.close()
         self.cache.close()
 
     def record(self, command: str, started_at: str, albums: int) -> None:
@@ -119,15 +122,24 @@ class Catalog:
         albums: Sequence[StoredAlbum],
         policy: Policy,
         *,
+        need: Need = Need.TRACKS,
+        share: Share = Share.INTERACTIVE,
         progress: Progress | None = None,
         count: bool = True,
-        artists: bool = True,
+        artists: bool | None = True,
         prefetch: Sequence[StoredAlbum] = (),
     ) -> Resolution:
         ids = [a.spotify_id for a in albums if a.spotify_id]
         riders = [a.spotify_id for a in prefetch if a.spotify_id]
         return self.resolver.resolve(
-            ids, policy, progress=progress, count_lookups=count, artists=artists, prefetch=riders
+            ids,
+            policy,
+            need=need,
+            share=share,
+            progress=progress,
+            count_lookups=count,
+            artists=artists,
+            prefetch=riders,
         )
 
     def views(
@@ -138,14 +150,25 @@ class Catalog:
         refresh: bool = False,
         count: bool = True,
         progress: Progress | None = None,
-        artists: bool = True,
+        need: Need = Need.TRACKS,
+        share: Share = Share.INTERACTIVE,
+        artists: bool | None = True,
     ) -> list[AlbumView]:
         """Album objects; fetches what is missing unless offline (everything with refresh).
 
-        `artists=False`: the albums alone (covers), not their artists (genres).
+        `need`, `share` and `artists` as for `Resolver.resolve`: a cover alone or
+        everything, bulk work or a single look-up, artists (genres) or not.
         """
         policy = Policy.OFFLINE if offline else Policy.ALL if refresh else Policy.MISSING
-        resolution = self.resolve(albums, policy, progress=progress, count=count, artists=artists)
+        resolution = self.resolve(
+            albums,
+            policy,
+            need=need,
+            share=share,
+            progress=progress,
+            count=count,
+            artists=artists,
+        )
         return self.build_views(albums, resolution)
 
     def build_views(self, albums: Sequence[StoredAlbum], resolution: Resolution) -> list[AlbumView]:
@@ -257,7 +280,7 @@ def build_view(
         state = "fetched" if spotify_id in resolution.fetched else "cached"
         spotify = _spotify_view(entry, resolution.entries, now, lifetimes)
         if entry.kind == "oembed":
-            note = NEEDS_CREDENTIALS
+            note = _metadata_note(spotify_id, resolution, not_before, now)
     elif state == "not_found":
         note = "not found on Spotify"
     else:
@@ -288,35 +311,47 @@ def build_view(
     }
 
 
+def _metadata_note(
+    spotify_id: str, resolution: Resolution, not_before: float | None, now: float
+) -> str:
+    """Why an album shown with its oEmbed cover has no tracks or metadata, in words."""
+    if not resolution.with_credentials:
+        return NEEDS_CREDENTIALS
+    reason = resolution.failed.get(spotify_id)
+    if reason == "quota":
+        return f"metadata waits for Spotify's daily quota: {_quota_when(resolution, now)}"
+    if reason == "rate_limited":
+        until = resolution.rate_limited_until or not_before
+        return f"metadata waits: rate-limited until {until_text(until, now)}"
+    if reason is not None:
+        return f"metadata not fetched: {resolution.error}" if resolution.error else NOT_FETCHED
+    return NOT_FETCHED
+
+
+NOT_FETCHED = "cover from oEmbed; metadata not fetched yet (jitspot show fetches it)"
+
+
+def _quota_when(resolution: Resolution, now: float) -> str:
+    until = resolution.quota_until
+    return "no call is free" if until is None else f"next call free at {until_text(until, now)}"
+
+
 def _missing_state(
     spotify_id: str, resolution: Resolution, not_before: float | None, now: float
 ) -> tuple[CoverState, str]:
     reason = resolution.failed.get(spotify_id)
+    cover_reason = resolution.cover_failed.get(spotify_id)
+    if reason not in WAITING and cover_reason is not None:
+        reason = cover_reason  # the cover was asked of oEmbed: why it did not come
     if reason is None:
         return "not_cached", "not cached (offline)"
     error = resolution.error
+    if reason == "quota":
+        return "rate_limited", f"Spotify's daily quota is used: {_quota_when(resolution, now)}"
     if reason == "rate_limited" or isinstance(error, RateLimited):
         until = resolution.rate_limited_until or not_before
         return "rate_limited", f"rate-limited until {until_text(until, now)}"
     return "unavailable", f"Spotify unavailable: {error}" if error else "Spotify unavailable"
-
-
-def iso_time(timestamp: float | None) -> str | None:
-    """A time for machines (JSON): ISO 8601 in UTC, to the second."""
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
-
-
-def until_text(until: float | None, now: float, tz: tzinfo | None = None) -> str:
-    """When a wait ends, for people: "14:32" today, "2027-01-16 14:32" another day.
-
-    `tz` is the local time zone unless given (tests pin it).
-    """
-    if until is None:
-        return "later"
-    end, today = datetime.fromtimestamp(until, tz), datetime.fromtimestamp(now, tz)
-    return end.strftime("%H:%M" if end.date() == today.date() else "%Y-%m-%d %H:%M")
 
 
 def _spotify_view(
@@ -354,11 +389,15 @@ def _spotify_view(
             "total_duration_ms": None,
             "stale": stale,
             "source": "oembed",
+            "tracks_complete": False,
+            "withheld": [],
         }
     album: AlbumData = data  # type: ignore[assignment]
     # Copies: the view is the caller's to change, the cached data is not.
     tracks: list[Track] = [t.copy() for t in album.get("tracks") or []]
-    durations = [t["duration_ms"] for t in tracks if t["duration_ms"] is not None]
+    complete = not album.get("more_tracks")
+    # A length from some of the tracks would be wrong: none until they are all here.
+    durations = [t["duration_ms"] for t in tracks if t["duration_ms"] is not None and complete]
     return {
         "name": album.get("name"),
         "release_date": album.get("release_date"),
@@ -375,6 +414,8 @@ def _spotify_view(
         "total_duration_ms": sum(durations) if durations else None,
         "stale": stale,
         "source": "api",
+        "tracks_complete": complete,
+        "withheld": list(album.get("withheld") or []),
     }
 
 

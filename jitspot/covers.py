@@ -21,11 +21,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from jitspot.catalog import Catalog, iso_time
-from jitspot.freshness import Policy
+from jitspot.catalog import Catalog
+from jitspot.freshness import Need, Policy
+from jitspot.quota import Share
 from jitspot.resolver import NOT_BEFORE, remembered_until
 from jitspot.stopping import Stop
 from jitspot.store import StoredAlbum
+from jitspot.timetext import iso_time
 from jitspot.views import AlbumView, CoverState
 
 log = logging.getLogger("jitspot.covers")
@@ -200,10 +202,21 @@ class Coalescer:
         albums = list({a.id: a for ask in group for a in ask.albums}.values())
         then = list({a.id: a for ask in group for a in ask.then}.values())
         try:
-            resolution = catalog.resolve(albums, Policy.MISSING, artists=details, prefetch=then)
+            # A tile needs its cover alone: answered as soon as the album (or its oEmbed
+            # cover) arrives, never after track pages or artists. An album page needs all.
+            resolution = catalog.resolve(
+                albums,
+                Policy.MISSING,
+                need=Need.TRACKS if details else Need.COVER,
+                share=Share.INTERACTIVE,
+                artists=details,
+                prefetch=then,
+            )
             views = {view["id"]: view for view in catalog.build_views(albums, resolution)}
-            until = resolution.rate_limited_until or remembered_until(
-                catalog.store, NOT_BEFORE, catalog.clock()
+            until = (
+                resolution.rate_limited_until
+                or resolution.quota_until
+                or remembered_until(catalog.store, NOT_BEFORE, catalog.clock())
             )
             # The lookups' hits and misses, for `stats` (a long-lived server has no
             # command end to add them at).

@@ -47,12 +47,35 @@ class StoppedEarly(JitspotError):
 
 
 class RateLimited(StoppedEarly):
-    """Spotify asked us to wait longer than the configured cap."""
+    """Spotify asked us to wait longer than the configured cap.
 
-    def __init__(self, not_before: datetime, message: str | None = None) -> None:
+    `scope` says whose limit: the Web API's ("api") or oEmbed's ("oembed"); each
+    has its own "not before".
+    """
+
+    def __init__(
+        self, not_before: datetime, message: str | None = None, *, scope: str = "api"
+    ) -> None:
         self.not_before = not_before
+        self.scope = scope
         when = not_before.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        super().__init__(message or f"rate-limited by Spotify until {when}")
+        who = "Spotify's oEmbed" if scope == "oembed" else "Spotify"
+        super().__init__(message or f"rate-limited by {who} until {when}")
+
+
+class QuotaExhausted(StoppedEarly):
+    """The quota window has no room for this caller's share (75).
+
+    Foreseen (`refused` False): the shared ledger says the share is spent, and
+    no call was made. Refused: Spotify answered QUOTA_EXCEEDED; jitspot learned
+    the budget from it and keeps every process off the Web API until
+    `next_free_at`. `left` is what the caller's share has left (0 here).
+    """
+
+    def __init__(self, message: str, next_free_at: float | None, *, refused: bool = False):
+        super().__init__(message)
+        self.next_free_at = next_free_at
+        self.refused = refused
 
 
 class ConfigError(JitspotError):

@@ -7,11 +7,12 @@ settings, the cached entries and the time it passes in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from enum import Enum
-from typing import ClassVar
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import ClassVar, Literal
 
 from jitspot.cache import Entry, cache_key
+from jitspot.quota import AppMode
 
 DAY = 86_400.0
 
@@ -150,6 +151,97 @@ def artists_to_fetch(
             ):
                 wanted[artist_id] = None
     return list(wanted)
+
+
+class Need(IntEnum):
+    """How much of an album a caller wants; each level includes the ones below."""
+
+    COVER = 1  # a tile or a gallery: the cover alone
+    ALBUM = 2  # the album's metadata with its first page of tracks (refresh)
+    TRACKS = 3  # every track too (show, the album page, export)
+
+
+CoverSource = Literal["api", "oembed"]
+
+
+def cover_source(setting: str, mode: AppMode) -> CoverSource:
+    """Where covers come from: `JITSPOT_COVER_SOURCE`, and for `auto` the app's mode.
+
+    oEmbed costs no quota and needs no credentials: a development-mode app (one
+    call per album, a daily quota) takes its covers there; an extended app gets 20
+    covers a call from the Web API with the metadata. Without credentials oEmbed is
+    all there is.
+    """
+    if mode is AppMode.NONE:
+        return "oembed"
+    if setting in ("api", "oembed"):
+        return setting  # type: ignore[return-value]
+    return "oembed" if mode is AppMode.DEVELOPMENT else "api"
+
+
+def cover_entry(spotify_id: str, entries: Mapping[str, Entry]) -> Entry | None:
+    """The entry that gives an album's cover: the newer found one of the Web API's and
+    oEmbed's, else the newer of them (a "not found"), else None."""
+    candidates = [
+        entry
+        for kind in ("album", "oembed")
+        if (entry := entries.get(cache_key(kind, spotify_id))) is not None
+    ]
+    found = [entry for entry in candidates if entry.found]
+    pool = found or candidates
+    return max(pool, key=lambda entry: entry.fetched_at) if pool else None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPlan:
+    """What a resolve asks Spotify for: covers from oEmbed, albums from the Web API."""
+
+    covers: list[str] = field(default_factory=list)  # oEmbed, one call each, no quota
+    albums: list[str] = field(default_factory=list)  # the Web API (batches or single calls)
+
+    @property
+    def due(self) -> set[str]:
+        return {*self.covers, *self.albums}
+
+
+def plan_fetch(
+    spotify_ids: Iterable[str],
+    entries: Mapping[str, Entry],
+    *,
+    policy: Policy,
+    now: float,
+    lifetimes: Lifetimes,
+    need: Need,
+    source: CoverSource,
+    bulk: bool,
+    with_credentials: bool,
+) -> FetchPlan:
+    """Which albums to ask oEmbed and the Web API for (pure; ids in order, once each).
+
+    - No credentials: oEmbed for every cover `policy` wants.
+    - Covers from the Web API: the album entry answers for the cover too.
+    - Covers from oEmbed: the Web API only for metadata (`need` above COVER). Bulk
+      work asks oEmbed for every cover first, so every album has one within the run
+      however far the quota lets the metadata go; a single-album look-up asks the
+      Web API, and oEmbed only when that call cannot be made (the resolver's fallback).
+    """
+    ids = list(dict.fromkeys(spotify_ids))
+    if policy.fetches_nothing:
+        return FetchPlan()
+
+    def wants_cover(spotify_id: str) -> bool:
+        return policy.wants(cover_entry(spotify_id, entries), now, lifetimes)
+
+    def wants_album(spotify_id: str) -> bool:
+        return policy.wants(entries.get(cache_key("album", spotify_id)), now, lifetimes)
+
+    if not with_credentials:
+        return FetchPlan(covers=[i for i in ids if wants_cover(i)])
+    if source == "api":
+        return FetchPlan(albums=[i for i in ids if wants_album(i)])
+    albums = [] if need is Need.COVER else [i for i in ids if wants_album(i)]
+    covers = [i for i in ids if wants_cover(i)] if bulk or need is Need.COVER else []
+    return FetchPlan(covers=covers, albums=albums)
 
 
 def chunks(items: list[str], size: int) -> list[list[str]]:

@@ -27,18 +27,19 @@ from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
 from jitspot.links import album_url
 from jitspot.logs import register_secret
 from jitspot.pacing import Clock, Pacer, Sleep
+from jitspot.quota import QuotaGate
 from jitspot.settings import Settings
 from jitspot.spotify_data import (
     AlbumData,
     ArtistData,
     Candidate,
     OEmbedData,
-    next_tracks_url,
+    Track,
     parse_album,
     parse_artist,
     parse_candidates,
     parse_oembed,
-    parse_track,
+    tracks_page,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ ALBUM_BATCH = 20
 ARTIST_BATCH = 50
 MAX_RETRY_AFTER = 7 * 86_400.0
 MAX_SHORT_WAITS = 8  # 429s with a short Retry-After tolerated for one request
+TRACKS_PAGE = 50  # tracks per `GET /albums/{id}/tracks` page
+QUOTA_REASON = "QUOTA_EXCEEDED"  # the 429 body's `reason` of the daily quota
 # Development-mode apps get at most 10 results per search (more is a 400 "Invalid limit").
 SEARCH_LIMIT = 10
 
@@ -89,6 +92,16 @@ class Meter:
             return self._counts.get(name, 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """What a gateway's requests pass through: the Web API's pacing, oEmbed's own pacing
+    (it has its own limits and its own "not before"), and the Web API's daily quota."""
+
+    api: Pacer
+    oembed: Pacer
+    quota: QuotaGate | None = None
+
+
 class Gateway(Protocol):
     """What the resolver needs from Spotify. `None` answers mean "not found"."""
 
@@ -97,19 +110,32 @@ class Gateway(Protocol):
 
     def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]: ...
     def album(self, album_id: str) -> AlbumData | None: ...
+    def rest_of_tracks(self, album_id: str, offset: int) -> list[Track]: ...
     def artists_batch(self, ids: Sequence[str]) -> dict[str, ArtistData | None]: ...
     def artist(self, artist_id: str) -> ArtistData | None: ...
     def oembed(self, album_id: str) -> OEmbedData | None: ...
     def search_albums(self, query: str) -> list[Candidate]: ...
 
 
-@dataclass(frozen=True, slots=True)
 class HttpFailure(Exception):
-    """A non-2xx answer, reduced to what the retry policy needs."""
+    """A non-2xx answer, reduced to what the retry policy needs.
 
-    status: int
-    retry_after: float | None
-    endpoint: str
+    `reason` is the error body's `reason` (Spotify's `QUOTA_EXCEEDED` tells the
+    daily quota's 429 from the rolling window's), never the message text.
+    """
+
+    def __init__(
+        self, status: int, retry_after: float | None, endpoint: str, reason: str | None = None
+    ) -> None:
+        super().__init__(f"HTTP {status} from {endpoint}")
+        self.status = status
+        self.retry_after = retry_after
+        self.endpoint = endpoint
+        self.reason = reason
+
+    @property
+    def quota(self) -> bool:
+        return self.status == 429 and self.reason == QUOTA_REASON
 
 
 class _Transient(Exception):
@@ -211,7 +237,7 @@ class SpotifyGateway:
     def __init__(
         self,
         settings: Settings,
-        gate: Pacer,
+        gates: Gates,
         *,
         clock: Clock = time.time,
         sleep: Sleep = time.sleep,
@@ -225,7 +251,7 @@ class SpotifyGateway:
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self.settings = settings
-        self.gate = gate
+        self.gates = gates
         self.meter = Meter()
         self._clock = clock
         self._sleep = sleep
@@ -278,7 +304,11 @@ class SpotifyGateway:
         return self._spotify
 
     def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]:
-        """Up to 20 albums in one call (plus track pages for albums past 50 tracks)."""
+        """Up to 20 albums in one call, each with its first page of tracks.
+
+        Albums past 50 tracks come with `more_tracks`: their other pages wait until
+        something shows the tracks (`rest_of_tracks`), so a cover never waits for them.
+        """
         assert 0 < len(ids) <= ALBUM_BATCH
         client = self._client()
         raw = self._api("albums_batch", lambda: client.albums(list(ids)))
@@ -286,10 +316,11 @@ class SpotifyGateway:
         found: dict[str, AlbumData | None] = dict.fromkeys(ids)
         for item in raw.get("albums") or []:
             if isinstance(item, dict) and item.get("id") in found:
-                found[str(item["id"])] = self._with_all_tracks(item)
+                found[str(item["id"])] = parse_album(item)
         return found
 
     def album(self, album_id: str) -> AlbumData | None:
+        """One album with its first page of tracks (see `albums_batch`)."""
         client = self._client()
         try:
             raw = self._api("album", lambda: client.album(album_id))
@@ -297,7 +328,23 @@ class SpotifyGateway:
             if failure.status in (400, 404):
                 return None
             raise
-        return self._with_all_tracks(raw)
+        return parse_album(raw)
+
+    def rest_of_tracks(self, album_id: str, offset: int) -> list[Track]:
+        """The album's tracks from `offset` on: one `GET /albums/{id}/tracks` call a page."""
+        client = self._client()
+        tracks: list[Track] = []
+        more = True
+        while more:
+            at = offset + len(tracks)
+            page = self._api(
+                "album_tracks",
+                partial(client.album_tracks, album_id, limit=TRACKS_PAGE, offset=at),
+            )
+            found, more = tracks_page(page if isinstance(page, dict) else {})
+            tracks.extend(found)
+            more = more and bool(found)  # a page with nothing on it ends the paging
+        return tracks
 
     def artists_batch(self, ids: Sequence[str]) -> dict[str, ArtistData | None]:
         assert 0 < len(ids) <= ARTIST_BATCH
@@ -334,17 +381,6 @@ class SpotifyGateway:
             raise
         return parse_candidates(raw) if isinstance(raw, dict) else []
 
-    def _with_all_tracks(self, raw: dict[str, Any]) -> AlbumData:
-        """The album with every track: follows `tracks.next` past the first 50."""
-        album = parse_album(raw)
-        url = next_tracks_url(raw)
-        client = self._client()
-        while url:
-            page = self._api("album_tracks", partial(client.next, {"next": url}))
-            album["tracks"].extend(parse_track(t) for t in page.get("items") or [])
-            url = page.get("next")
-        return album
-
     def _api(self, endpoint: str, request: Callable[[], Any]) -> Any:
         """One Web API request through the retry policy; spotipy errors become HttpFailure."""
         from spotipy.exceptions import SpotifyException
@@ -364,6 +400,7 @@ class SpotifyGateway:
                     exc.http_status,
                     parse_retry_after(headers.get("Retry-After"), self._clock()),
                     endpoint,
+                    exc.reason if isinstance(exc.reason, str) else None,
                 )
             except SpotifyOauthError as exc:
                 if getattr(exc, "error", None) in ("invalid_client", "unauthorized_client"):
@@ -388,7 +425,7 @@ class SpotifyGateway:
                 raise EndpointForbidden(endpoint)
             raise failure
 
-        return self._with_retries(endpoint, attempt)
+        return self._with_retries(endpoint, attempt, self.gates.api)
 
     def _ensure_token(self) -> str:
         """The token for the next request, fetched under a lock so workers ask only once."""
@@ -418,7 +455,7 @@ class SpotifyGateway:
             )
 
         try:
-            raw = self._with_retries("oembed", attempt)
+            raw = self._with_retries("oembed", attempt, self.gates.oembed)
         except HttpFailure as failure:
             if failure.status in (400, 404):
                 return None
@@ -427,27 +464,39 @@ class SpotifyGateway:
 
     # -- the retry policy --------------------------------------------------------------
 
-    def _with_retries(self, endpoint: str, attempt: Callable[[], T]) -> T:
-        """Run `attempt` under the gate, retrying 5xx/timeouts and short 429s."""
+    def _with_retries(self, endpoint: str, attempt: Callable[[], T], gate: Pacer) -> T:
+        """Run `attempt` under `gate` (and the quota, for the Web API), retrying 5xx,
+        timeouts and short 429s. A QUOTA_EXCEEDED is never retried."""
         import requests
         from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
         short_waits = 0
         transient_failures = 0
+        scope = "oembed" if endpoint == "oembed" else "api"
+        quota = self.gates.quota if scope == "api" else None
 
         def call() -> T:
             nonlocal short_waits, transient_failures
-            sent_at = self.gate.admit()
+            sent_at = gate.admit()
+            # Written down as it goes out: every try is a call Spotify counts.
+            ticket = quota.take(endpoint) if quota is not None else None
             self.meter.add(f"api.calls.{endpoint}")
             started = time.perf_counter()
             try:
                 result = attempt()
             except HttpFailure as failure:
                 log.debug("%s -> %s", endpoint, failure.status)
+                if failure.quota and quota is not None and ticket is not None:
+                    self.meter.add("api.rate_limited_responses")
+                    refusal = quota.refused(ticket, failure.retry_after)
+                    assert refusal.next_free_at is not None
+                    gate.stop(refusal.next_free_at)  # every worker, every process: no retry
+                    log.info("%s: QUOTA_EXCEEDED: %s", endpoint, refusal)
+                    raise refusal from None
                 if failure.status == 429:
                     self.meter.add("api.rate_limited_responses")
-                    self.gate.answered(sent_at, throttled=True)  # the learned rate goes down
-                    self._on_rate_limit(failure)
+                    gate.answered(sent_at, throttled=True)  # the learned rate goes down
+                    self._on_rate_limit(failure, gate, scope)
                     short_waits += 1
                     raise _ShortRateLimit(failure.retry_after) from None
                 if failure.status >= 500:
@@ -482,7 +531,7 @@ class SpotifyGateway:
             seconds = state.next_action.sleep if state.next_action else 0.0
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, _ShortRateLimit):
-                self.gate.pause(self._clock() + seconds)
+                gate.pause(self._clock() + seconds)
             log.info("%s: %s; retrying in %.1f s", endpoint, error or "failed", seconds)
 
         def backoff_sleep(seconds: float) -> None:
@@ -508,19 +557,19 @@ class SpotifyGateway:
             ) from None
         except _ShortRateLimit:
             until = self._clock() + (self.settings.max_retry_after or 60)
-            self.gate.stop(until)
-            raise RateLimited(datetime.fromtimestamp(until, UTC)) from None
+            gate.stop(until)
+            raise RateLimited(datetime.fromtimestamp(until, UTC), scope=scope) from None
 
-    def _on_rate_limit(self, failure: HttpFailure) -> None:
+    def _on_rate_limit(self, failure: HttpFailure, gate: Pacer, scope: str) -> None:
         """A 429 beyond the cap stops every worker: no call before Retry-After."""
         seconds = failure.retry_after
         if seconds is not None and seconds > self.settings.max_retry_after:
             until = self._clock() + seconds
-            self.gate.stop(until)
+            gate.stop(until)
             log.info(
                 "%s: 429 with Retry-After %.0f s, past the cap: stopping", failure.endpoint, seconds
             )
-            raise RateLimited(datetime.fromtimestamp(until, UTC))
+            raise RateLimited(datetime.fromtimestamp(until, UTC), scope=scope)
 
 
 def spotipy_cache_handler(tokens: TokenFile) -> Any:

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from jitspot.catalog import Catalog
-from jitspot.gateway import Gateway
+from jitspot.gateway import Gates, Gateway
 from jitspot.lock import RunLock
-from jitspot.pacing import Clock, Pacer
+from jitspot.pacing import Clock
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
 from jitspot.store import Store
@@ -28,7 +28,7 @@ class Job:
         *,
         clock: Clock = time.time,
         stop: Stop | None = None,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        gateway_factory: Callable[[Gates], Gateway] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings

@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jitspot.cache import cache_key
-from jitspot.catalog import Catalog, iso_time
+from jitspot.catalog import Catalog
 from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
 from jitspot.freshness import Policy
 from jitspot.jobs import Job
 from jitspot.links import SpotifyRef, parse_spotify_ref
 from jitspot.matching import DECIDED, Decision, decide, search_query
 from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.refresh import exit_code_for, stopped_reason
-from jitspot.resolver import NOT_BEFORE, Progress, Resolution, remembered_until
+from jitspot.quota import QuotaStatus, windows_needed
+from jitspot.refresh import exit_code_for, resumes_at, stopped_reason
+from jitspot.resolver import NOT_BEFORE, Progress, Resolution, quota_now, remembered_until
 from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
+from jitspot.timetext import iso_time
 
 COMMAND = "match"
 # What a run searches again: what was never searched, and "no candidate" answers past
@@ -95,6 +97,14 @@ class MatchPlan:
     rate_learned: bool
     not_before: float | None
     with_credentials: bool = True  # search needs an app: without one a run exits 78
+    quota: QuotaStatus | None = None
+
+    @property
+    def windows(self) -> float:
+        """Quota windows the searches take (bulk work: the share above the reserve)."""
+        if self.quota is None:
+            return 1 if self.calls else 0
+        return windows_needed(self.calls, self.quota.bulk_left, self.quota.bulk_per_window)
 
     @property
     def calls(self) -> int:
@@ -192,7 +202,7 @@ def tally(albums: Sequence[StoredAlbum], resolution: Resolution, min_score: floa
     report.api_calls = resolution.api_calls
     report.rate_limited_responses = resolution.rate_limited_responses
     report.stopped_reason = stopped_reason(resolution.error)
-    report.not_before = resolution.rate_limited_until
+    report.not_before = resumes_at(resolution)
     if resolution.error is not None:
         report.error = str(resolution.error)
     report.exit_code = exit_code_for(resolution.error, 0)
@@ -233,6 +243,7 @@ class Matcher(Job):
             self.store.pacing_document(PACING_NAME), now, self.settings.rate_ceiling
         )
         not_before = remembered_until(self.store, NOT_BEFORE, now)
+        creds = self.settings.has_credentials
         return MatchPlan(
             choice,
             selected,
@@ -240,7 +251,8 @@ class Matcher(Job):
             rate,
             learned,
             not_before,
-            self.settings.has_credentials,
+            creds,
+            quota_now(self.store, self.settings, now) if creds else None,
         )
 
     def run(

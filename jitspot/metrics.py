@@ -14,6 +14,7 @@ never see "no data".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -106,7 +107,36 @@ def families(stats: Stats) -> Iterator[Metric]:
         api.rate_limited_until or 0,
     )
 
+    yield from _quota(stats, gauge, counter)
     yield from _runs(stats, gauge)
+
+
+def _quota(stats: Stats, gauge: Any, counter: Any) -> Iterator[Metric]:
+    quota = stats.quota
+    budget = math.inf if quota.budget is None else quota.budget
+    yield gauge(
+        "quota_budget_calls",
+        "Web API calls allowed per quota window (+Inf: no budget known).",
+        budget,
+    )
+    yield gauge("quota_used_calls", "Web API calls in the current quota window.", quota.used)
+    yield gauge(
+        "quota_bulk_left_calls",
+        "Calls bulk work may still make in the window (+Inf: no budget).",
+        math.inf if quota.bulk_left is None else quota.bulk_left,
+    )
+    yield gauge("quota_window_seconds", "Length of the rolling quota window.", quota.window_seconds)
+    free = quota.next_free_at
+    yield gauge(
+        "quota_next_free_timestamp_seconds",
+        "Unix time bulk work may call again (0: now).",
+        0 if free is None or math.isinf(free) else free,
+    )
+    yield counter(
+        "quota_exceeded",
+        "QUOTA_EXCEEDED refusals drawn from Spotify.",
+        quota.exceeded_total,
+    )
 
 
 def _runs(stats: Stats, gauge: Any) -> Iterator[Metric]:
@@ -148,7 +178,7 @@ def _runs(stats: Stats, gauge: Any) -> Iterator[Metric]:
         "1 for the reason the last refresh stopped early.",
         labels=["reason"],
     )
-    for reason in ("rate_limited", "max_time", "signal"):
+    for reason in ("rate_limited", "quota", "max_time", "signal"):
         stopped.add_metric([reason], int(refresh.get("stopped_reason") == reason))
     yield stopped
     imported = stats.last_import or {}

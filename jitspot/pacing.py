@@ -385,8 +385,10 @@ class Pacer:
         ceiling: float | None = None,
         start_rate: float = DEFAULT_START_RATE,
         shared: SharedState | None = None,
+        scope: str = "api",
     ) -> None:
         self._clock = clock
+        self.scope = scope  # whose limit stops it: "api" or "oembed" (see RateLimited)
         self._sleep = sleep
         self._lock = threading.Lock()
         now = clock()
@@ -439,7 +441,9 @@ class Pacer:
                     self._sync(now)  # may bring another process's pause or stop
                 if self._stopped_until is not None:
                     if now < self._stopped_until:
-                        raise RateLimited(datetime.fromtimestamp(self._stopped_until, UTC))
+                        raise RateLimited(
+                            datetime.fromtimestamp(self._stopped_until, UTC), scope=self.scope
+                        )
                     self._stopped_until = None
                 wait = self._paused_until - now
                 if wait <= 0:

@@ -15,30 +15,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jitspot.cache import Entry, cache_key
-from jitspot.catalog import Catalog, iso_time
-from jitspot.errors import EXIT_PARTIAL, JitspotError, RateLimited, Stopped
+from jitspot.catalog import Catalog
+from jitspot.errors import EXIT_PARTIAL, JitspotError, QuotaExhausted, RateLimited, Stopped
 from jitspot.freshness import (
     DAY,
+    FetchPlan,
     Freshness,
     Lifetimes,
+    Need,
     Policy,
     album_entry,
-    albums_to_fetch,
     freshness,
 )
 from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH
 from jitspot.jobs import Job
 from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.resolver import (
-    ALBUMS_BATCH_FORBIDDEN_UNTIL,
+from jitspot.quota import (
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
     NO_GENRES_UNTIL,
     NOT_BEFORE,
+    AppMode,
+    QuotaStatus,
+    Share,
+    windows_needed,
+)
+from jitspot.resolver import (
+    OEMBED_PACING_NAME,
+    WAITING,
     Progress,
     Resolution,
+    current_mode,
+    quota_now,
     remembered_until,
 )
 from jitspot.store import AlbumFilter, StoredAlbum
+from jitspot.timetext import iso_time
 
 COMMAND = "refresh"
 
@@ -54,6 +65,8 @@ class Choice:
     everything: bool = False  # --all
     missing: bool = False  # --missing
     stale_days: float | None = None  # --stale DAYS
+    # --artists / --no-artists; None: unless each artist costs a call of the daily quota
+    artists: bool | None = None
 
     @property
     def chooses_albums(self) -> bool:
@@ -112,7 +125,12 @@ class Planned:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """The calls a refresh would make in the app's current mode, and how long they take."""
+    """The calls a refresh would make in the app's current mode, and how long they take.
+
+    `album_calls` and `artist_calls` go to the Web API (and count against the
+    daily quota), except without credentials, where the album calls are oEmbed's;
+    `cover_calls` are oEmbed's, at oEmbed's own rate, outside the quota.
+    """
 
     album_calls: int
     artist_calls: int
@@ -120,14 +138,37 @@ class Estimate:
     rate: float  # requests per second
     rate_learned: bool  # False: the start rate (no 429 seen yet) or the ceiling
     not_before: float | None
+    cover_calls: int = 0
+    cover_rate: float = 0.0
+    quota: QuotaStatus | None = None
+    with_credentials: bool = True
+    # While the app's mode is not known: the Web API calls for a development-mode app.
+    if_development: int | None = None
 
     @property
     def calls(self) -> int:
-        return self.album_calls + self.artist_calls
+        return self.album_calls + self.artist_calls + self.cover_calls
+
+    @property
+    def quota_calls(self) -> int:
+        """The calls that count against the Web API's daily quota."""
+        return self.album_calls + self.artist_calls if self.with_credentials else 0
+
+    @property
+    def cover_seconds(self) -> float:
+        return self.cover_calls / self.cover_rate if self.cover_rate > 0 else 0.0
 
     @property
     def seconds(self) -> float:
-        return self.calls / self.rate if self.rate > 0 else 0.0
+        api = (self.album_calls + self.artist_calls) / self.rate if self.rate > 0 else 0.0
+        return api + self.cover_seconds
+
+    @property
+    def windows(self) -> float:
+        """Quota windows the Web API calls take (1: this one; 0: none needed)."""
+        if self.quota is None:
+            return 1 if self.quota_calls else 0
+        return windows_needed(self.quota_calls, self.quota.bulk_left, self.quota.bulk_per_window)
 
 
 @dataclass(slots=True)
@@ -151,19 +192,22 @@ def estimate_calls(
     album_batches: bool,
     artist_batches: bool,
     genres: bool,
+    wants_artists: bool = True,
 ) -> tuple[int, int, str]:
     """(album calls, artist calls, the mode in words) for a refresh of this size.
 
-    Track pages past 50 tracks are not counted (a few albums have them).
+    A refresh asks for no track page past the first (they come when shown).
     """
     if not with_credentials:
         return albums, 0, "no credentials: covers from oEmbed, one call per album"
     album_calls = math.ceil(albums / ALBUM_BATCH) if album_batches else albums
     artist_calls = 0
-    if genres:
+    if genres and wants_artists:
         artist_calls = math.ceil(artists / ARTIST_BATCH) if artist_batches else artists
     albums_mode = f"batches of {ALBUM_BATCH} albums" if album_batches else "one call per album"
-    if not genres:
+    if not wants_artists:
+        artists_mode = "no artist calls (--artists asks for genres)"
+    elif not genres:
         artists_mode = "no artist calls (this app gets no genres)"
     elif artist_batches:
         artists_mode = f"batches of {ARTIST_BATCH} artists"
@@ -177,6 +221,9 @@ def describe_entry(
 ) -> tuple[str, float | None]:
     """The cache state of an album in words (for --dry-run), and its age."""
     entry = album_entry(spotify_id, entries, with_credentials=creds)
+    cover = entries.get(cache_key("oembed", spotify_id))
+    if entry is None and creds and cover is not None and cover.found:
+        return "cover only", now - cover.fetched_at  # from oEmbed: the metadata is due
     if entry is None:
         return "never fetched", None
     age = now - entry.fetched_at
@@ -200,12 +247,13 @@ class RefreshReport:
     skipped: int = 0  # no Spotify link
     up_to_date: int = 0  # not due under --missing / --stale
     left: int = 0  # not done because the run stopped early
+    covers: int = 0  # albums whose cover came from oEmbed in this run
     artists: int = 0
     api_calls: int = 0
     rate_limited_responses: int = 0
     waited_seconds: float = 0.0
     seconds: float = 0.0
-    stopped_reason: str | None = None  # rate_limited, max_time, signal, locked
+    stopped_reason: str | None = None  # rate_limited, quota, max_time, signal, locked
     not_before: float | None = None
     error: str | None = None
     with_credentials: bool = True
@@ -220,6 +268,7 @@ class RefreshReport:
             "skipped": self.skipped,
             "up_to_date": self.up_to_date,
             "left": self.left,
+            "covers": self.covers,
             "artists": self.artists,
             "api_calls": self.api_calls,
             "rate_limited": self.stopped_reason == "rate_limited",
@@ -243,9 +292,18 @@ def exit_code_for(error: JitspotError | None, failed: int) -> int:
 def stopped_reason(error: JitspotError | None) -> str | None:
     if isinstance(error, Stopped):
         return error.reason
+    if isinstance(error, QuotaExhausted):
+        return "quota"
     if isinstance(error, RateLimited):
         return "rate_limited"
     return None
+
+
+def resumes_at(resolution: Resolution) -> float | None:
+    """When a stopped run can go on: the quota's next free call, or the end of a rate limit."""
+    if isinstance(resolution.error, QuotaExhausted):
+        return resolution.quota_until
+    return resolution.rate_limited_until
 
 
 def tally(
@@ -261,17 +319,22 @@ def tally(
         spotify_id = album.spotify_id
         if not spotify_id:
             report.skipped += 1
+            continue
+        report.covers += spotify_id in resolution.fetched_covers
+        reason = resolution.failed.get(spotify_id)
+        if reason is not None:
+            # Its metadata was not fetched (its cover may have been): a run that stopped
+            # early leaves it for the next, an error fails it.
+            if reason in WAITING or reason == "stopped":
+                report.left += 1
+            else:
+                report.failed += 1
         elif spotify_id in resolution.fetched:
-            entry = album_entry(spotify_id, resolution.entries, with_credentials=with_credentials)
+            entry = _answer(spotify_id, resolution, with_credentials)
             if entry is not None and entry.found:
                 report.refreshed += 1
             else:
                 report.not_found += 1
-        elif spotify_id in resolution.failed:
-            if resolution.failed[spotify_id] in ("stopped", "rate_limited"):
-                report.left += 1
-            else:
-                report.failed += 1
         elif spotify_id in due:
             report.left += 1  # due, but the run ended before its turn
         else:
@@ -281,11 +344,19 @@ def tally(
     report.rate_limited_responses = resolution.rate_limited_responses
     report.waited_seconds = resolution.backoff_seconds
     report.stopped_reason = stopped_reason(resolution.error)
-    report.not_before = resolution.rate_limited_until
+    report.not_before = resumes_at(resolution)
     if resolution.error is not None:
         report.error = str(resolution.error)
     report.exit_code = exit_code_for(resolution.error, report.failed)
     return report
+
+
+def _answer(spotify_id: str, resolution: Resolution, with_credentials: bool) -> Entry | None:
+    """The entry fetched for an album: the Web API's, or oEmbed's when only a cover was due."""
+    entry = album_entry(spotify_id, resolution.entries, with_credentials=with_credentials)
+    if entry is None and spotify_id not in resolution.fetched_api:
+        entry = resolution.entries.get(cache_key("oembed", spotify_id))
+    return entry
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -304,16 +375,11 @@ class Refresher(Job):
         entries = resolver.cached(ids)
         now = self.clock()
         creds = self.settings.has_credentials
-        due = set(
-            albums_to_fetch(
-                ids,
-                entries,
-                policy=choice.policy,
-                now=now,
-                lifetimes=resolver.lifetimes,
-                with_credentials=creds,
-            )
+        mode = current_mode(self.store, self.settings, now)
+        fetch_plan = resolver.plan(
+            ids, entries, choice.policy, need=Need.ALBUM, bulk=True, mode=mode, now=now
         )
+        due = fetch_plan.due
         fetch: list[Planned] = []
         seen: set[str] = set()
         for album in selected:
@@ -323,17 +389,24 @@ class Refresher(Job):
                     album.spotify_id, entries, now=now, lifetimes=resolver.lifetimes, creds=creds
                 )
                 fetch.append(Planned(album, state, age))
-        return Plan(choice, selected, fetch, self._estimate(due, entries, choice.policy, now))
+        estimate = self._estimate(fetch_plan, entries, choice, mode, now)
+        return Plan(choice, selected, fetch, estimate)
 
     def _estimate(
-        self, due: set[str], entries: dict[str, Entry], policy: Policy, now: float
+        self,
+        fetch_plan: FetchPlan,
+        entries: dict[str, Entry],
+        choice: Choice,
+        mode: AppMode,
+        now: float,
     ) -> Estimate:
         # Artists: those of cached albums that the policy wants, and (a guess) one new
         # artist for every album never fetched (its artists are not known yet).
         artists: set[str] = set()
         unknown = 0
         lifetimes = self.catalog.resolver.lifetimes
-        for spotify_id in due:
+        policy = choice.policy
+        for spotify_id in fetch_plan.albums:
             album = entries.get(cache_key("album", spotify_id))
             if album is None or not album.data:
                 unknown += 1
@@ -342,24 +415,62 @@ class Refresher(Job):
                 cached = entries.get(cache_key("artist", artist_id))
                 if cached is None or policy.wants(cached, now, lifetimes):
                     artists.add(artist_id)
-        album_calls, artist_calls, mode = estimate_calls(
-            len(due),
+        creds = self.settings.has_credentials
+        wants_artists = (
+            choice.artists if choice.artists is not None else mode is not AppMode.DEVELOPMENT
+        )
+        album_calls, artist_calls, words = estimate_calls(
+            len(fetch_plan.albums) if creds else len(fetch_plan.covers),
             len(artists) + unknown,
-            with_credentials=self.settings.has_credentials,
-            album_batches=remembered_until(self.store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now) is None,
+            with_credentials=creds,
+            album_batches=mode is not AppMode.DEVELOPMENT,
             artist_batches=remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, now) is None,
             genres=remembered_until(self.store, NO_GENRES_UNTIL, now) is None,
+            wants_artists=wants_artists,
         )
-        doc = self.store.pacing_document(PACING_NAME)
-        rate, learned = learned_rate(doc, now, self.settings.rate_ceiling)
+        ceiling = self.settings.rate_ceiling
+        rate, learned = learned_rate(self.store.pacing_document(PACING_NAME), now, ceiling)
+        cover_rate, _ = learned_rate(self.store.pacing_document(OEMBED_PACING_NAME), now, ceiling)
         return Estimate(
             album_calls,
             artist_calls,
-            mode,
+            words,
             rate,
             learned,
             remembered_until(self.store, NOT_BEFORE, now),
+            cover_calls=len(fetch_plan.covers) if creds else 0,
+            cover_rate=cover_rate,
+            quota=quota_now(self.store, self.settings, now) if creds else None,
+            with_credentials=creds,
+            if_development=self._if_development(fetch_plan, entries, choice, mode, now),
         )
+
+    def _if_development(
+        self,
+        fetch_plan: FetchPlan,
+        entries: dict[str, Entry],
+        choice: Choice,
+        mode: AppMode,
+        now: float,
+    ) -> int | None:
+        """While the app's mode is not known: the Web API calls of the same refresh for a
+        development-mode app (the batch probe, one call per album, no artists unless
+        asked), which most apps are since 2026."""
+        if mode is not AppMode.UNKNOWN or not fetch_plan.albums:
+            return None
+        ids = list(dict.fromkeys([*fetch_plan.albums, *fetch_plan.covers]))
+        resolver = self.catalog.resolver
+        plan = resolver.plan(
+            ids,
+            entries,
+            choice.policy,
+            need=Need.ALBUM,
+            bulk=True,
+            mode=AppMode.DEVELOPMENT,
+            now=now,
+        )
+        artists = len(plan.albums) if choice.artists else 0  # a guess: one each
+        return 1 + len(plan.albums) + artists
 
     def run(
         self, plan: Plan, *, progress: Progress | None = None, wait_lock: float = 0.0
@@ -380,7 +491,13 @@ class Refresher(Job):
         report: RefreshReport | None = None
         try:
             resolution = self.catalog.resolver.resolve(
-                ids, plan.choice.policy, count_lookups=False, progress=progress
+                ids,
+                plan.choice.policy,
+                need=Need.ALBUM,
+                share=Share.BULK,
+                artists=plan.choice.artists,
+                count_lookups=False,
+                progress=progress,
             )
             report = tally(
                 plan.selected, resolution, due, with_credentials=self.settings.has_credentials

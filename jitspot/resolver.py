@@ -1,9 +1,13 @@
 """The resolver: cache first, fetch the misses in as few calls as possible, write back.
 
-`show`, `export` and `refresh` all go through `Resolver.resolve`. Fetches run
-on a few worker threads (bounded by `concurrency`, paced by one shared
-`Pacer`); only this thread writes, after each finished batch, so a run that
-is killed or rate-limited keeps every batch it completed.
+`show`, `export`, `refresh`, `match` and `serve` all go through `Resolver`.
+What to fetch is a pure plan (`freshness.plan_fetch`): covers from oEmbed or
+the Web API, metadata from the Web API, every track only when something
+shows them, artists (genres) when asked. Fetches run on a few worker threads
+(bounded by `concurrency`, paced by one `Pacer` for the Web API and one for
+oEmbed, the Web API's calls checked against the shared quota ledger); only
+this thread writes, after each finished batch, so a run that is killed,
+stopped or rate-limited keeps every batch it completed.
 """
 
 from __future__ import annotations
@@ -16,50 +20,107 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
-from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
+from jitspot.errors import (
+    ConfigError,
+    JitspotError,
+    QuotaExhausted,
+    RateLimited,
+    SpotifyUnavailable,
+    Stopped,
+)
 from jitspot.freshness import (
     DAY,
+    FetchPlan,
     Freshness,
     Lifetimes,
+    Need,
     Policy,
     album_entry,
-    albums_to_fetch,
     artists_to_fetch,
     chunks,
+    cover_entry,
+    cover_source,
     freshness,
+    plan_fetch,
 )
-from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gateway
+from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gates, Gateway
 from jitspot.pacing import PACING_NAME, Clock, Pacer, Sleep
+from jitspot.quota import (
+    ALBUMS_BATCH_ALLOWED_UNTIL,
+    ALBUMS_BATCH_FORBIDDEN_UNTIL,
+    ARTISTS_BATCH_FORBIDDEN_UNTIL,
+    EXCEEDED,
+    LEARNED,
+    LEAVE_MARGIN,
+    NO_GENRES_UNTIL,
+    NOT_BEFORE,
+    OEMBED_NOT_BEFORE,
+    AppMode,
+    QuotaGate,
+    QuotaStatus,
+    Share,
+    app_mode,
+    budget_for,
+    learned_budget,
+    limit_for,
+    quota_status,
+)
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
-from jitspot.store import PacingState, Store
+from jitspot.store import PacingState, QuotaLedger, Store
+from jitspot.timetext import until_text
 
 log = logging.getLogger("jitspot.resolver")
 
-# Shared state in the store's meta table, seen by every jitspot process.
-NOT_BEFORE = "spotify.not_before"
-ALBUMS_BATCH_FORBIDDEN_UNTIL = "spotify.albums_batch_forbidden_until"
-ARTISTS_BATCH_FORBIDDEN_UNTIL = "spotify.artists_batch_forbidden_until"
-NO_GENRES_UNTIL = "spotify.no_genres_until"
-CAPABILITY_MEMORY = DAY  # how long a 403 on a batch endpoint (or no genres) is remembered
+__all__ = [
+    "ALBUMS_BATCH_FORBIDDEN_UNTIL",
+    "ARTISTS_BATCH_FORBIDDEN_UNTIL",
+    "NOT_BEFORE",
+    "NO_GENRES_UNTIL",
+    "OEMBED_NOT_BEFORE",
+    "Need",
+    "Resolution",
+    "Resolver",
+    "Share",
+    "remembered_until",
+]
+
+OEMBED_PACING_NAME = "oembed"  # oEmbed's own learned rate, apart from the Web API's
+CAPABILITY_MEMORY = DAY  # how long a batch call's answer (403 or 200), or no genres, is kept
+# Reasons an album is left without its data, for the views and the reports.
+WAITING = frozenset({"rate_limited", "quota"})  # a later run gets it
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total); the CLI draws it
 Task = Callable[[], list[Entry]]
+Channel = str  # "api" (the Web API) or "oembed": each is stopped on its own
 
 
 @dataclass(slots=True)
 class Resolution:
-    """What a resolve found, fetched, and why some albums have nothing."""
+    """What a resolve found, fetched, and why some albums have nothing.
+
+    `failed` says why an album's data (the Web API's; oEmbed's without
+    credentials) was not fetched: "rate_limited", "quota", "stopped" or
+    "unavailable". `cover_failed` says the same of oEmbed covers asked for
+    with credentials. `error` is the first error that stopped a channel.
+    """
 
     entries: dict[str, Entry] = field(default_factory=dict)
-    fetched: set[str] = field(default_factory=set)
+    fetched: set[str] = field(default_factory=set)  # albums with an entry written now
+    fetched_api: set[str] = field(default_factory=set)  # ...of them, from the Web API
+    fetched_covers: set[str] = field(default_factory=set)  # ...of them, from oEmbed
     fetched_artists: set[str] = field(default_factory=set)
     searched: set[str] = field(default_factory=set)  # queries answered by Spotify in this run
     failed: dict[str, str] = field(default_factory=dict)  # album id -> reason
+    cover_failed: dict[str, str] = field(default_factory=dict)
+    due: set[str] = field(default_factory=set)  # albums the plan asked Spotify for
     error: JitspotError | None = None
+    blocked: set[Channel] = field(default_factory=set)
     rate_limited_until: float | None = None
+    quota_until: float | None = None  # when the quota has a call free again (a quota stop)
     api_calls: int = 0
     rate_limited_responses: int = 0  # 429s met (each waited out, or the one that stopped the run)
     backoff_seconds: float = 0.0  # waited before retries (429s and 5xx)
@@ -67,12 +128,67 @@ class Resolution:
     misses: int = 0
     stale_hits: int = 0
     with_credentials: bool = False
+    mode: AppMode = AppMode.UNKNOWN
 
 
 def remembered_until(store: Store, key: str, now: float) -> float | None:
     """A time kept in the store's meta, if it is still in the future."""
     value = store.get_meta(key)
     return float(value) if isinstance(value, int | float) and value > now else None
+
+
+def current_mode(store: Store, settings: Settings, now: float) -> AppMode:
+    """The app's mode as the store remembers it (no call)."""
+    return app_mode(
+        has_credentials=settings.has_credentials,
+        batch_forbidden_until=remembered_until(store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now),
+        batch_allowed_until=remembered_until(store, ALBUMS_BATCH_ALLOWED_UNTIL, now),
+        now=now,
+    )
+
+
+def current_budget(store: Store, settings: Settings, mode: AppMode, now: float) -> int | None:
+    """Web API calls allowed per quota window now (None: no budget)."""
+    learned = learned_budget(store.get_meta(LEARNED), settings.daily_quota, now)
+    return budget_for(settings.daily_quota, learned, mode)
+
+
+def quota_now(store: Store, settings: Settings, now: float) -> QuotaStatus:
+    """The quota as the ledger and the store's meta say it is now (reads only)."""
+    mode = current_mode(store, settings, now)
+    window = settings.quota_window
+    counters = store.counters()
+    return quota_status(
+        store.quota_times(now - window - LEAVE_MARGIN),
+        now=now,
+        window=window,
+        configured=settings.daily_quota,
+        learned=learned_budget(store.get_meta(LEARNED), settings.daily_quota, now),
+        mode=mode,
+        reserve=settings.quota_reserve,
+        not_before=remembered_until(store, NOT_BEFORE, now),
+        exceeded_total=int(counters.get(EXCEEDED, 0)),
+    )
+
+
+def blocked_error(store: Store, key: str, now: float) -> JitspotError | None:
+    """Why a channel may not call now: its "not before" in force (a quota refusal's says
+    so), or None."""
+    until = remembered_until(store, key, now)
+    if until is None:
+        return None
+    if key == NOT_BEFORE:
+        learned = store.get_meta(LEARNED)
+        refused_until = learned.get("until") if isinstance(learned, dict) else None
+        if isinstance(refused_until, int | float) and refused_until >= until:
+            return QuotaExhausted(
+                f"Spotify refused a call for its daily quota (QUOTA_EXCEEDED): no Web API call"
+                f" before {until_text(until, now)}",
+                until,
+                refused=True,
+            )
+    scope = "oembed" if key == OEMBED_NOT_BEFORE else "api"
+    return RateLimited(datetime.fromtimestamp(until, UTC), scope=scope)
 
 
 class Resolver:
@@ -86,7 +202,7 @@ class Resolver:
         *,
         clock: Clock = time.time,
         sleep: Sleep = time.sleep,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        gateway_factory: Callable[[Gates], Gateway] | None = None,
         stop: Stop | None = None,
     ) -> None:
         self.store = store
@@ -101,8 +217,13 @@ class Resolver:
         self._task_count = 0
         self._task_total = 0.0
         self.pacer: Pacer | None = None
+        self.oembed_pacer: Pacer | None = None
+        self.quota: QuotaGate | None = None
         self.current: Resolution | None = None
         self._pacing_seen = 0.0
+        self._share = Share.INTERACTIVE
+        self._budget: int | None = None
+        self._finalizers: list[weakref.finalize[Any, Any]] = []
         # A stop (signal, --max-time) is obeyed in every wait: the pacer's and the retries'.
         self.stop = stop
         self._wait: Sleep = stop.sleep if stop is not None else sleep
@@ -113,26 +234,61 @@ class Resolver:
 
     def gateway(self) -> Gateway:
         if self._gateway is None:
-            # One pacer per process, sharing the learned rate with every other
-            # jitspot process on this JITSPOT_HOME through the store.
-            shared = PacingState(self.store.path, PACING_NAME)
-            weakref.finalize(self, shared.close)
-            gate = Pacer(
+            # One pacer per process and endpoint family, sharing the learned rate with
+            # every other jitspot process on this JITSPOT_HOME through the store; one
+            # quota gate over the ledger they all write.
+            path = self.store.path
+            api_state = PacingState(path, PACING_NAME)
+            oembed_state = PacingState(path, OEMBED_PACING_NAME)
+            ledger = QuotaLedger(path)
+            for closable in (api_state, oembed_state, ledger):
+                # Closed by `close`, or when the resolver is collected: the connections
+                # must not outlive it (the last one to close checkpoints the WAL).
+                self._finalizers.append(weakref.finalize(self, closable.close))
+            ceiling = self.settings.rate_ceiling
+            self.pacer = Pacer(
+                clock=self.clock, sleep=self._wait, ceiling=ceiling, shared=api_state
+            )
+            self.oembed_pacer = Pacer(
                 clock=self.clock,
                 sleep=self._wait,
-                ceiling=self.settings.rate_ceiling,
-                shared=shared,
+                ceiling=ceiling,
+                shared=oembed_state,
+                scope="oembed",
             )
-            self.pacer = gate
+            self.quota = QuotaGate(
+                ledger,
+                window=self.settings.quota_window,
+                reserve=self.settings.quota_reserve,
+                configured=self.settings.daily_quota,
+                wait_cap=self.settings.max_retry_after,
+                clock=self.clock,
+                sleep=self._wait,
+                deadline=lambda: self.stop.deadline if self.stop is not None else None,
+            )
+            self.quota.budget, self.quota.share = self._budget, self._share
+            gates = Gates(self.pacer, self.oembed_pacer, self.quota)
             if self._gateway_factory is not None:
-                self._gateway = self._gateway_factory(gate)
+                self._gateway = self._gateway_factory(gates)
             else:
                 from jitspot.gateway import SpotifyGateway
 
                 self._gateway = SpotifyGateway(
-                    self.settings, gate, clock=self.clock, sleep=self._wait
+                    self.settings, gates, clock=self.clock, sleep=self._wait
                 )
         return self._gateway
+
+    def close(self) -> None:
+        """Close the store connections of the pacing state and the quota ledger."""
+        for finalizer in self._finalizers:
+            finalizer()
+
+    def _enter(self, share: Share, mode: AppMode, now: float) -> None:
+        """Whose calls the next requests are, and the budget they answer to."""
+        self._share = share
+        self._budget = current_budget(self.store, self.settings, mode, now)
+        if self.quota is not None:
+            self.quota.share, self.quota.budget = share, self._budget
 
     # -- the one entry point -------------------------------------------------------------
 
@@ -141,72 +297,178 @@ class Resolver:
         spotify_ids: Sequence[str],
         policy: Policy,
         *,
+        need: Need = Need.TRACKS,
+        share: Share = Share.INTERACTIVE,
+        artists: bool | None = True,
         count_lookups: bool = True,
         progress: Progress | None = None,
-        artists: bool = True,
         prefetch: Sequence[str] = (),
     ) -> Resolution:
         """Entries for the albums (and their artists), fetching what `policy` asks for.
 
-        `artists=False` fetches albums only (a cover needs no artist's genres).
+        `need`: the cover alone (a tile), the album's metadata (refresh), or every
+        track too (show, the album page, export). `share`: bulk work spends only the
+        quota above the reserve. `artists`: fetch them for genres (None: only when
+        the app is not in development mode, where each costs a call).
         `prefetch`: albums likely to be asked next, fetched only in the places a
         batch call leaves free (never a call of their own); not counted as lookups.
 
         Stops early (keeping every finished batch) on a rate limit past the cap,
-        an unreachable Spotify, refused credentials, or the resolver's `stop`;
-        `Resolution.error` then says which.
+        the quota, an unreachable Spotify, refused credentials, or the resolver's
+        `stop`; `Resolution.error` then says which.
         """
         ids = list(dict.fromkeys(spotify_ids))
         result = Resolution(with_credentials=self.with_credentials)
         self.current = result  # what a progress display reads while this runs
         result.entries = self.cached(ids)
         now = self.clock()
-        if count_lookups and not policy.fetches_nothing:
+        mode = result.mode = current_mode(self.store, self.settings, now)
+        plan = self._plan(ids, result, policy, need, share, now)
+        if policy.fetches_nothing:
+            return result
+        if count_lookups:
             # Offline lookups are not counted: they could not call anyway, and an
             # offline command must not write (a full disk, a read-only home).
-            self._count_lookups(ids, result, now, refetch=policy.everything)
-        to_fetch = albums_to_fetch(
+            self._count_lookups(ids, result, plan, need, now, refetch=policy.everything)
+        wants_tracks = need is Need.TRACKS and bool(self._partial(ids, result))
+        wants_artists = self._wants_artists(artists, mode)
+        if (
+            not plan.due
+            and not wants_tracks
+            and not (wants_artists and self._artists_wanted(ids, result, policy))
+        ):
+            return result  # warm: no gateway, no token, no network
+        self._enter(share, mode, now)
+        try:
+            self._fetch(ids, result, plan, policy, need, share, artists, progress, prefetch)
+        finally:
+            self._flush_meter(result)
+        return result
+
+    def _plan(
+        self,
+        ids: list[str],
+        result: Resolution,
+        policy: Policy,
+        need: Need,
+        share: Share,
+        now: float,
+    ) -> FetchPlan:
+        plan = self.plan(
             ids,
             result.entries,
+            policy,
+            need=need,
+            bulk=share is Share.BULK,
+            mode=result.mode,
+            now=now,
+        )
+        result.due |= plan.due
+        return plan
+
+    def plan(
+        self,
+        ids: Sequence[str],
+        entries: dict[str, Entry],
+        policy: Policy,
+        *,
+        need: Need,
+        bulk: bool,
+        mode: AppMode,
+        now: float,
+    ) -> FetchPlan:
+        """What a resolve of `ids` would ask oEmbed and the Web API for (no call)."""
+        return plan_fetch(
+            ids,
+            entries,
             policy=policy,
             now=now,
             lifetimes=self.lifetimes,
+            need=need,
+            source=cover_source(self.settings.cover_source, mode),
+            bulk=bulk,
             with_credentials=self.with_credentials,
         )
-        if policy.fetches_nothing:
-            return result
-        riders = self._riders(to_fetch, prefetch, now) if prefetch and to_fetch else []
-        if not to_fetch and not (artists and self._artists_wanted(ids, result, policy)):
-            return result  # warm: no gateway, no token, no network
-        not_before = remembered_until(self.store, NOT_BEFORE, now)
-        if not_before is not None:
-            self._stop(result, to_fetch, RateLimited(datetime.fromtimestamp(not_before, UTC)))
-            return result
-        try:
-            if self.with_credentials:
-                self._fetch_albums(to_fetch, result, progress, riders=riders)
-                if artists and result.error is None:
-                    wanted = self._artists_wanted(ids, result, policy)
-                    self._fetch_artists(wanted, result, progress)
-            else:
-                covers = _Tally("covers", len(to_fetch), progress)
-                self._run([self._oembed_task(i) for i in to_fetch], to_fetch, result, covers)
-        finally:
-            self._flush_meter(result)
-        for spotify_id in to_fetch:
-            if spotify_id not in result.fetched and spotify_id not in result.failed:
-                result.failed[spotify_id] = "unavailable"
-        return result
+
+    def _fetch(
+        self,
+        ids: list[str],
+        result: Resolution,
+        plan: FetchPlan,
+        policy: Policy,
+        need: Need,
+        share: Share,
+        artists: bool | None,
+        progress: Progress | None,
+        prefetch: Sequence[str],
+    ) -> None:
+        """The phases of a resolve: covers, albums, tracks, artists, covers the Web API
+        could not give. Each channel (Web API, oEmbed) stops on its own."""
+        now = self.clock()
+        for channel, key, asked in (
+            ("api", NOT_BEFORE, plan.albums),
+            ("oembed", OEMBED_NOT_BEFORE, plan.covers),
+        ):
+            error = blocked_error(self.store, key, now)
+            if error is not None and asked:
+                self._stop(result, asked, error, channel)
+            elif error is not None:
+                result.blocked.add(channel)  # nothing asked of it: no error to report
+        creds = self.with_credentials
+        riders = self._riders(plan.albums, prefetch, result, now) if prefetch and creds else []
+        albums = _Tally("albums", len(plan.albums) + len(riders), progress) if plan.albums else None
+        if albums and result.mode is AppMode.UNKNOWN and len(plan.albums) > 1:
+            # The first batch call tells whether the app may batch (and so its mode).
+            self._probe([*plan.albums, *riders][:ALBUM_BATCH], plan.albums, result, albums)
+            if result.mode is not AppMode.UNKNOWN:
+                self._enter(share, result.mode, now)
+                replanned = self._plan(ids, result, policy, need, share, now)
+                plan = FetchPlan(
+                    covers=[i for i in replanned.covers if i not in result.fetched],
+                    albums=[i for i in replanned.albums if i not in result.fetched_api],
+                )
+                riders = [i for i in riders if i not in result.fetched_api]
+        if plan.covers:
+            covers = _Tally("covers", len(plan.covers), progress)
+            tasks = [self._oembed_task(i) for i in plan.covers]
+            self._run(tasks, plan.covers, result, covers, "oembed")
+        if creds:
+            if albums is not None:
+                self._fetch_albums(plan.albums, result, albums, riders=riders)
+            if need is Need.TRACKS:
+                self._fetch_tracks(ids, result, progress)
+            if self._wants_artists(artists, result.mode):
+                self._fetch_artists(self._artists_wanted(ids, result, policy), result, progress)
+            self._fallback_covers(plan, result, progress)
+        self._mark_unanswered(plan, result)
+
+    def _wants_artists(self, artists: bool | None, mode: AppMode) -> bool:
+        """Artists are asked for when the caller says so; by default unless each would cost
+        a call of the daily quota (a development-mode app): the sheet names genres."""
+        if artists is None:
+            return mode is not AppMode.DEVELOPMENT
+        return artists
+
+    def _mark_unanswered(self, plan: FetchPlan, result: Resolution) -> None:
+        """Albums asked for that nothing answered (no error said why): unavailable."""
+        for spotify_id in plan.albums:
+            if spotify_id not in result.fetched_api:
+                result.failed.setdefault(spotify_id, "unavailable")
+        covers_failed = result.cover_failed if self.with_credentials else result.failed
+        for spotify_id in plan.covers:
+            if spotify_id not in result.fetched:
+                covers_failed.setdefault(spotify_id, "unavailable")
 
     def search(
         self, queries: Sequence[str], policy: Policy, *, progress: Progress | None = None
     ) -> Resolution:
         """Album searches for `queries`, from the cache or (what `policy` asks for) Spotify.
 
-        The same runner as albums: paced, retried, stopped by a long rate limit,
-        a signal or --max-time, each answer written as it lands. An answer with
-        no album is cached as "not found" (asked again after its lifetime).
-        `Resolution.failed` then names the queries left unanswered.
+        Bulk work: paced, checked against the quota's bulk share, retried, stopped
+        by a long rate limit, the quota, a signal or --max-time, each answer
+        written as it lands. An answer with no album is cached as "not found"
+        (asked again after its lifetime). `Resolution.failed` then names the
+        queries left unanswered.
         """
         wanted = list(dict.fromkeys(queries))
         result = Resolution(with_credentials=self.with_credentials)
@@ -225,10 +487,12 @@ class Resolver:
             raise ConfigError(
                 "searching Spotify needs an app: set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"
             )
-        not_before = remembered_until(self.store, NOT_BEFORE, now)
-        if not_before is not None:
-            self._stop(result, to_search, RateLimited(datetime.fromtimestamp(not_before, UTC)))
+        result.mode = current_mode(self.store, self.settings, now)
+        blocked = blocked_error(self.store, NOT_BEFORE, now)
+        if blocked is not None:
+            self._stop(result, to_search, blocked, "api")
             return result
+        self._enter(Share.BULK, result.mode, now)
         try:
             tally = _Tally("searches", len(to_search), progress)
             self._run([self._search_task(q) for q in to_search], to_search, result, tally)
@@ -238,35 +502,46 @@ class Resolver:
 
     # -- cache reads ---------------------------------------------------------------------
 
-    def _riders(self, to_fetch: list[str], prefetch: Sequence[str], now: float) -> list[str]:
+    def _riders(
+        self, to_fetch: list[str], prefetch: Sequence[str], result: Resolution, now: float
+    ) -> list[str]:
         """Albums of `prefetch` that ride in the places the last batch call leaves free.
 
         A batch call costs one request for 1 album as for 20, and a rate limit
         counts requests: when the app may batch, `serve` fills those places with
         the tiles a visitor is about to see, so scrolling on finds them cached.
-        None when each album is a call of its own (a development-mode app, oEmbed).
+        None when each album is a call of its own (a development-mode app, oEmbed
+        covers), and none once bulk work has spent its share of the quota.
         """
         room = (-len(to_fetch)) % ALBUM_BATCH
         if (
             not room
-            or not self.with_credentials
-            or remembered_until(self.store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now) is not None
+            or not to_fetch
+            or result.mode is AppMode.DEVELOPMENT
+            or cover_source(self.settings.cover_source, result.mode) != "api"
+            or not self._bulk_room(now)
         ):
             return []
         asked = set(to_fetch)
         return self.missing([i for i in prefetch if i not in asked])[:room]
 
+    def _bulk_room(self, now: float) -> bool:
+        """Whether bulk work's share of the quota has a call left now."""
+        limit = limit_for(self._budget, self.settings.quota_reserve, Share.BULK)
+        if limit is None:
+            return True
+        window = self.settings.quota_window + LEAVE_MARGIN
+        return len(self.store.quota_times(now - window)) < limit
+
     def missing(self, spotify_ids: Sequence[str]) -> list[str]:
-        """The albums, in order, a `Policy.MISSING` resolve would fetch (read from the cache)."""
+        """The albums, in order, whose cover a `Policy.MISSING` resolve would fetch."""
         ids = list(dict.fromkeys(spotify_ids))
-        return albums_to_fetch(
-            ids,
-            self.cached(ids),
-            policy=Policy.MISSING,
-            now=self.clock(),
-            lifetimes=self.lifetimes,
-            with_credentials=self.with_credentials,
-        )
+        now = self.clock()
+        mode = current_mode(self.store, self.settings, now)
+        due = self.plan(
+            ids, self.cached(ids), Policy.MISSING, need=Need.COVER, bulk=True, mode=mode, now=now
+        ).due
+        return [i for i in ids if i in due]
 
     def cached(self, ids: list[str]) -> dict[str, Entry]:
         """The cached entries of the albums and of their artists (no network)."""
@@ -282,18 +557,30 @@ class Resolver:
         return entries
 
     def _count_lookups(
-        self, ids: list[str], result: Resolution, now: float, *, refetch: bool
+        self,
+        ids: list[str],
+        result: Resolution,
+        plan: FetchPlan,
+        need: Need,
+        now: float,
+        *,
+        refetch: bool,
     ) -> None:
         """A hit is a lookup answered from the cache without a request (a stale entry
         served is a hit, counted apart too); a miss needs a request (`--refresh`: all)."""
+        due = plan.due
         for spotify_id in ids:
-            entry = album_entry(spotify_id, result.entries, with_credentials=self.with_credentials)
-            state = freshness(entry, now, self.lifetimes)
-            if refetch or state is Freshness.MISSING:
+            if refetch or spotify_id in due:
                 result.misses += 1
+                continue
+            result.hits += 1
+            if need is Need.COVER:
+                entry = cover_entry(spotify_id, result.entries)
             else:
-                result.hits += 1
-                result.stale_hits += state is Freshness.STALE
+                entry = album_entry(
+                    spotify_id, result.entries, with_credentials=self.with_credentials
+                )
+            result.stale_hits += freshness(entry, now, self.lifetimes) is Freshness.STALE
         # Added with the next write (the run's record), not with one of its own.
         self.store.count_later(
             {
@@ -313,48 +600,81 @@ class Resolver:
             albums, result.entries, policy=policy, now=self.clock(), lifetimes=self.lifetimes
         )
 
+    def _partial(self, ids: list[str], result: Resolution) -> list[Entry]:
+        """Found albums whose entry holds only the first page of their tracks."""
+        if not self.with_credentials:
+            return []
+        return [
+            entry
+            for spotify_id in ids
+            if (entry := result.entries.get(cache_key("album", spotify_id))) is not None
+            and entry.found
+            and entry.data
+            and entry.data.get("more_tracks")
+        ]
+
     # -- fetching ------------------------------------------------------------------------
+
+    def _probe(self, group: list[str], asked: list[str], result: Resolution, tally: _Tally) -> None:
+        """One batch call alone, so that a 403 costs one call and not one per worker; its
+        answer (batches allowed or not) is remembered for a day, and gives the app's mode."""
+        try:
+            # A stop here stops the whole albums phase: every album asked says why.
+            self._run([self._album_batch_task(group)], asked, result, tally)
+        except EndpointForbidden:
+            self._forbidden(result)
+            return
+        if any(i in result.fetched_api for i in group):
+            self._remember(ALBUMS_BATCH_ALLOWED_UNTIL)
+            result.mode = AppMode.EXTENDED
+
+    def _forbidden(self, result: Resolution) -> None:
+        log.info("batch album lookups are forbidden for this app: one call per album")
+        self._remember(ALBUMS_BATCH_FORBIDDEN_UNTIL, ARTISTS_BATCH_FORBIDDEN_UNTIL)
+        result.mode = AppMode.DEVELOPMENT
 
     def _fetch_albums(
         self,
-        ids: list[str],
+        asked: list[str],
         result: Resolution,
-        progress: Progress | None,
+        tally: _Tally,
         *,
         riders: Sequence[str] = (),
     ) -> None:
         """Albums in batches of 20 when the app may; one by one when it may not.
 
-        When nobody knows yet whether batches are allowed, the first batch goes
-        alone: a 403 then costs one call, not one per worker. `riders` fill the
-        last batch's free places, and are dropped when albums go one by one.
+        While the app's mode is not known the first batch goes alone (a 403 then
+        costs one call). `riders` fill the last batch's free places, and are dropped
+        when albums go one by one. A 403 on a batch falls back to single calls.
         """
-        if not ids:
+        asked = [i for i in asked if i not in result.fetched_api]
+        if not asked or "api" in result.blocked:
             return
-        asked = ids
-        ids = [*ids, *riders]
-        tally = _Tally("albums", len(ids), progress)
-        now = self.clock()
-        batches_allowed = (
-            len(ids) > 1 and remembered_until(self.store, ALBUMS_BATCH_FORBIDDEN_UNTIL, now) is None
-        )
-        if batches_allowed:
+        ids = [*asked, *riders]
+        if len(ids) > 1 and result.mode is not AppMode.DEVELOPMENT:
             groups = chunks(ids, ALBUM_BATCH)
             try:
-                self._run([self._album_batch_task(groups[0])], asked, result, tally)
+                if result.mode is AppMode.UNKNOWN:
+                    self._run([self._album_batch_task(groups[0])], asked, result, tally)
+                    groups = groups[1:]
+                self._run([self._album_batch_task(g) for g in groups], asked, result, tally)
             except EndpointForbidden:
-                log.info("batch album lookups are forbidden for this app: one call per album")
-                self._remember(ALBUMS_BATCH_FORBIDDEN_UNTIL, ARTISTS_BATCH_FORBIDDEN_UNTIL)
+                self._forbidden(result)
             else:
-                tasks = [self._album_batch_task(group) for group in groups[1:]]
-                self._run(tasks, asked, result, tally)
                 return
-        remaining = [i for i in asked if i not in result.fetched]
+        remaining = [i for i in asked if i not in result.fetched_api]
         self._run([self._album_task(i) for i in remaining], asked, result, tally)
+
+    def _fetch_tracks(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
+        """The track pages past the first of albums that something shows in full."""
+        partial = self._partial(ids, result)
+        if partial and "api" not in result.blocked:
+            tally = _Tally("tracks", len(partial), progress)
+            self._run([self._tracks_task(entry) for entry in partial], [], result, tally)
 
     def _fetch_artists(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
         """Artists (for genres) in batches of 50, or one by one; stop once genres don't come."""
-        if not ids or result.error is not None:
+        if not ids or "api" in result.blocked:
             return
         tally = _Tally("artists", len(ids), progress)
         now = self.clock()
@@ -373,7 +693,7 @@ class Resolver:
                 tasks = [self._artist_batch_task(group) for group in groups[1:]]
         else:
             tasks = [self._artist_task(i) for i in ids]
-        if tasks and not self._genres_seen(result) and result.error is None:
+        if tasks and not self._genres_seen(result) and "api" not in result.blocked:
             # Probe: one artist alone tells whether the app gets genres at all.
             self._run(tasks[:1], [], result, tally)
             tasks = tasks[1:]
@@ -381,8 +701,26 @@ class Resolver:
             log.info("this app gets no artist genres: not asking for artists")
             self._remember(NO_GENRES_UNTIL)
             return
-        if result.error is None:
-            self._run(tasks, [], result, tally)
+        self._run(tasks, [], result, tally)
+
+    def _fallback_covers(
+        self, plan: FetchPlan, result: Resolution, progress: Progress | None
+    ) -> None:
+        """oEmbed covers (no quota) for albums the Web API could not be asked for now (the
+        quota, a rate limit) and that have no cover: a look-up still shows one."""
+        tried = set(plan.covers)
+        now = self.clock()
+        wanted = [
+            spotify_id
+            for spotify_id in plan.albums
+            if spotify_id not in tried
+            and result.failed.get(spotify_id) in WAITING
+            and freshness(cover_entry(spotify_id, result.entries), now, self.lifetimes)
+            is Freshness.MISSING
+        ]
+        if wanted:
+            tally = _Tally("covers", len(wanted), progress)
+            self._run([self._oembed_task(i) for i in wanted], wanted, result, tally, "oembed")
 
     def _genres_seen(self, result: Resolution) -> bool:
         return any(
@@ -420,6 +758,17 @@ class Resolver:
     def _album_task(self, spotify_id: str) -> Task:
         return lambda: [self._entry("album", spotify_id, self.gateway().album(spotify_id))]
 
+    def _tracks_task(self, entry: Entry) -> Task:
+        def task() -> list[Entry]:
+            data = dict(entry.data or {})
+            tracks = list(data.get("tracks") or [])
+            tracks += self.gateway().rest_of_tracks(entry.spotify_id, len(tracks))
+            data.update(tracks=tracks, more_tracks=False)
+            # The album's own facts keep their age: only the tracks were completed.
+            return [Entry("album", entry.spotify_id, "found", entry.fetched_at, data)]
+
+        return task
+
     def _artist_batch_task(self, ids: list[str]) -> Task:
         def task() -> list[Entry]:
             found = self.gateway().artists_batch(ids)
@@ -443,23 +792,29 @@ class Resolver:
     # -- the runner ------------------------------------------------------------------------
 
     def _run(
-        self, tasks: list[Task], album_ids: list[str], result: Resolution, tally: _Tally
+        self,
+        tasks: list[Task],
+        album_ids: list[str],
+        result: Resolution,
+        tally: _Tally,
+        channel: Channel = "api",
     ) -> None:
         """Run tasks on at most `concurrency` threads; write each result as it lands.
 
-        A rate limit past the cap, an unreachable Spotify or refused credentials
-        stop the run: what finished is kept, the rest is marked failed.
-        EndpointForbidden is raised to the caller (it decides the fallback).
+        A rate limit past the cap, the quota, an unreachable Spotify or refused
+        credentials stop the channel: what finished is kept, the rest is marked
+        failed. EndpointForbidden is raised to the caller (it decides the fallback).
         """
-        if not tasks or result.error is not None:
+        if not tasks or channel in result.blocked:
             return
         self.gateway()  # built here, once: workers share one token, budget and meter
         pending: set[Future[list[Entry]]] = set()
         queue = [self._timed(task) for task in reversed(tasks)]
-        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+        workers = self._workers(channel, result)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
                 while queue or pending:
-                    while queue and len(pending) < self.settings.concurrency:
+                    while queue and len(pending) < workers:
                         if self.stop is not None:
                             # No new work that would end past the deadline.
                             self.stop.check(self._task_seconds())
@@ -476,17 +831,25 @@ class Resolver:
                             ) from None
                         self._keep(entries, result)
                         tally.add(len(entries))
-            except (RateLimited, SpotifyUnavailable, ConfigError, Stopped) as error:
+            except (RateLimited, QuotaExhausted, SpotifyUnavailable, ConfigError, Stopped) as error:
                 queue.clear()
                 for future in pending:
                     future.cancel()
                 self._drain(pending, result)
-                self._stop(result, album_ids, error)
+                self._stop(result, album_ids, error, channel)
             except BaseException:
                 queue.clear()
                 for future in pending:
                     future.cancel()
                 raise
+
+    def _workers(self, channel: Channel, result: Resolution) -> int:
+        """Requests in flight at once. A development-mode app's Web API calls go one at a
+        time: its daily quota, not its speed, bounds what a day fetches, and calls in flight
+        together past the quota's end would each draw a refusal where one tells enough."""
+        if channel == "api" and result.mode is AppMode.DEVELOPMENT and self._budget is not None:
+            return 1
+        return self.settings.concurrency
 
     def _timed(self, task: Task) -> Task:
         """The task, timing itself (for the runner's deadline check)."""
@@ -521,9 +884,15 @@ class Resolver:
         self.cache.put_many(entries, self._drain_meter(result))
         for entry in entries:
             result.entries[entry.key] = entry
-            if entry.kind in ("album", "oembed"):
+            if entry.kind == "album":
                 result.fetched.add(entry.spotify_id)
+                result.fetched_api.add(entry.spotify_id)
                 result.failed.pop(entry.spotify_id, None)
+            elif entry.kind == "oembed":
+                result.fetched.add(entry.spotify_id)
+                result.fetched_covers.add(entry.spotify_id)
+                failed = result.cover_failed if self.with_credentials else result.failed
+                failed.pop(entry.spotify_id, None)
             elif entry.kind == "search":
                 result.searched.add(entry.spotify_id)
                 result.failed.pop(entry.spotify_id, None)
@@ -534,12 +903,11 @@ class Resolver:
         if self._gateway is None:
             return
         counters = self._drain_meter(result)
-        if self.pacer is not None:
-            # The pacer's own waits (the learned rate, short-429 pauses), apart from
-            # the retries' backoff that the gateway counts.
-            waited = self.pacer.waited_seconds
-            counters["api.pacing_wait_seconds"] = waited - self._pacing_seen
-            self._pacing_seen = waited
+        waited = sum(p.waited_seconds for p in (self.pacer, self.oembed_pacer) if p is not None)
+        # The pacers' own waits (the learned rate, short-429 pauses), apart from the
+        # retries' backoff that the gateway counts.
+        counters["api.pacing_wait_seconds"] = waited - self._pacing_seen
+        self._pacing_seen = waited
         self.store.add_counters(counters)
 
     def _drain_meter(self, result: Resolution) -> dict[str, float]:
@@ -550,19 +918,36 @@ class Resolver:
         result.backoff_seconds += counters.get("api.backoff_seconds", 0.0)
         return counters
 
-    def _stop(self, result: Resolution, album_ids: list[str], error: JitspotError) -> None:
-        result.error = error
+    def _stop(
+        self, result: Resolution, album_ids: list[str], error: JitspotError, channel: Channel
+    ) -> None:
+        """A channel stops (a stop: both): the albums it did not answer say why."""
+        if result.error is None:
+            result.error = error
         reason = "unavailable"
         if isinstance(error, Stopped):
             reason = "stopped"
+            result.blocked |= {"api", "oembed"}
+        else:
+            result.blocked.add(channel)
+        if isinstance(error, QuotaExhausted):
+            reason = "quota"
+            result.quota_until = error.next_free_at
         elif isinstance(error, RateLimited):
             reason = "rate_limited"
+            key = OEMBED_NOT_BEFORE if error.scope == "oembed" else NOT_BEFORE
             # Another process may have recorded a later time: keep whichever is later.
-            until = self.store.raise_meta_time(NOT_BEFORE, error.not_before.timestamp())
-            result.rate_limited_until = until
+            until = self.store.raise_meta_time(key, error.not_before.timestamp())
+            result.rate_limited_until = max(until, result.rate_limited_until or 0.0)
+        if channel == "oembed" and self.with_credentials:
+            answered, failed = result.fetched, result.cover_failed
+        else:
+            answered, failed = result.fetched_api | result.searched, result.failed
+            if not self.with_credentials:
+                answered = result.fetched
         for spotify_id in album_ids:  # album ids, or search queries
-            if spotify_id not in result.fetched and spotify_id not in result.searched:
-                result.failed.setdefault(spotify_id, reason)
+            if spotify_id not in answered:
+                failed.setdefault(spotify_id, reason)
 
 
 class _Tally:

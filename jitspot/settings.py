@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -59,7 +59,8 @@ class Settings(BaseModel):
         60.0,
         ge=0,
         le=MAX_RETRY_AFTER_CAP,
-        description="longest Retry-After (s) waited; past it jitspot stops (exit 75)",
+        description="longest wait (s) for Spotify: a Retry-After, or the quota's next free"
+        " call; past it jitspot stops (exit 75)",
     )
     requests_per_window: int | None = Field(
         None,
@@ -72,6 +73,31 @@ class Settings(BaseModel):
         gt=0,
         le=10_000,
         description="ceiling on requests/s to Spotify; pacing learns the rate below it",
+    )
+    daily_quota: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Web API calls allowed per quota window (default: 1000 for a"
+        " development-mode app, none for an extended one until a refusal teaches one)",
+    )
+    quota_window: float = Field(
+        86_400.0,
+        gt=0,
+        le=30 * 86_400,
+        description="length of Spotify's rolling quota window, seconds",
+    )
+    quota_reserve: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="share of the quota that bulk work (refresh, match, export of many"
+        " albums, Sync) leaves for single-album look-ups (show, the album page, tiles)",
+    )
+    cover_source: Literal["auto", "api", "oembed"] = Field(
+        "auto",
+        description="where covers come from: auto (oEmbed for a development-mode app: no"
+        " quota), api or oembed",
     )
     concurrency: int = Field(4, ge=1, le=16, description="parallel Spotify requests")
     http_timeout: float = Field(
@@ -91,6 +117,11 @@ class Settings(BaseModel):
     @classmethod
     def _sheet(cls, value: str | None) -> str | None:
         return (value or "").strip() or None
+
+    @field_validator("cover_source", mode="before")
+    @classmethod
+    def _cover_source(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("api_url", "token_url", "oembed_url")
     @classmethod

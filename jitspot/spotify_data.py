@@ -6,7 +6,7 @@ apps) are None, not guessed: None means "Spotify did not say".
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 
 class Track(TypedDict):
@@ -43,6 +43,16 @@ class AlbumData(TypedDict):
     artists: list[str]
     upc: str | None
     url: str | None
+    # Fields Spotify left out of the answer (development-mode apps get no label or
+    # popularity): shown as "not available", never as blank data. Absent in old entries.
+    withheld: NotRequired[list[str]]
+    # True while `tracks` holds only the first page (more than 50 tracks): the rest is
+    # fetched when something shows the tracks (show, the album page, export).
+    more_tracks: NotRequired[bool]
+
+
+# Album fields a development-mode app is not given (Spotify drops the keys).
+WITHHOLDABLE = ("label", "popularity")
 
 
 class ArtistData(TypedDict):
@@ -118,13 +128,16 @@ def parse_album(raw: dict[str, Any]) -> AlbumData:
         "artists": [str(a.get("name", "")) for a in artists],
         "upc": _str((raw.get("external_ids") or {}).get("upc")),
         "url": _str((raw.get("external_urls") or {}).get("spotify")),
+        "withheld": [name for name in WITHHOLDABLE if name not in raw],
+        "more_tracks": bool(paging.get("next")),
     }
 
 
-def next_tracks_url(raw: dict[str, Any]) -> str | None:
-    """The `next` URL of an album's track paging, when it has more than one page."""
-    paging = raw.get("tracks")
-    return _str(paging.get("next")) if isinstance(paging, dict) else None
+def tracks_page(raw: dict[str, Any]) -> tuple[list[Track], bool]:
+    """The tracks of a `GET /albums/{id}/tracks` page, and whether more pages follow."""
+    items = raw.get("items")
+    tracks = [parse_track(t) for t in items or [] if isinstance(t, dict)]
+    return tracks, bool(raw.get("next"))
 
 
 def parse_artist(raw: dict[str, Any]) -> ArtistData:

@@ -10,6 +10,8 @@ Definitions (also in `jitspot stats --help`):
   without a request; a stale entry served is a hit, counted apart too
   (`stale_hits`); a *miss* needed a request. Offline lookups (`--offline`,
   `list`) could not call and are not counted.
+- the *quota* is the Web API's rolling daily quota (`jitspot.quota`): calls used in
+  the window, the budget, what bulk work and single-album look-ups have left.
 - *API calls* are every request sent to the Web API or oEmbed, whatever the
   answer (429, 5xx and 401 included): what Spotify counts. Token requests apart.
 """
@@ -28,7 +30,8 @@ from typing import Any, Literal
 from jitspot.cache import Entry, cache_key
 from jitspot.freshness import DAY, Freshness, Lifetimes, freshness
 from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.resolver import NOT_BEFORE, remembered_until
+from jitspot.quota import QuotaStatus
+from jitspot.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.settings import Settings
 from jitspot.store import CacheIndexEntry, Store, StoredAlbum
 
@@ -105,6 +108,7 @@ class Stats:
     last_import: dict[str, Any] | None
     last_refresh: dict[str, Any] | None
     now: float
+    quota: QuotaStatus
 
     def as_json(self) -> dict[str, Any]:
         api = self.api
@@ -138,6 +142,7 @@ class Stats:
                 "rate_limited_until": _iso(api.rate_limited_until),
             },
             "saved": {"by_cache": api.saved_by_cache, "by_batching": api.saved_by_batching},
+            "quota": self.quota.as_json(),
             "store": {"size_bytes": self.store_bytes},
             "last_import": self.last_import,
             "last_refresh": self.last_refresh,
@@ -319,6 +324,7 @@ def gather(
         last_import=_run_record(store, "import"),
         last_refresh=_run_record(store, "refresh"),
         now=now,
+        quota=quota_now(store, settings, now),
     )
 
 

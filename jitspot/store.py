@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jitspot.errors import ConfigError, DiskFull, JitspotError
+from jitspot.quota import EXCEEDED, LEARN_FLOOR, LEARNED, NOT_BEFORE, Taken, learned_budget
 from jitspot.text import FOLD_VERSION, fold
 
 if TYPE_CHECKING:
@@ -102,6 +105,16 @@ MIGRATIONS: list[str] = [
     # 3: `match` keeps the best search candidates of an album for review (JSON).
     """
     ALTER TABLE albums ADD COLUMN match_candidates TEXT
+    """,
+    # 4: the quota ledger: every Web API call, when it was sent (see jitspot.quota).
+    """
+    CREATE TABLE quota_ledger (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        endpoint TEXT NOT NULL,
+        share TEXT NOT NULL
+    );
+    CREATE INDEX quota_ledger_at ON quota_ledger(at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -452,15 +465,7 @@ class Store:
         replace a later one with an earlier one (a read then a write could).
         """
         with self.transaction() as conn:
-            row = conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value ="
-                " CASE WHEN json_type(meta.value) IN ('real', 'integer')"
-                " AND json_extract(meta.value, '$') >= json_extract(excluded.value, '$')"
-                " THEN meta.value ELSE excluded.value END"
-                " RETURNING value",
-                (key, json.dumps(float(until))),
-            ).fetchone()
-        return float(json.loads(row[0]))
+            return _raise_time(conn, key, until)
 
     # -- counters ----------------------------------------------------------------------
 
@@ -499,6 +504,15 @@ class Store:
         for name, value in self._pending.items():
             found[name] = found.get(name, 0) + value
         return found
+
+    def quota_times(self, since: float) -> list[float]:
+        """When the ledger's Web API calls after `since` were sent, oldest first."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT at FROM quota_ledger WHERE at > ? ORDER BY at", (since,)
+            )
+        ]
 
     def pacing_document(self, name: str) -> Any | None:
         """The shared pacing state as last written (None before any); see PacingState."""
@@ -1082,6 +1096,19 @@ def _add_counters(conn: sqlite3.Connection, items: list[tuple[str, float]]) -> N
     )
 
 
+def _raise_time(conn: sqlite3.Connection, key: str, until: float) -> float:
+    """Keep the later of `until` and the time at `key` (one statement); the time in force."""
+    row = conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value ="
+        " CASE WHEN json_type(meta.value) IN ('real', 'integer')"
+        " AND json_extract(meta.value, '$') >= json_extract(excluded.value, '$')"
+        " THEN meta.value ELSE excluded.value END"
+        " RETURNING value",
+        (key, json.dumps(float(until))),
+    ).fetchone()
+    return float(json.loads(row[0]))
+
+
 def _put_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
@@ -1391,3 +1418,84 @@ class PacingState:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+# -- the quota ledger ------------------------------------------------------------------------
+# Every Web API request of every process on this JITSPOT_HOME, written down just before it
+# is sent (jitspot.quota decides who may send). Like PacingState, it has its own connection:
+# the gateway's worker threads write here while the resolver's thread writes the cache.
+
+
+class QuotaLedger:
+    """The `quota_ledger` table, taken and refused under BEGIN IMMEDIATE (see jitspot.quota)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._store: Store | None = None
+        self._lock = threading.Lock()  # one connection, one thread in it at a time
+
+    def _conn(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.path)
+        return self._store
+
+    def take(
+        self, now: float, window: float, limit: int | None, endpoint: str, share: str
+    ) -> Taken:
+        """Write a call down if fewer than `limit` calls (None: no limit) are in the window."""
+        with self._lock:
+            store = self._conn()
+            with store.transaction() as conn:
+                horizon = now - window
+                conn.execute("DELETE FROM quota_ledger WHERE at <= ?", (horizon,))
+                used = -1
+                if limit is not None:
+                    (used,) = conn.execute(
+                        "SELECT COUNT(*) FROM quota_ledger WHERE at > ?", (horizon,)
+                    ).fetchone()
+                    if used >= limit:
+                        if limit <= 0:
+                            return Taken(None, used, math.inf)
+                        (oldest,) = conn.execute(
+                            "SELECT at FROM quota_ledger WHERE at > ? ORDER BY at LIMIT 1 OFFSET ?",
+                            (horizon, used - limit),
+                        ).fetchone()
+                        return Taken(None, used, oldest + window)
+                cursor = conn.execute(
+                    "INSERT INTO quota_ledger(at, endpoint, share) VALUES (?, ?, ?)",
+                    (now, endpoint, share),
+                )
+        assert cursor.lastrowid is not None
+        return Taken(cursor.lastrowid, used + 1 if used >= 0 else -1)
+
+    def refused(
+        self, ticket: int, now: float, window: float, until: float, configured: Any
+    ) -> int | None:
+        """Spotify refused the call of `ticket`: the budget is the calls written before it in
+        the window (the stricter of that and what was learned before); the refusal is counted
+        and every process keeps off the Web API until `until`. Returns the budget (None:
+        too few calls of jitspot's in the window to say the account's quota, which other
+        apps of the same developer spend too; the "not before" holds all the same)."""
+        with self._lock:
+            store = self._conn()
+            with store.transaction() as conn:
+                (before,) = conn.execute(
+                    "SELECT COUNT(*) FROM quota_ledger WHERE id < ? AND at > ?",
+                    (ticket, now - window),
+                ).fetchone()
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (LEARNED,)).fetchone()
+                known = learned_budget(json.loads(row[0]) if row else None, configured, now)
+                budget = known
+                if before >= LEARN_FLOOR:
+                    budget = before if known is None else min(known, before)
+                doc = {"budget": budget, "at": now, "configured": configured, "until": until}
+                _put_meta(conn, LEARNED, doc)
+                _add_counters(conn, [(EXCEEDED, 1)])
+                _raise_time(conn, NOT_BEFORE, until)
+        return budget
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

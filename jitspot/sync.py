@@ -16,15 +16,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from jitspot.catalog import Catalog, until_text
-from jitspot.errors import JitspotError, Locked, RateLimited
-from jitspot.freshness import Policy
+from jitspot.catalog import Catalog
+from jitspot.errors import JitspotError, Locked, QuotaExhausted, RateLimited
+from jitspot.freshness import Need, Policy
 from jitspot.importer import import_source
 from jitspot.lock import RunLock
 from jitspot.logs import redact
+from jitspot.quota import Share
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
 from jitspot.store import Store, now_iso
+from jitspot.timetext import until_text
 
 log = logging.getLogger("jitspot.sync")
 
@@ -34,7 +36,7 @@ NO_SHEET = (
     " to the sheet's URL, then restart jitspot serve"
 )
 # The resolver's phases, as the page names them.
-_STAGES = {"albums": "covers", "covers": "covers", "artists": "artists"}
+_STAGES = {"albums": "covers", "covers": "covers", "tracks": "covers", "artists": "artists"}
 
 
 class SyncRefused(JitspotError):
@@ -165,7 +167,16 @@ class Syncer:
         error: str | None = None
         failed: set[str] = set()
         if wanted:
-            resolution = catalog.resolve(albums, Policy.MISSING, progress=self._progress)
+            # Bulk work: the covers (from oEmbed for a development-mode app, no quota),
+            # within the quota's bulk share; metadata comes when an album is opened.
+            resolution = catalog.resolve(
+                albums,
+                Policy.MISSING,
+                need=Need.COVER,
+                share=Share.BULK,
+                artists=False,
+                progress=self._progress,
+            )
             catalog.record(self.command, started_at, len(albums))
             failed = set(resolution.failed)
             if resolution.error is not None:
@@ -183,7 +194,9 @@ class Syncer:
 
 def _partial(error: JitspotError, now: float) -> str:
     """The sheet is imported, but not every new cover was fetched: why, in words."""
-    if isinstance(error, RateLimited):
+    if isinstance(error, QuotaExhausted):
+        why = str(error)
+    elif isinstance(error, RateLimited):
         why = f"Spotify asked to wait until {until_text(error.not_before.timestamp(), now)}"
     else:
         why = redact(str(error))

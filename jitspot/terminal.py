@@ -13,7 +13,8 @@ from jitspot.export import format_duration
 from jitspot.store import ListedAlbum, StoredAlbum
 from jitspot.views import AlbumView, mark_of, match_mark
 
-NOT_GIVEN = "—"  # Spotify did not say (development-mode apps get no label or popularity)
+NOT_GIVEN = "—"  # Spotify did not say
+WITHHELD = "not available to development-mode apps"  # Spotify leaves the field out
 _STATE_STYLE = {"cover": "green", "not found": "red", "no link": "dim", "not cached": "yellow"}
 
 
@@ -136,10 +137,15 @@ def show_page(view: AlbumView) -> RenderableType:
 
         meta_row("spotify", spotify["name"])
         meta_row("released", spotify["release_date"])
-        meta_row("label", spotify["label"] or NOT_GIVEN)
+        withheld = spotify.get("withheld") or []
+        meta_row("label", WITHHELD if "label" in withheld else spotify["label"] or NOT_GIVEN)
         meta_row(
             "popularity",
-            spotify["popularity"] if spotify["popularity"] is not None else NOT_GIVEN,
+            WITHHELD
+            if "popularity" in withheld
+            else spotify["popularity"]
+            if spotify["popularity"] is not None
+            else NOT_GIVEN,
         )
         meta_row(
             "genres",
@@ -171,7 +177,8 @@ def _tracks(view: AlbumView) -> Table:
         number = f"{track['disc']}-{track['number']}" if multi_disc else str(track["number"])
         table.add_row(number, Text(track["name"]), format_duration(track["duration_ms"]))
     total = spotify["total_duration_ms"]
-    table.add_row(
-        "", Text(f"{len(tracks)} tracks", style="dim"), Text(format_duration(total), style="bold")
-    )
+    count = f"{len(tracks)} tracks"
+    if not spotify.get("tracks_complete", True) and (spotify["total_tracks"] or 0) > len(tracks):
+        count = f"the first {len(tracks)} of {spotify['total_tracks']} tracks"
+    table.add_row("", Text(count, style="dim"), Text(format_duration(total), style="bold"))
     return table

@@ -44,6 +44,10 @@ class SpotifyView(SpotifyContract):
     total_duration_ms: int | None
     stale: bool
     source: str  # "api" (full metadata) or "oembed" (title and cover only)
+    tracks_complete: bool  # False while only the first page of a long album is cached
+    # Fields Spotify withholds from this app (development mode: label, popularity):
+    # null in the data, "not available to development-mode apps" for people.
+    withheld: list[str]
 
 
 class AlbumContract(TypedDict):

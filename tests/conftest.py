@@ -21,8 +21,8 @@ from spotify_double import SpotifyDouble
 from jitspot import cli, views
 from jitspot.cache import SpotifyCache, cache_key
 from jitspot.catalog import Catalog
+from jitspot.gateway import Gates
 from jitspot.logs import NOISY_LOGGERS
-from jitspot.pacing import Pacer
 from jitspot.resolver import Resolver
 from jitspot.settings import Settings, load_settings
 from jitspot.stopping import Stop
@@ -95,7 +95,7 @@ class Processes:
 
     def resolver(
         self,
-        gateway_factory: Callable[[Pacer], Any] | None = None,
+        gateway_factory: Callable[[Gates], Any] | None = None,
         *,
         stop: Stop | None = None,
         **overrides: Any,

@@ -53,6 +53,8 @@ def spotify_view(**overrides: Any) -> SpotifyView:
         "total_duration_ms": 632_000,
         "stale": False,
         "source": "api",
+        "tracks_complete": True,
+        "withheld": [],
     }
     view.update(overrides)  # type: ignore[typeddict-item]
     return view

@@ -23,9 +23,9 @@ from conftest import START, FakeClock
 from spotify_double import SpotifyDouble
 
 from jitspot.cache import SpotifyCache, cache_key
-from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
+from jitspot.errors import ConfigError, QuotaExhausted, RateLimited, SpotifyUnavailable
 from jitspot.freshness import Policy
-from jitspot.gateway import MAX_SHORT_WAITS, SpotifyGateway, parse_retry_after
+from jitspot.gateway import MAX_SHORT_WAITS, Gates, SpotifyGateway, parse_retry_after
 from jitspot.logs import configure_logging
 from jitspot.pacing import Pacer
 from jitspot.resolver import NOT_BEFORE, Resolver
@@ -51,8 +51,11 @@ class Opened:
 
     def gateway(self, **overrides: Any) -> SpotifyGateway:
         settings = load_settings(self.home, overrides=overrides)
-        gate = Pacer(clock=self.fake.now, sleep=self.fake.sleep, ceiling=settings.rate_ceiling)
-        gateway = SpotifyGateway(settings, gate, clock=self.fake.now, sleep=self.fake.sleep)
+        gates = Gates(
+            Pacer(clock=self.fake.now, sleep=self.fake.sleep, ceiling=settings.rate_ceiling),
+            Pacer(clock=self.fake.now, sleep=self.fake.sleep, ceiling=settings.rate_ceiling),
+        )
+        gateway = SpotifyGateway(settings, gates, clock=self.fake.now, sleep=self.fake.sleep)
         self.gateways.append(gateway)
         return gateway
 
@@ -379,7 +382,7 @@ def test_rate_limit__retry_after_past_the_cap_stops_the_gateway_without_another_
     with pytest.raises(RateLimited) as raised:
         gateway.album(ids[0])
     assert raised.value.not_before.timestamp() == pytest.approx(START + 3600)
-    assert gateway.gate.stopped_until == pytest.approx(START + 3600)
+    assert gateway.gates.api.stopped_until == pytest.approx(START + 3600)
     assert spotify.counts() == {"token": 1, "album": 1}
     # Every later request of this run stops before the network.
     with pytest.raises(RateLimited):
@@ -420,24 +423,27 @@ def test_rate_limit__repeated_short_429s_end_in_rate_limited(
     assert fake.sleeps == [2.0] * (MAX_SHORT_WAITS - 1)
     # Gave up: no call for another max_retry_after seconds.
     assert raised.value.not_before.timestamp() == pytest.approx(fake.now() + 60)
-    assert gateway.gate.stopped_until == pytest.approx(fake.now() + 60)
+    assert gateway.gates.api.stopped_until == pytest.approx(fake.now() + 60)
 
 
-def test_rate_limit__quota_429_with_empty_body_is_still_a_rate_limit(
+def test_rate_limit__quota_429_is_told_by_its_reason_and_an_empty_body_is_a_rate_limit(
     spotify: SpotifyDouble, opened: Opened, fake: FakeClock
 ) -> None:
     ids = spotify.populate(1, 1)
     spotify.rate_limit(79_892, times=1, quota=True)
     resolver = opened.resolver()
     result = resolver.resolve(ids, Policy.MISSING)
-    assert isinstance(result.error, RateLimited)
-    assert result.rate_limited_until == pytest.approx(START + 79_892)
+    # The body's reason QUOTA_EXCEEDED makes it the daily quota: learned, never retried.
+    assert isinstance(result.error, QuotaExhausted)
+    assert result.error.refused
+    assert result.quota_until == pytest.approx(START + 79_892)
     assert resolver.store.get_meta(NOT_BEFORE) == pytest.approx(START + 79_892)
     assert fake.sleeps == []
 
     spotify.rate_limit(22_708, times=1, empty_body=True)
     fake.advance(79_893)
     again = opened.resolver().resolve(ids, Policy.MISSING)
+    # No body, no reason: the rolling window's rate limit.
     assert isinstance(again.error, RateLimited)
     assert again.rate_limited_until == pytest.approx(fake.now() + 22_708)
 

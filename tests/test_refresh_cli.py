@@ -319,7 +319,7 @@ def test_refresh__dry_run_lists_albums_with_cache_state_and_calls_nothing(
     assert by_title["Aphelion"].startswith("never fetched")
     assert "(2021 Prog-metal)" in by_title["Aphelion"]
     assert "5 albums to fetch of 6 selected, 1 without a Spotify link" in result.stderr
-    assert "about 2 calls (batches of 20 albums" in result.stderr
+    assert "metadata: 2 calls (batches of 20 albums" in result.stderr
     assert "Nothing was fetched (--dry-run)" in result.stderr
     assert len(runs(home)) == 1  # only the real run before it
 
@@ -350,11 +350,15 @@ def test_refresh__dry_run_counts_one_call_per_album_in_development_mode(
     spotify.reset()
     estimate = run("refresh", "--missing", "--dry-run", "--json").json()
     assert spotify.requests == []
-    assert estimate["album_calls"] == 3
+    assert estimate["album_calls"] == estimate["quota_calls"] == 3
+    assert estimate["cover_calls"] == 3  # covers from oEmbed, outside the quota
+    assert estimate["artist_calls"] == 0  # genres only with --artists
     assert estimate["mode"].startswith("one call per album")
     report = refresh_json(run, "--missing")
     assert spotify.count("album") == 3
-    assert report["api_calls"] == spotify.api_calls()
+    assert spotify.count("oembed") == 3
+    assert spotify.count("artist") == 0
+    assert report["api_calls"] == estimate["calls"] == spotify.count() - spotify.count("token")
 
 
 def test_refresh__dry_run_without_credentials_counts_oembed_calls(

@@ -353,6 +353,11 @@ def test_tally__without_credentials_oembed_entries_count_as_refreshed() -> None:
     report = tally(selected, result, {"c1", "c2"}, with_credentials=False)
     assert (report.refreshed, report.not_found) == (1, 1)
     assert report.with_credentials is False
-    # With credentials an oEmbed entry is not the album's answer: nothing found.
+    # With credentials too, when a cover was all that was due (its metadata failed
+    # nothing): the oEmbed entry is what was renewed.
     with_creds = tally(selected, result, {"c1", "c2"}, with_credentials=True)
-    assert (with_creds.refreshed, with_creds.not_found) == (0, 2)
+    assert (with_creds.refreshed, with_creds.not_found) == (1, 1)
+    # ...but an album whose metadata waits for the quota is left for a later run.
+    result.failed = {"c1": "quota"}
+    waiting = tally(selected, result, {"c1", "c2"}, with_credentials=True)
+    assert (waiting.refreshed, waiting.not_found, waiting.left) == (0, 1, 1)

@@ -26,9 +26,9 @@ from jitspot.cache import SpotifyCache, cache_key
 from jitspot.catalog import NEEDS_CREDENTIALS, Catalog
 from jitspot.errors import JitspotError, RateLimited
 from jitspot.freshness import DAY, Policy
-from jitspot.gateway import SpotifyGateway
+from jitspot.gateway import Gates, SpotifyGateway
 from jitspot.importer import import_source
-from jitspot.pacing import PACING_NAME, Pacer
+from jitspot.pacing import PACING_NAME
 from jitspot.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -359,21 +359,26 @@ def test_resolve__retry_after_past_the_cap_stops_every_process_until_not_before(
     assert result.error.exit_code == 75
     assert result.error.not_before.timestamp() == pytest.approx(START + 3600, abs=1)
     assert result.rate_limited_until == pytest.approx(START + 3600, abs=1)
-    assert spotify.counts() == {"token": 1, "albums_batch": 1}  # nothing after the 429
+    # No Web API call after the 429; the covers came from oEmbed (no quota, its own limits).
+    assert spotify.counts() == {"token": 1, "albums_batch": 1, "oembed": 30}
     assert spotify.count(status=429) == 1
-    assert fake.sleeps == []  # an hour is past the cap: never waited
+    # An hour is past the cap: never waited (only oEmbed's pacing, a fraction of a second).
+    assert max(fake.sleeps, default=0) < 1
     assert result.failed == dict.fromkeys(ids, "rate_limited")
+    assert result.fetched_covers == set(ids)
     assert first.store.get_meta(NOT_BEFORE) == pytest.approx(START + 3600, abs=1)
     assert first.store.counters()["api.rate_limited_responses"] == 1
 
-    # Another process on the same home: zero calls, the albums are rate-limited.
-    second = processes.resolver(gateway_factory=never_built)
+    # Another process on the same home: no Web API call, the albums' metadata waits.
+    second = processes.resolver()
     fake.advance(1800)
     blocked = second.resolve(ids, Policy.MISSING)
-    assert len(spotify.requests) == 2
+    assert spotify.api_calls() == 1
     assert isinstance(blocked.error, RateLimited)
     assert blocked.error.not_before.timestamp() == pytest.approx(START + 3600, abs=1)
     assert blocked.failed == dict.fromkeys(ids, "rate_limited")
+    assert blocked.fetched == set()  # the covers are cached: nothing asked of oEmbed either
+    assert spotify.count("oembed") == 30
 
     # Once the clock is past "not before", calls resume.
     fake.advance(1801)
@@ -383,14 +388,15 @@ def test_resolve__retry_after_past_the_cap_stops_every_process_until_not_before(
     assert spotify.count("albums_batch") == 1 + 2
 
 
-def test_resolve__not_before_in_the_store_blocks_every_call_and_is_kept(
+def test_resolve__not_before_in_the_store_blocks_every_web_api_call_and_is_kept(
     spotify: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:
     ids = spotify.populate(3, 1)
     resolver = processes.resolver()
     resolver.store.set_meta(NOT_BEFORE, START + 600)
     result = resolver.resolve(ids, Policy.MISSING)
-    assert spotify.requests == []
+    assert spotify.api_calls() == 0
+    assert spotify.counts() == {"oembed": 3}  # covers still come, from oEmbed
     assert result.failed == dict.fromkeys(ids, "rate_limited")
     # An earlier "not before" never replaces a later one.
     assert resolver.store.get_meta(NOT_BEFORE) == START + 600
@@ -424,7 +430,7 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
         cache.close()
         assert isinstance(first.error, RateLimited)
         assert store.get_meta(NOT_BEFORE) == pytest.approx(fake.now() + 3600, abs=1)
-    calls = len(spotify.requests)
+    calls = spotify.api_calls()
 
     def show(album_id: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -439,10 +445,11 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
     blocked = show(ids[1])
     assert blocked.returncode == 0, blocked.stderr  # show still succeeds, and says why
     view = json.loads(blocked.stdout)
-    assert view["cover_state"] == "rate_limited"
-    assert view["cover_url"] is None
-    assert "rate-limited" in view["cover_note"]
-    assert len(spotify.requests) == calls  # not one request from the other process
+    # Not one Web API request from the other process; its cover came from oEmbed.
+    assert spotify.api_calls() == calls
+    assert view["spotify"]["source"] == "oembed"
+    assert view["cover_url"] is not None
+    assert view["cover_note"].startswith("metadata waits: rate-limited until")
 
     # Control: without the remembered "not before" (in the store's meta and in the
     # shared pacing state) the same command does call Spotify.
@@ -502,19 +509,35 @@ def test_resolve__stays_below_a_rolling_limit_above_its_budget(
 
 
 def test_resolve__never_more_requests_in_flight_than_concurrency(
-    spotify: SpotifyDouble, processes: Processes, fake: FakeClock
+    spotify_no_credentials: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:
-    spotify.mode = "development"
-    spotify.delay(0.05)
-    # The first album call waits for a second one: the workers overlap whatever the timing.
-    spotify.hold_until_concurrent(2, endpoints={"album"})
+    spotify = spotify_no_credentials
+    spotify.delay(0.05, endpoints={"oembed"})
+    # The first oEmbed call waits for a second one: the workers overlap whatever the timing.
+    spotify.hold_until_concurrent(2, endpoints={"oembed"})
     ids = spotify.populate(10, 1)
     result = processes.resolver(concurrency=2).resolve(ids, Policy.MISSING)
 
     assert result.error is None
     assert result.fetched == set(ids)
-    assert spotify.count("album") == 10
+    assert spotify.count("oembed") == 10
     assert spotify.max_concurrent == 2
+
+
+def test_resolve__a_development_mode_apps_web_api_calls_go_one_at_a_time(
+    spotify: SpotifyDouble, processes: Processes, fake: FakeClock
+) -> None:
+    """Its daily quota bounds what a day fetches, and calls in flight together past the
+    quota's end would each draw a refusal: one at a time, the end draws one."""
+    spotify.mode = "development"
+    spotify.delay(0.05, endpoints={"album"})
+    ids = spotify.populate(8, 1)
+    resolver = processes.resolver(concurrency=4)
+    resolver.store.set_meta(ALBUMS_BATCH_FORBIDDEN_UNTIL, START + DAY)
+    result = resolver.resolve(ids, Policy.MISSING, artists=False)
+
+    assert result.fetched_api == set(ids)
+    assert spotify.max_concurrent == 1
 
 
 def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
@@ -525,9 +548,9 @@ def test_resolve__all_workers_share_one_gateway_one_token_and_one_budget(
     built_on: list[int] = []  # the threads that built a gateway
     settings = load_settings(processes.home)
 
-    def factory(gate: Pacer) -> SpotifyGateway:
+    def factory(gates: Gates) -> SpotifyGateway:
         built_on.append(threading.get_ident())
-        return SpotifyGateway(settings, gate, clock=fake.now, sleep=fake.sleep)
+        return SpotifyGateway(settings, gates, clock=fake.now, sleep=fake.sleep)
 
     resolver = processes.resolver(gateway_factory=factory, concurrency=4)
     # A later run of a development-mode app: no batch probe, albums one by one at once.

@@ -18,8 +18,7 @@ from spotify_double import SpotifyDouble
 from jitspot.cache import cache_key
 from jitspot.errors import Stopped
 from jitspot.freshness import DAY, Policy
-from jitspot.gateway import SpotifyGateway
-from jitspot.pacing import Pacer
+from jitspot.gateway import Gates, SpotifyGateway
 from jitspot.settings import Settings, load_settings
 from jitspot.spotify_data import AlbumData
 from jitspot.stopping import Stop
@@ -32,8 +31,8 @@ def asked_albums(double: SpotifyDouble) -> list[list[str]]:
 class SlowAnswers(SpotifyGateway):
     """The real gateway on a network where an album batch takes 8 s (of fake time)."""
 
-    def __init__(self, settings: Settings, gate: Pacer, fake: FakeClock) -> None:
-        super().__init__(settings, gate, clock=fake.now, sleep=fake.sleep)
+    def __init__(self, settings: Settings, gates: Gates, fake: FakeClock) -> None:
+        super().__init__(settings, gates, clock=fake.now, sleep=fake.sleep)
         self.fake = fake
 
     def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]:
@@ -49,7 +48,7 @@ def test_resolve__a_deadline_stops_the_run_between_batches(
     settings = load_settings(home, overrides={"concurrency": 1})
     stop = Stop(clock=fake.now, sleep=fake.sleep, deadline=START + 20)
     resolver = processes.resolver(
-        stop=stop, gateway_factory=lambda gate: SlowAnswers(settings, gate, fake), concurrency=1
+        stop=stop, gateway_factory=lambda gates: SlowAnswers(settings, gates, fake), concurrency=1
     )
     result = resolver.resolve(ids, Policy.MISSING)
 

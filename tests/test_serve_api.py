@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import ALBUM_KEYS, Result, album_url
 from serving import Served
-from spotify_double import SpotifyDouble
+from spotify_double import API_ENDPOINTS, SpotifyDouble
 
 from jitspot.resolver import NOT_BEFORE
 from jitspot.settings import load_settings
@@ -409,7 +409,8 @@ def test_cover__says_rate_limited_until_and_keeps_serving_the_cache(
     _catalog(spotify, make_sheet, run, 3)
     server = start_server()
     cached = server.get("/api/albums/1/cover").json()
-    spotify.rate_limit(3600)  # an hour: past any wait cap
+    # An hour (past any wait cap), for the Web API and for oEmbed: no cover can come.
+    spotify.rate_limit(3600, endpoints={*API_ENDPOINTS, "oembed"})
 
     limited = server.get("/api/albums/2/cover").json()
     calls = spotify.count()
@@ -470,10 +471,11 @@ def test_cover__offline_says_not_cached_without_calling(
     assert spotify.count() == 0
 
 
-def test_cover__a_development_mode_app_costs_one_call_per_album(
+def test_cover__a_development_mode_app_takes_covers_from_oembed_at_no_quota(
     spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
 ) -> None:
-    """The batch endpoint answers 403 once; the rest go one by one, no configuration."""
+    """The batch endpoint answers 403 once (the app's mode); then every cover comes from
+    oEmbed, which the daily quota does not count: no configuration."""
     _catalog(spotify, make_sheet, run, 25)
     spotify.mode = "development"
     server = start_server(window=0.3)
@@ -487,7 +489,9 @@ def test_cover__a_development_mode_app_costs_one_call_per_album(
     assert {a["cover_state"] for a in answers} == {"fetched"}
     assert spotify.count("albums_batch") == 1
     assert spotify.count("albums_batch", status=403) == 1
-    assert spotify.count("album") == 25
+    assert spotify.count("album") == 0
+    assert spotify.count("oembed") == 25
+    assert run("stats", "--json").json()["quota"]["used"] == 1  # the 403 alone
 
 
 def test_cover__of_an_unknown_album_is_a_404(start_server: Start) -> None:
@@ -609,7 +613,7 @@ def test_sync__rate_limited_imports_and_says_the_rest_comes_later(
 ) -> None:
     rows, _ = _rows(spotify, 8)
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
-    spotify.rate_limit(7200)
+    spotify.rate_limit(7200, endpoints={*API_ENDPOINTS, "oembed"})
     server = start_server()
 
     assert server.post("/api/sync").status_code == 202
@@ -814,5 +818,5 @@ def test_covers__no_riders_when_each_album_is_a_call_of_its_own(
     answer = server.get(_covers_query(range(1, 4), range(4, 31))).json()
 
     assert {c["cover_state"] for c in answer["covers"]} == {"fetched"}
-    single = "album" if mode == "development" else "oembed"
-    assert spotify.count(single) == 3  # the three asked, none of the 27 that follow
+    assert spotify.count("oembed") == 3  # the three asked, none of the 27 that follow
+    assert spotify.count("album") == 0

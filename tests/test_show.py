@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import ALBUM_KEYS, SPOTIFY_KEYS, Result, album_url
-from spotify_double import SpotifyDouble
+from spotify_double import API_ENDPOINTS, SpotifyDouble
 
 Run = Callable[..., Result]
 
@@ -213,15 +213,27 @@ def test_show__refresh_fetches_again(
 def test_show__rate_limited_still_exits_0_and_says_until_when(
     run: Run, sheet: dict[str, str], spotify: SpotifyDouble
 ) -> None:
-    spotify.rate_limit(7200)
+    spotify.rate_limit(7200, endpoints={*API_ENDPOINTS, "oembed"})  # oEmbed too: no cover
     view = show_json(run, "haken fauna")
     assert view["cover_state"] == "rate_limited"
     assert view["cover_note"].startswith("rate-limited until ")
-    calls = spotify.api_calls()
-    again = run("show", "haken virus")  # another process respects "not before"
+    calls = spotify.count()
+    again = run("show", "haken virus")  # another process respects both "not before"s
     assert again.exit_code == 0
     assert "rate-limited until" in again.stdout
-    assert spotify.api_calls() == calls
+    assert spotify.count() == calls
+
+
+def test_show__rate_limited_web_api_still_shows_the_cover_from_oembed(
+    run: Run, sheet: dict[str, str], spotify: SpotifyDouble
+) -> None:
+    spotify.rate_limit(7200)  # the Web API only
+    view = show_json(run, "haken fauna")
+    assert view["cover_state"] == "fetched"
+    assert view["spotify"]["source"] == "oembed"
+    assert view["cover_url"] is not None
+    assert view["cover_note"].startswith("metadata waits: rate-limited until ")
+    assert spotify.count("oembed") == 1
 
 
 def test_show__unreachable_spotify_exits_0_with_reason(

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 from conftest import Result, album_url, store_tables, without_write_rights
-from spotify_double import SpotifyDouble
+from spotify_double import API_ENDPOINTS, SpotifyDouble
 
-from jitspot.catalog import Catalog, until_text
+from jitspot.catalog import Catalog
 from jitspot.errors import EXIT_CONFIG, EXIT_TEMPFAIL, ConfigError, DiskFull
 from jitspot.importer import import_source
 from jitspot.resolver import NOT_BEFORE
 from jitspot.settings import Settings, load_settings
 from jitspot.store import Store, _enter_wal, open_store
+from jitspot.timetext import until_text
 
 Run = Callable[..., Result]
 HOUR = 3600.0
@@ -98,7 +99,7 @@ def test_show__rate_limited_for_two_days_says_the_date(
     band = spotify.add_artist("Haken")
     album = spotify.add_album("Fauna", [band])
     assert run("import", str(make_sheet({"2021": _rows(1, album)}))).exit_code == 0
-    spotify.rate_limit(2 * 86_400)
+    spotify.rate_limit(2 * 86_400, endpoints={*API_ENDPOINTS, "oembed"})
     result = run("show", "band 0", "--json")
     assert result.exit_code == 0, result.stderr
     note = result.json()["cover_note"]

@@ -14,6 +14,7 @@ from rich.markup import escape
 from jitspot.cli.app import app, print_json, progress_bar, state, write_stdout
 from jitspot.cli.options import SQLITE_MAX_INT, JsonOpt, with_filters
 from jitspot.errors import EXIT_PARTIAL
+from jitspot.quota import Share
 from jitspot.store import AlbumFilter, now_iso
 
 if TYPE_CHECKING:
@@ -174,7 +175,16 @@ def export_command(
     albums = catalog.store.albums(filters)
     started_at = now_iso()
     with progress_bar("Fetching from Spotify") as progress:
-        views = catalog.views(albums, offline=offline, progress=progress)
+        # Many albums are bulk work: they leave the daily quota's reserve to `show`, and
+        # ask for artists only when that costs no quota.
+        bulk = len(albums) > 1
+        views = catalog.views(
+            albums,
+            offline=offline,
+            progress=progress,
+            share=Share.BULK if bulk else Share.INTERACTIVE,
+            artists=None if bulk else True,
+        )
     if not offline:
         catalog.record("export", started_at, len(albums))
     catalog.close()
@@ -204,3 +214,7 @@ def _report_missing(views: list[Any], output: Path | None) -> None:
     notes = {v["cover_note"] for v in views if v["cover_state"] in ("rate_limited", "unavailable")}
     for note in sorted(n for n in notes if n):
         state.say(f"[yellow]{escape(note)}[/]")
+    waiting = [v for v in views if (v["cover_note"] or "").startswith("metadata waits")]
+    if waiting:
+        note = waiting[0]["cover_note"] or ""
+        state.say(f"[yellow]{len(waiting)} albums have their cover only: {escape(note)}[/]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -9,7 +10,14 @@ import typer
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, with_filters
-from jitspot.cli.refresh import live_detail, print_not_before, signals_stop, why_stopped
+from jitspot.cli.refresh import (
+    live_detail,
+    print_not_before,
+    print_quota,
+    signals_stop,
+    spread_text,
+    why_stopped,
+)
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
@@ -258,7 +266,7 @@ def _print_review(matcher: Matcher, filters: AlbumFilter, as_json: bool) -> None
 
 def _print_plan(plan: MatchPlan, as_json: bool) -> None:
     if as_json:
-        from jitspot.catalog import iso_time
+        from jitspot.timetext import iso_time
 
         print_json(
             {
@@ -269,7 +277,9 @@ def _print_plan(plan: MatchPlan, as_json: bool) -> None:
                 "rate": round(plan.rate, 3),
                 "rate_learned": plan.rate_learned,
                 "seconds": round(plan.seconds, 1),
+                "windows": None if math.isinf(plan.windows) else plan.windows,
                 "not_before": iso_time(plan.not_before),
+                "quota": plan.quota.as_json() if plan.quota else None,
                 "with_credentials": plan.with_credentials,
                 "albums": [
                     {"id": a.id, "artist": a.artist, "title": a.title, "tab": a.tab}
@@ -287,11 +297,13 @@ def _print_plan(plan: MatchPlan, as_json: bool) -> None:
     rate = f"{plan.rate:.1f} requests/s" + ("" if plan.rate_learned else " (the start rate)")
     state.err.print(
         f"{len(plan.to_search)} albums to search of {len(plan.selected)} selected{from_cache}:"
-        f" {plan.calls} calls, about {plan.seconds:.0f} s at {rate}."
+        f" {plan.calls} calls, about {plan.seconds:.0f} s at {rate}"
+        f"{spread_text(plan.windows, plan.quota, plan.calls)}."
         " Nothing was searched (--dry-run).",
         markup=False,
         highlight=False,
     )
+    print_quota(plan.quota)
     if plan.to_search and not plan.with_credentials:
         state.err.print(
             "Searching Spotify needs an app: set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"
@@ -359,5 +371,7 @@ def _print_report(report: MatchReport, as_json: bool) -> None:
 
 def _why(report: MatchReport) -> str:
     kept = "every search answered is kept"
-    stopped = why_stopped(report.stopped_reason, report.not_before, report.left, kept)
+    stopped = why_stopped(
+        report.stopped_reason, report.not_before, report.left, kept, error=report.error
+    )
     return stopped or report.error or "the run failed"

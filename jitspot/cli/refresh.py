@@ -20,6 +20,7 @@ from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
     from jitspot.jobs import Job
+    from jitspot.quota import QuotaStatus
     from jitspot.refresh import Choice, Plan, Refresher, RefreshReport
     from jitspot.resolver import Progress
     from jitspot.stopping import Stop
@@ -60,10 +61,21 @@ def refresh_command(
             help="Only entries cached longer ago than DAYS (with --missing: either).",
         ),
     ] = None,
+    artists: Annotated[
+        bool | None,
+        typer.Option(
+            "--artists/--no-artists",
+            help="Fetch the albums' artists too, for Spotify's genres (default: yes, but for a"
+            " development-mode app, where each costs a call of the daily quota).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="List what would be fetched and the calls it takes; call nothing."
+            "--dry-run",
+            help="List what would be fetched, the calls it takes and the quota windows it"
+            " needs; call nothing.",
         ),
     ] = False,
     max_time: MaxTimeOpt = None,
@@ -71,7 +83,7 @@ def refresh_command(
     prometheus: PrometheusOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch cached Spotify data again for the chosen albums and their artists.
+    """Fetch cached Spotify data again for the chosen albums (and their artists).
 
     ALBUMs and FILTERS choose albums (both: the albums of either); --missing
     and --stale DAYS choose entries among them (both: either), over the whole
@@ -80,13 +92,18 @@ def refresh_command(
     finished batch kept at once, SIGTERM/Ctrl-C or --max-time stop cleanly
     (exit 75), and a run stopped for any reason is safe to repeat.
 
+    A development-mode app takes its covers from oEmbed (no quota) first, then
+    spends the daily quota's bulk share on metadata and stops when it is used
+    (exit 75, stopped_reason "quota"): the next night's run goes on.
+
     Exit codes: 0 done, 1 some albums failed, 69 Spotify unreachable,
-    75 stopped early (rate limit, --max-time, signal, lock held), 78 configuration.
+    75 stopped early (rate limit, daily quota, --max-time, signal, lock held),
+    78 configuration.
     """
     from jitspot.refresh import Choice, Refresher
     from jitspot.stopping import Stop
 
-    choice = Choice(tuple(albums or ()), filters, everything, missing, stale)
+    choice = Choice(tuple(albums or ()), filters, everything, missing, stale, artists)
     problem = choice.problem()
     if problem is not None:
         ctx.fail(problem)  # a usage error: exit 2, with the usage line
@@ -207,7 +224,7 @@ def _age(seconds: float | None) -> str:
 def _print_plan(plan: Plan, as_json: bool) -> None:
     estimate = plan.estimate
     if as_json:
-        from jitspot.catalog import iso_time
+        from jitspot.timetext import iso_time
 
         print_json(
             {
@@ -218,11 +235,16 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
                 "calls": estimate.calls,
                 "album_calls": estimate.album_calls,
                 "artist_calls": estimate.artist_calls,
+                "cover_calls": estimate.cover_calls,
+                "quota_calls": estimate.quota_calls,
+                "windows": _finite(estimate.windows),
                 "mode": estimate.mode,
                 "rate": round(estimate.rate, 3),
                 "rate_learned": estimate.rate_learned,
+                "cover_seconds": round(estimate.cover_seconds, 1),
                 "seconds": round(estimate.seconds, 1),
                 "not_before": iso_time(estimate.not_before),
+                "quota": estimate.quota.as_json() if estimate.quota else None,
                 "albums": [
                     {
                         "id": p.album.id,
@@ -249,25 +271,105 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
         )
     if state.quiet:
         return
-    rate = f"{estimate.rate:.1f} requests/s" + (
-        "" if estimate.rate_learned else " (the start rate: Spotify's limit is not learned yet)"
-    )
     no_link = f", {plan.skipped} without a Spotify link" if plan.skipped else ""
-    state.err.print(
-        f"{len(plan.fetch)} albums to fetch of {len(plan.selected)} selected{no_link}: "
-        f"about {estimate.calls} calls ({estimate.mode}), about {estimate.seconds:.0f} s "
-        f"at {rate}. Nothing was fetched (--dry-run).",
-        markup=False,
-        highlight=False,
-    )
+    parts = [f"{len(plan.fetch):,} albums to fetch of {len(plan.selected):,} selected{no_link}"]
+    if estimate.cover_calls:
+        parts.append(
+            f"covers now via oEmbed: {estimate.cover_calls:,} calls in"
+            f" {duration_text(estimate.cover_seconds)} (no quota)"
+        )
+    if estimate.album_calls or estimate.artist_calls or not estimate.cover_calls:
+        what = "metadata" if estimate.with_credentials else "covers"
+        rate = f"{estimate.rate:.1f} requests/s" + (
+            "" if estimate.rate_learned else " (the start rate: Spotify's limit is not learned yet)"
+        )
+        calls = estimate.album_calls + estimate.artist_calls
+        parts.append(
+            f"{what}: {calls:,} calls ({estimate.mode}) at {rate}"
+            + spread_text(estimate.windows, estimate.quota, calls)
+        )
+    for part in parts[:-1]:
+        state.err.print(f"{part};", markup=False, highlight=False)
+    state.err.print(f"{parts[-1]}. Nothing was fetched (--dry-run).", markup=False, highlight=False)
+    if estimate.if_development is not None and estimate.quota is not None:
+        from jitspot.quota import windows_needed
+
+        calls = estimate.if_development
+        quota = estimate.quota
+        windows = windows_needed(calls, quota.bulk_left, quota.bulk_per_window)
+        state.err.print(
+            "The app's mode is not known yet (its first batch call tells): a development-mode"
+            f" app takes its covers from oEmbed and {calls:,} calls of its daily quota"
+            + (spread_text(windows, quota, calls) or "")
+            + ".",
+            markup=False,
+            highlight=False,
+        )
+    print_quota(estimate.quota)
     print_not_before(estimate.not_before, "refresh")
+
+
+def _finite(value: float) -> float | None:
+    import math
+
+    return None if math.isinf(value) else value
+
+
+def duration_text(seconds: float) -> str:
+    """About how long, for people: "~40 s", "~25 min", "~3 h"."""
+    if seconds < 90:
+        return f"~{max(seconds, 1):.0f} s"
+    if seconds < 90 * 60:
+        return f"~{seconds / 60:.0f} min"
+    return f"~{seconds / 3600:.1f} h"
+
+
+def spread_text(windows: float, quota: QuotaStatus | None, calls: int) -> str:
+    """How the Web API calls spread over the daily quota's windows, in words."""
+    import math
+
+    from jitspot.timetext import window_text
+
+    if quota is None or quota.budget is None or not calls:
+        return ""
+    per = quota.bulk_per_window or 0
+    if math.isinf(windows):
+        return ": never, bulk work has no share of the quota (JITSPOT_QUOTA_RESERVE)"
+    if windows <= 1:
+        return f", within the quota's bulk share left now ({quota.bulk_left:,} calls)"
+    count = int(windows)
+    if quota.window_seconds == 86_400:
+        return f", over {count} days at {per:,} calls a day"
+    span = window_text(quota.window_seconds)
+    return f", over {count} quota windows of {span} at {per:,} calls each"
+
+
+def print_quota(quota: QuotaStatus | None) -> None:
+    """The daily quota's state, for a dry run: used, left for bulk work, next free call."""
+    if quota is None or quota.budget is None:
+        return
+    from jitspot.timetext import until_text, window_text
+
+    learned = (
+        f" (learned from a refusal; configured {quota.configured or 'default'})"
+        if (quota.learned is not None and quota.learned == quota.budget)
+        else ""
+    )
+    line = (
+        f"Daily quota: {quota.used:,} of {quota.budget:,} calls used in the last"
+        f" {window_text(quota.window_seconds)}{learned}; {quota.bulk_left or 0:,} left for bulk"
+        f" work, {quota.interactive_left or 0:,} with the reserve for single-album look-ups"
+    )
+    if quota.next_free_at is not None:
+        line += f"; bulk work's next call is free at {until_text(quota.next_free_at, time.time())}"
+    state.err.print(line + ".", markup=False, highlight=False)
 
 
 def print_not_before(until: float | None, command: str) -> None:
     """A dry run's warning that Spotify's "not before" time would stop the run at once."""
     if until is None:
         return
-    from jitspot.catalog import until_text
+    from jitspot.timetext import until_text
 
     state.err.print(
         f"Spotify is rate-limiting this app until {until_text(until, time.time())}:"
@@ -301,6 +403,8 @@ def summary_line(report: RefreshReport) -> str:
         parts.append(f"{report.up_to_date} up to date")
     if report.left:
         parts.append(f"{report.left} left")
+    if report.covers and report.with_credentials:
+        parts.append(f"{report.covers} covers via oEmbed")
     parts += [
         f"{report.artists} artists",
         f"{report.api_calls} calls",
@@ -313,7 +417,12 @@ def summary_line(report: RefreshReport) -> str:
 def _outcome(report: RefreshReport) -> str:
     if report.exit_code == 0:
         return "done"
-    reasons = {"signal": "signal", "max_time": "--max-time", "rate_limited": "rate limit"}
+    reasons = {
+        "signal": "signal",
+        "max_time": "--max-time",
+        "rate_limited": "rate limit",
+        "quota": "daily quota",
+    }
     if report.stopped_reason in reasons:
         return f"stopped ({reasons[report.stopped_reason]})"
     return "failed"
@@ -333,7 +442,11 @@ def _print_report(report: RefreshReport, as_json: bool) -> None:
 def _why(report: RefreshReport) -> str:
     """The one-line reason a run did not end with exit 0, and what to do."""
     stopped = why_stopped(
-        report.stopped_reason, report.not_before, report.left, "everything fetched is kept"
+        report.stopped_reason,
+        report.not_before,
+        report.left,
+        "everything fetched is kept",
+        error=report.error,
     )
     if stopped is not None:
         return stopped
@@ -342,11 +455,21 @@ def _why(report: RefreshReport) -> str:
     return f"{report.failed} albums failed; run it again to retry them"
 
 
-def why_stopped(reason: str | None, not_before: float | None, left: int, kept: str) -> str | None:
+def why_stopped(
+    reason: str | None,
+    not_before: float | None,
+    left: int,
+    kept: str,
+    *,
+    error: str | None = None,
+) -> str | None:
     """Why a job (refresh, match) stopped early, what it kept and when to go on; None if
     it did not stop early."""
+    if reason == "quota":
+        # The error says what is used, what is kept for look-ups and when a call is free.
+        return f"{error or 'the daily quota is used'}; {kept}, {left:,} albums left for a later run"
     if reason == "rate_limited":
-        from jitspot.catalog import until_text
+        from jitspot.timetext import until_text
 
         until = until_text(not_before, time.time())
         return (

@@ -67,7 +67,7 @@ def screen(stats: Stats) -> list[RenderableType]:
     parts: list[RenderableType] = [_coverage(stats)]
     if stats.by is not None:
         parts.append(_breakdown(stats))
-    parts += [_cache(stats), _ages(stats), _api(stats), _runs(stats)]
+    parts += [_cache(stats), _ages(stats), _api(stats), _quota(stats), _runs(stats)]
     return parts
 
 
@@ -207,6 +207,45 @@ def _api(stats: Stats) -> Table:
         "calls saved",
         f"{_n(api.saved_by_cache)} by the cache, {_n(api.saved_by_batching)} by batching",
     )
+    return table
+
+
+def _quota(stats: Stats) -> Table:
+    """The daily quota: used, left for bulk work and for look-ups, the next free call."""
+    from jitspot.timetext import window_text
+
+    quota = stats.quota
+    table = _table(f"Daily quota (rolling {window_text(quota.window_seconds)})")
+    table.add_column("")
+    table.add_column("", overflow="fold")
+    if quota.budget is None:
+        table.add_row("budget", "none (an extended app: no refusal has taught one)")
+    else:
+        if quota.learned is not None and quota.learned == quota.budget:
+            source = "learned from Spotify's refusal"
+        elif quota.configured is not None:
+            source = "JITSPOT_DAILY_QUOTA"
+        elif quota.mode.value == "unknown":
+            source = "the default while the app's mode is not known"
+        else:
+            source = f"the default for a {quota.mode.value}-mode app"
+        table.add_row("budget", f"{_n(quota.budget)} calls ({source})")
+        reserve = quota.budget - (quota.bulk_per_window or 0)
+        table.add_row(
+            "used", f"{_n(quota.used)} ({_share(quota.used, quota.budget)} of the budget)"
+        )
+        table.add_row(
+            "left",
+            f"{_n(quota.bulk_left or 0)} for bulk work, {_n(quota.interactive_left or 0)} with"
+            f" the reserve of {_n(reserve)} for single-album look-ups",
+        )
+    if quota.next_free_at is not None:
+        free = quota.next_free_at
+        table.add_row(
+            "bulk work may call",
+            "never (no share)" if free == float("inf") else f"at {_when(free)}",
+        )
+    table.add_row("QUOTA_EXCEEDED", f"{_n(quota.exceeded_total)} refusals drawn")
     return table
 
 

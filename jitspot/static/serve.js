@@ -283,8 +283,13 @@
       }
       fact("On Spotify", sp.name);
       fact("Spotify date", sp.release_date);
-      fact("Label", sp.label);
-      fact("Popularity", sp.popularity);
+      // Fields Spotify withholds from a development-mode app are said so, never left blank.
+      var withheld = sp.withheld || [];
+      function given(name, value) {
+        return withheld.indexOf(name) >= 0 ? "not available to development-mode apps" : value;
+      }
+      fact("Label", given("label", sp.label));
+      fact("Popularity", given("popularity", sp.popularity));
       fact("Spotify genres", sp.genres && sp.genres.length ? sp.genres.join(", ") : null);
       fact("Length", sp.total_duration_ms ? duration(sp.total_duration_ms) : null);
       box.appendChild(facts);
@@ -298,7 +303,9 @@
           row.appendChild(el("td", null, t.name));
           row.appendChild(el("td", "d", duration(t.duration_ms)));
         });
-        box.appendChild(el("h3", null, sp.tracks.length + " tracks"));
+        var more = sp.tracks_complete === false && sp.total_tracks > sp.tracks.length;
+        box.appendChild(el("h3", null, more ? "The first " + sp.tracks.length + " of " +
+          sp.total_tracks + " tracks" : sp.tracks.length + " tracks"));
         box.appendChild(table);
       }
       (sp.copyrights || []).forEach(function (c) {

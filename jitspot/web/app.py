@@ -39,8 +39,7 @@ from jitspot.export import (
     safe_links,
     total_duration_ms,
 )
-from jitspot.gateway import Gateway
-from jitspot.pacing import Pacer
+from jitspot.gateway import Gates, Gateway
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
 from jitspot.store import AlbumOrder, Facets, StoredAlbum, open_store
@@ -69,7 +68,7 @@ class Site:
         self,
         settings: Settings,
         *,
-        gateway_factory: Callable[[Pacer], Gateway] | None = None,
+        gateway_factory: Callable[[Gates], Gateway] | None = None,
         clock: Callable[[], float] = time.time,
         window: float = WINDOW,
     ) -> None:
@@ -188,7 +187,7 @@ def cover_json(looked: Looked, album_id: int) -> dict[str, Any]:
 def create_app(
     settings: Settings,
     *,
-    gateway_factory: Callable[[Pacer], Gateway] | None = None,
+    gateway_factory: Callable[[Gates], Gateway] | None = None,
     clock: Callable[[], float] = time.time,
     allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
     window: float = WINDOW,
