@@ -428,6 +428,7 @@ class Refresher(Job):
             genres=remembered_until(self.store, NO_GENRES_UNTIL, now) is None,
             wants_artists=wants_artists,
         )
+        quota = quota_now(self.store, self.settings, now) if creds else None
         ceiling = self.settings.rate_ceiling
         rate, learned = learned_rate(self.store.pacing_document(PACING_NAME), now, ceiling)
         cover_rate, _ = learned_rate(self.store.pacing_document(OEMBED_PACING_NAME), now, ceiling)
@@ -438,12 +439,20 @@ class Refresher(Job):
             rate,
             learned,
             remembered_until(self.store, NOT_BEFORE, now),
-            cover_calls=len(fetch_plan.covers) if creds else 0,
+            cover_calls=self._cover_calls(fetch_plan, quota) if creds else 0,
             cover_rate=cover_rate,
-            quota=quota_now(self.store, self.settings, now) if creds else None,
+            quota=quota,
             with_credentials=creds,
             if_development=self._if_development(fetch_plan, entries, choice, mode, now),
         )
+
+    @staticmethod
+    def _cover_calls(fetch_plan: FetchPlan, quota: QuotaStatus | None) -> int:
+        """oEmbed calls: the covers due but for the albums the Web API answers first (as
+        many as bulk work's share has left now; all of them without a budget)."""
+        left = None if quota is None else quota.bulk_left
+        answered = set(fetch_plan.albums if left is None else fetch_plan.albums[:left])
+        return sum(1 for spotify_id in fetch_plan.covers if spotify_id not in answered)
 
     def _if_development(
         self,

@@ -54,7 +54,6 @@ from jitspot.quota import (
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
     EXCEEDED,
     LEARNED,
-    LEAVE_MARGIN,
     NO_GENRES_UNTIL,
     NOT_BEFORE,
     OEMBED_NOT_BEFORE,
@@ -67,6 +66,7 @@ from jitspot.quota import (
     learned_budget,
     limit_for,
     quota_status,
+    span_of,
 )
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
@@ -118,6 +118,7 @@ class Resolution:
     cover_failed: dict[str, str] = field(default_factory=dict)
     due: set[str] = field(default_factory=set)  # albums the plan asked Spotify for
     error: JitspotError | None = None
+    error_channel: Channel | None = None
     blocked: set[Channel] = field(default_factory=set)
     rate_limited_until: float | None = None
     quota_until: float | None = None  # when the quota has a call free again (a quota stop)
@@ -159,7 +160,7 @@ def quota_now(store: Store, settings: Settings, now: float) -> QuotaStatus:
     window = settings.quota_window
     counters = store.counters()
     return quota_status(
-        store.quota_times(now - window - LEAVE_MARGIN),
+        store.quota_times(now - span_of(window)),
         now=now,
         window=window,
         configured=settings.daily_quota,
@@ -428,10 +429,6 @@ class Resolver:
                     albums=[i for i in replanned.albums if i not in result.fetched_api],
                 )
                 riders = [i for i in riders if i not in result.fetched_api]
-        if plan.covers:
-            covers = _Tally("covers", len(plan.covers), progress)
-            tasks = [self._oembed_task(i) for i in plan.covers]
-            self._run(tasks, plan.covers, result, covers, "oembed")
         if creds:
             if albums is not None:
                 self._fetch_albums(plan.albums, result, albums, riders=riders)
@@ -439,7 +436,15 @@ class Resolver:
                 self._fetch_tracks(ids, result, progress)
             if self._wants_artists(artists, result.mode):
                 self._fetch_artists(self._artists_wanted(ids, result, policy), result, progress)
-            self._fallback_covers(plan, result, progress)
+        # The Web API first: an album it answered brings its cover (640 px), and a nightly
+        # run's calls start when it starts, so the next night's follow them out of the
+        # window from its start. Then oEmbed for every cover still due: every album has
+        # one by the end of the run, however far the quota let the metadata go.
+        covers = self._covers_left(plan, result)
+        if covers:
+            tally = _Tally("covers", len(covers), progress)
+            tasks = [self._oembed_task(i) for i in covers]
+            self._run(tasks, covers, result, tally, "oembed")
         self._mark_unanswered(plan, result)
 
     def _wants_artists(self, artists: bool | None, mode: AppMode) -> bool:
@@ -530,7 +535,7 @@ class Resolver:
         limit = limit_for(self._budget, self.settings.quota_reserve, Share.BULK)
         if limit is None:
             return True
-        window = self.settings.quota_window + LEAVE_MARGIN
+        window = span_of(self.settings.quota_window)
         return len(self.store.quota_times(now - window)) < limit
 
     def missing(self, spotify_ids: Sequence[str]) -> list[str]:
@@ -703,24 +708,22 @@ class Resolver:
             return
         self._run(tasks, [], result, tally)
 
-    def _fallback_covers(
-        self, plan: FetchPlan, result: Resolution, progress: Progress | None
-    ) -> None:
-        """oEmbed covers (no quota) for albums the Web API could not be asked for now (the
-        quota, a rate limit) and that have no cover: a look-up still shows one."""
-        tried = set(plan.covers)
+    def _covers_left(self, plan: FetchPlan, result: Resolution) -> list[str]:
+        """The covers to ask oEmbed for (no quota): those the plan wants that the Web API
+        did not just answer, and those of albums the Web API could not be asked for now
+        (the quota, a rate limit) that have no cover, so that a look-up still shows one."""
         now = self.clock()
-        wanted = [
+        wanted = [i for i in plan.covers if i not in result.fetched_api]
+        planned = set(plan.covers)
+        wanted += [
             spotify_id
             for spotify_id in plan.albums
-            if spotify_id not in tried
+            if spotify_id not in planned
             and result.failed.get(spotify_id) in WAITING
             and freshness(cover_entry(spotify_id, result.entries), now, self.lifetimes)
             is Freshness.MISSING
         ]
-        if wanted:
-            tally = _Tally("covers", len(wanted), progress)
-            self._run([self._oembed_task(i) for i in wanted], wanted, result, tally, "oembed")
+        return wanted
 
     def _genres_seen(self, result: Resolution) -> bool:
         return any(
@@ -921,9 +924,10 @@ class Resolver:
     def _stop(
         self, result: Resolution, album_ids: list[str], error: JitspotError, channel: Channel
     ) -> None:
-        """A channel stops (a stop: both): the albums it did not answer say why."""
-        if result.error is None:
-            result.error = error
+        """A channel stops (a stop: both): the albums it did not answer say why. The Web
+        API's error is the one reported (it says when the run may go on)."""
+        if result.error is None or (channel == "api" and result.error_channel == "oembed"):
+            result.error, result.error_channel = error, channel
         reason = "unavailable"
         if isinstance(error, Stopped):
             reason = "stopped"

@@ -21,6 +21,7 @@ from jitspot.quota import (
     limit_for,
     next_free,
     quota_status,
+    span_of,
     windows_needed,
 )
 
@@ -148,7 +149,7 @@ def test_quota_status__left_for_each_share_and_the_next_free_call() -> None:
     assert (status.budget, status.used) == (1000, 760)
     assert (status.bulk_left, status.interactive_left) == (0, 240)
     # Bulk work may call again once 11 calls have left: the 11th oldest at START + 10.
-    assert status.next_free_at == START + 10 + DAY + LEAVE_MARGIN
+    assert status.next_free_at == START + 10 + DAY + LEAVE_MARGIN  # a day's: a second
     assert status.interactive_next_free_at is None
     assert status.as_json()["next_free_at"] is not None
 
@@ -221,3 +222,11 @@ def test_plan_fetch__covers_from_the_web_api_come_with_the_album() -> None:
 
 def test_plan_fetch__without_credentials_only_oembed() -> None:
     assert _plan("api", bulk=True, need=Need.TRACKS, creds=False) == (["a", "b"], [])
+
+
+@pytest.mark.parametrize(
+    ("window", "span"),
+    [(DAY, DAY + 1.0), (2 * DAY, 2 * DAY + 1.0), (30.0, 30.05), (4320.0, 4320.05)],
+)
+def test_span_of__a_call_is_counted_a_little_past_the_window(window: float, span: float) -> None:
+    assert span_of(window) == pytest.approx(span)

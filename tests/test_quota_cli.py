@@ -60,7 +60,9 @@ def test_refresh__stops_at_the_bulk_share_with_exit_75_and_says_when(
     assert report["stopped_reason"] == "quota"
     assert report["rate_limited"] is False
     assert report["refreshed"] == 15 and report["left"] == ALBUMS - 15
-    assert report["covers"] == ALBUMS  # every cover in the first run, from oEmbed
+    # Every album has a cover after the first run: with its metadata, or from oEmbed.
+    assert report["covers"] == ALBUMS - 15
+    assert run("stats", "--json").json()["albums"]["cover_cached"] == ALBUMS
     assert report["not_before"] is not None  # when bulk work may call again
     assert spotify.api_calls() == 15
     assert spotify.count("artist") == 0
@@ -125,14 +127,14 @@ def test_refresh__dry_run_plans_in_days(
 ) -> None:
     plan = run("refresh", "--missing", "--dry-run", "--json").json()
     assert spotify.requests == []
-    assert plan["cover_calls"] == ALBUMS
+    assert plan["cover_calls"] == ALBUMS - 15  # the first 15 come with their metadata
     assert plan["quota_calls"] == ALBUMS
     assert plan["windows"] == 3  # 15 now, 15 tomorrow, 10 the day after
     quota = plan["quota"]
     assert (quota["budget"], quota["used"], quota["bulk_left"]) == (20, 0, 15)
 
     text = run("refresh", "--missing", "--dry-run").stderr
-    assert "covers now via oEmbed: 40 calls in" in text
+    assert "covers now via oEmbed: 25 calls in" in text
     assert "over 3 days at 15 calls a day" in text
     assert "Daily quota: 0 of 20 calls used in the last 24 h" in text
 

@@ -351,12 +351,12 @@ def test_refresh__dry_run_counts_one_call_per_album_in_development_mode(
     estimate = run("refresh", "--missing", "--dry-run", "--json").json()
     assert spotify.requests == []
     assert estimate["album_calls"] == estimate["quota_calls"] == 3
-    assert estimate["cover_calls"] == 3  # covers from oEmbed, outside the quota
+    assert estimate["cover_calls"] == 0  # the quota has room: covers come with the albums
     assert estimate["artist_calls"] == 0  # genres only with --artists
     assert estimate["mode"].startswith("one call per album")
     report = refresh_json(run, "--missing")
     assert spotify.count("album") == 3
-    assert spotify.count("oembed") == 3
+    assert spotify.count("oembed") == 0
     assert spotify.count("artist") == 0
     assert report["api_calls"] == estimate["calls"] == spotify.count() - spotify.count("token")
 
