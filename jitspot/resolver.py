@@ -410,8 +410,13 @@ class Resolver:
             ("api", NOT_BEFORE, plan.albums),
             ("oembed", OEMBED_NOT_BEFORE, plan.covers),
         ):
-            error = blocked_error(self.store, key, now)
+            error: JitspotError | None = blocked_error(self.store, key, now)
             if error is not None and asked:
+                try:
+                    if self._waited_out(error):
+                        continue  # it ended within the wait cap: waited, never shortened
+                except Stopped as stopped:
+                    error = stopped  # a signal or --max-time during the wait
                 self._stop(result, asked, error, channel)
             elif error is not None:
                 result.blocked.add(channel)  # nothing asked of it: no error to report
@@ -446,6 +451,29 @@ class Resolver:
             tasks = [self._oembed_task(i) for i in covers]
             self._run(tasks, covers, result, tally, "oembed")
         self._mark_unanswered(plan, result)
+
+    def _waited_out(self, blocked: JitspotError) -> bool:
+        """Wait for a "not before" in force when it ends within the wait cap (or, for a run
+        with --max-time, before its deadline); False when it is too far to wait for.
+
+        A cron run that starts a moment before the "not before" of last night's refusal
+        (or the end of a rate limit) goes on a moment later instead of losing the night.
+        """
+        until = (
+            blocked.next_free_at
+            if isinstance(blocked, QuotaExhausted)
+            else blocked.not_before.timestamp()
+            if isinstance(blocked, RateLimited)
+            else None
+        )
+        if until is None:
+            return False
+        now = self.clock()
+        deadline = self.stop.deadline if self.stop is not None else None
+        if until - now > self.settings.max_retry_after and (deadline is None or until > deadline):
+            return False
+        self._wait(max(until - now, 0.0) + 0.001)  # a signal or --max-time still stops it
+        return True
 
     def _wants_artists(self, artists: bool | None, mode: AppMode) -> bool:
         """Artists are asked for when the caller says so; by default unless each would cost
@@ -493,7 +521,12 @@ class Resolver:
                 "searching Spotify needs an app: set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"
             )
         result.mode = current_mode(self.store, self.settings, now)
-        blocked = blocked_error(self.store, NOT_BEFORE, now)
+        blocked: JitspotError | None = blocked_error(self.store, NOT_BEFORE, now)
+        try:
+            if blocked is not None and self._waited_out(blocked):
+                blocked = None
+        except Stopped as stopped:
+            blocked = stopped
         if blocked is not None:
             self._stop(result, to_search, blocked, "api")
             return result

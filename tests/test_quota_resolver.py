@@ -404,3 +404,25 @@ def test_riders__none_once_bulk_work_has_spent_its_share(
     )
     assert alone.fetched_api == {ids[5]}
     assert fake_spotify.count("album") == 3
+
+
+def test_refresh__a_not_before_ending_within_the_cap_is_waited_out_not_a_lost_night(
+    dev: SpotifyDouble, processes: Processes, fake: FakeClock
+) -> None:
+    """Tonight's cron starts a moment before last night's refusal ends: it waits that
+    moment (never less) and goes on, rather than losing the night."""
+    ids = dev.populate(150, 10)
+    dev.quota_limit(60, DAY)
+    development(processes.resolver())
+    bulk(processes.resolver(daily_quota=200), ids)
+    until = processes.resolver().store.get_meta(NOT_BEFORE)
+    fake.advance(until - fake.now() - 5)
+
+    tonight = bulk(processes.resolver(daily_quota=200, max_retry_after=60), ids)
+
+    assert fake.now() >= until  # waited until then, not a moment less
+    # Then it spent the learned budget's bulk share (45; one less while the refused call,
+    # which jitspot's ledger counts and Spotify does not, is still in the window).
+    assert 44 <= len(tonight.fetched_api) <= 45
+    assert isinstance(tonight.error, QuotaExhausted) and not tonight.error.refused
+    assert dev.quota_refusals == 1
