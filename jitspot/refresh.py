@@ -140,6 +140,7 @@ class Estimate:
     not_before: float | None
     cover_calls: int = 0
     cover_rate: float = 0.0
+    cover_rate_learned: bool = False
     quota: QuotaStatus | None = None
     with_credentials: bool = True
     # While the app's mode is not known: the Web API calls for a development-mode app.
@@ -431,7 +432,9 @@ class Refresher(Job):
         quota = quota_now(self.store, self.settings, now) if creds else None
         ceiling = self.settings.rate_ceiling
         rate, learned = learned_rate(self.store.pacing_document(PACING_NAME), now, ceiling)
-        cover_rate, _ = learned_rate(self.store.pacing_document(OEMBED_PACING_NAME), now, ceiling)
+        cover_rate, cover_learned = learned_rate(
+            self.store.pacing_document(OEMBED_PACING_NAME), now, ceiling
+        )
         return Estimate(
             album_calls,
             artist_calls,
@@ -441,6 +444,7 @@ class Refresher(Job):
             remembered_until(self.store, NOT_BEFORE, now),
             cover_calls=self._cover_calls(fetch_plan, quota) if creds else 0,
             cover_rate=cover_rate,
+            cover_rate_learned=cover_learned,
             quota=quota,
             with_credentials=creds,
             if_development=self._if_development(fetch_plan, entries, choice, mode, now),

@@ -271,12 +271,18 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
         )
     if state.quiet:
         return
-    no_link = f", {plan.skipped} without a Spotify link" if plan.skipped else ""
+    no_link = f", {plan.skipped:,} without a Spotify link" if plan.skipped else ""
     parts = [f"{len(plan.fetch):,} albums to fetch of {len(plan.selected):,} selected{no_link}"]
     if estimate.cover_calls:
+        start = (
+            ""
+            if estimate.cover_rate_learned
+            else ", the start rate: it climbs while oEmbed answers"
+        )
         parts.append(
             f"covers now via oEmbed: {estimate.cover_calls:,} calls in"
-            f" {duration_text(estimate.cover_seconds)} (no quota)"
+            f" {duration_text(estimate.cover_seconds)} at {estimate.cover_rate:.1f} requests/s"
+            f" (no quota{start})"
         )
     if estimate.album_calls or estimate.artist_calls or not estimate.cover_calls:
         what = "metadata" if estimate.with_credentials else "covers"
