@@ -239,3 +239,13 @@ def test_serve__sync_fetches_the_new_covers_from_oembed_at_no_quota(
     assert status["state"] == "done" and status["done"] == status["total"] == 6
     assert spotify.api_calls() == 0  # not one call of the quota
     assert spotify.count("oembed") == 6
+
+
+def test_stats__without_an_app_says_covers_need_no_quota(
+    run: Run, make_sheet: Callable[..., Path], spotify_no_credentials: SpotifyDouble
+) -> None:
+    rows = [["Band", "Record", None, "LP"]]
+    assert run("import", str(make_sheet({"2024": rows}))).exit_code == 0
+    screen = run("stats").stdout
+    assert "no Spotify app, covers come from oEmbed (no quota)" in screen
+    assert run("stats", "--json").json()["quota"]["budget"] is None

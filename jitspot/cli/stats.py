@@ -218,7 +218,9 @@ def _quota(stats: Stats) -> Table:
     table = _table(f"Daily quota (rolling {window_text(quota.window_seconds)})")
     table.add_column("")
     table.add_column("", overflow="fold")
-    if quota.budget is None:
+    if quota.mode.value == "none":
+        table.add_row("budget", "none used: no Spotify app, covers come from oEmbed (no quota)")
+    elif quota.budget is None:
         table.add_row("budget", "none (an extended app: no refusal has taught one)")
     else:
         if quota.learned is not None and quota.learned == quota.budget:
