@@ -18,8 +18,9 @@ import math
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
+from jitspot.cache import Kind
 from jitspot.errors import OutputNotWritable
 from jitspot.stats import AGE_BINS, Stats, timestamp
 
@@ -27,7 +28,15 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
 # Endpoints always written (0 when unused): what jitspot can call.
-ENDPOINTS = ("album", "album_tracks", "albums_batch", "artist", "artists_batch", "oembed")
+ENDPOINTS = (
+    "album",
+    "album_tracks",
+    "albums_batch",
+    "artist",
+    "artists_batch",
+    "oembed",
+    "search",
+)
 AGE_LABELS = {"< 1 d": "1d", "< 7 d": "7d", "< 30 d": "30d", "older": "older"}
 REFRESH_OUTCOMES = ("refreshed", "not_found", "failed", "skipped", "up_to_date", "left")
 
@@ -56,7 +65,7 @@ def families(stats: Stats) -> Iterator[Metric]:
         "cache_stale_hits", "Lookups answered with an entry past its lifetime.", cache.stale_hits
     )
     entries = gauge("cache_entries", "Entries in the Spotify cache by kind.", labels=["kind"])
-    for kind in ("album", "artist", "oembed"):
+    for kind in get_args(Kind):  # every kind the cache holds, 0 when it holds none
         entries.add_metric([kind], stats.entries_by_kind.get(kind, 0))
     yield entries
     ages = gauge(

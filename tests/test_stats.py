@@ -208,6 +208,22 @@ def test_prometheus__textfile_parses_and_matches_stats(
     assert [p.name for p in path.parent.iterdir()] == ["jitspot.prom"]  # no temporary left
 
 
+def test_prometheus__counts_search_entries_written_by_match(
+    run: Run, catalog_ids: list[str], home: Path
+) -> None:
+    path = home.parent / "jitspot.prom"
+    assert run("stats", "--prometheus", str(path)).exit_code == 0
+    before = samples(path.read_text())
+    assert before[("jitspot_cache_entries", (("kind", "search"),))] == 0  # known: written as 0
+    assert before[("jitspot_api_requests_total", (("endpoint", "search"),))] == 0
+    assert run("match").exit_code == 0  # "No Link" is searched: one search entry
+    document = stats_json(run, "--prometheus", str(path))
+    found = samples(path.read_text())
+    assert document["cache"]["by_kind"]["search"] == 1
+    assert found[("jitspot_cache_entries", (("kind", "search"),))] == 1
+    assert found[("jitspot_api_requests_total", (("endpoint", "search"),))] == 1
+
+
 def test_prometheus__replaced_by_rename_never_written_in_place(
     run: Run, catalog_ids: list[str], home: Path
 ) -> None:
