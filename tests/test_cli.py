@@ -128,6 +128,10 @@ BIG = str(2**63)  # one past SQLite's largest integer
         ["show", "--id", BIG],
         ["show", "--id", "-" + BIG],
         ["show", "--id", "0"],
+        ["match", "--reject", "--id", "99999999999999999999"],
+        ["match", "--reset", "--id", BIG],
+        ["match", "--accept", "--id", BIG, "spotify:album:4aawyAB9vmqN3uQ7FjRGTy"],
+        ["match", "--reject", "--id", "-" + BIG],
     ],
 )
 def test_cli__numbers_out_of_range_are_usage_errors(run: Run, args: list[str]) -> None:

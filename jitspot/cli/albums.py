@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from jitspot.cli.app import app, print_json, progress_bar, state, write_stdout
-from jitspot.cli.options import SQLITE_MAX_INT, JsonOpt, with_filters
+from jitspot.cli.options import JsonOpt, store_id_option, with_filters
 from jitspot.errors import EXIT_PARTIAL
 from jitspot.quota import Share
 from jitspot.store import AlbumFilter, now_iso
@@ -76,9 +76,7 @@ def show_command(
             show_default=False,
         ),
     ] = None,
-    store_id: Annotated[
-        int | None, typer.Option("--id", min=1, max=SQLITE_MAX_INT, help="The store's own id.")
-    ] = None,
+    store_id: Annotated[int | None, store_id_option("The store's own id.")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never call Spotify.")] = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Fetch this album from Spotify again.")

@@ -9,7 +9,7 @@ import typer
 
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
-from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, with_filters
+from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, store_id_option, with_filters
 from jitspot.cli.refresh import (
     live_detail,
     print_not_before,
@@ -46,10 +46,7 @@ def match_command(
     *,
     filters: AlbumFilter,
     store_id: Annotated[
-        int | None,
-        typer.Option(
-            "--id", metavar="N", min=1, help="The album by its store id (with --accept/--reject)."
-        ),
+        int | None, store_id_option("The album by its store id (with --accept/--reject).")
     ] = None,
     accept: Annotated[
         bool,

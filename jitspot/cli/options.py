@@ -59,6 +59,13 @@ MAX_TAB_GLOBS = 64
 SQLITE_MAX_INT = 2**63 - 1
 
 
+def store_id_option(help: str) -> Any:
+    """`--id N`, the store's own id of an album, as every command takes it: a row id is
+    1 to SQLite's largest integer, so a larger number is a usage error (2), not an
+    overflow in SQL."""
+    return typer.Option("--id", metavar="N", min=1, max=SQLITE_MAX_INT, help=help)
+
+
 def _bounded_tabs(value: list[str] | None) -> list[str] | None:
     if value and len(value) > MAX_TAB_GLOBS:
         raise typer.BadParameter(f"at most {MAX_TAB_GLOBS} tab globs, got {len(value)}")
