@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 # Exit codes of the contract (DESIGN.md §1), named for what they mean. Success (0)
 # and usage errors (2) need no name here: Python and typer give them.
@@ -82,6 +83,15 @@ class ConfigError(JitspotError):
     """The configuration is missing or wrong (78)."""
 
     exit_code = EXIT_CONFIG
+
+
+def read_only_home(what: str, path: Path, cause: object) -> ConfigError:
+    """The one message for a JITSPOT_HOME that takes no writes (78), whatever met it first:
+    the store, the run lock."""
+    return ConfigError(
+        f"{what} at {path} is read-only ({cause}); make {path.parent} writable"
+        " or set JITSPOT_HOME to a writable directory"
+    )
 
 
 class OutputNotWritable(JitspotError):

@@ -12,6 +12,7 @@ lock; its lock is otherwise the same flock, in the same few lines.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from jitspot.errors import Locked
+from jitspot.errors import DiskFull, Locked, read_only_home
 
 LOCK_NAME = "jitspot.lock"
 POLL_SECONDS = 0.2  # how often --wait-lock tries again
@@ -59,21 +60,33 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self, wait: float = 0.0) -> None:
-        """Take the lock, waiting up to `wait` seconds for the running one to end."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the lock, waiting up to `wait` seconds for the running one to end.
+
+        A home that takes no writes is a ConfigError (78) saying so, as the store's;
+        a full disk is DiskFull (75).
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
         give_up = self._clock() + wait
         try:
             while not _try_lock(fd):
                 if self._clock() >= give_up:
                     raise self._locked(fd, wait)
                 self._sleep(min(POLL_SECONDS, max(give_up - self._clock(), 0.0)))
+            record = json.dumps(
+                {"pid": os.getpid(), "command": self.command, "since": self._clock()}
+            )
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise self._unwritable(exc) from None
         except BaseException:
             os.close(fd)
             raise
-        record = json.dumps({"pid": os.getpid(), "command": self.command, "since": self._clock()})
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record.encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
@@ -96,6 +109,16 @@ class RunLock:
         trace: TracebackType | None,
     ) -> None:
         self.release()
+
+    def _unwritable(self, error: OSError) -> Exception:
+        """What an OSError on the lock file means for the user: the home is read-only,
+        or the disk is full; anything else is a bug and stays itself."""
+        cause = error.strerror or str(error)
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return read_only_home("the lock file", self.path, cause)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return DiskFull(f"no space left for the lock file at {self.path} ({cause})")
+        return error
 
     def _locked(self, fd: int, waited: float) -> Locked:
         holder = read_holder(fd)

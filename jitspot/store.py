@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from jitspot.errors import ConfigError, DiskFull, JitspotError
+from jitspot.errors import ConfigError, DiskFull, JitspotError, read_only_home
 from jitspot.quota import EXCEEDED, LEARN_FLOOR, LEARNED, NOT_BEFORE, Taken, learned_budget
 from jitspot.text import FOLD_VERSION, fold
 
@@ -1128,10 +1128,7 @@ def store_error(path: Path, exc: sqlite3.Error) -> JitspotError | None:
             " (free some space and run it again)"
         )
     if code == sqlite3.SQLITE_READONLY:
-        return ConfigError(
-            f"the store at {path} is read-only ({exc}); make {path.parent} writable"
-            " or set JITSPOT_HOME to a writable directory"
-        )
+        return read_only_home("the store", path, exc)
     return None
 
 

@@ -17,7 +17,14 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from jitspot.catalog import Catalog
-from jitspot.errors import JitspotError, Locked, QuotaExhausted, RateLimited
+from jitspot.errors import (
+    ConfigError,
+    DiskFull,
+    JitspotError,
+    Locked,
+    QuotaExhausted,
+    RateLimited,
+)
 from jitspot.freshness import Need, Policy
 from jitspot.importer import import_source
 from jitspot.lock import RunLock
@@ -107,6 +114,8 @@ class Syncer:
                 raise SyncRefused(
                     f"{exc.holder} is running on this JITSPOT_HOME; sync when it ends"
                 ) from None
+            except (ConfigError, DiskFull) as exc:  # a read-only home, a full disk: say so
+                raise SyncRefused(str(exc)) from None
             self._status = SyncStatus("running", "import", started_at=now_iso())
             self._thread = threading.Thread(
                 target=self._run, args=(lock,), name="jitspot-sync", daemon=True

@@ -283,6 +283,85 @@ def test_read_only_home__import_says_read_only_and_exits_78(
     assert "Traceback" not in result.stderr
 
 
+# Every command that takes the home's run lock (refresh, match, cache prune/clear).
+LOCKING_COMMANDS = [
+    ("refresh", "--all"),
+    ("refresh", "--missing"),
+    ("match",),
+    ("cache", "prune"),
+    ("cache", "clear", "--all"),
+]
+
+
+@pytest.mark.parametrize("args", LOCKING_COMMANDS)
+def test_read_only_home__commands_that_lock_say_read_only_and_exit_78(
+    read_only_home: Path, spotify: SpotifyDouble, args: tuple[str, ...]
+) -> None:
+    result = _jitspot(read_only_home, *args)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "read-only" in result.stderr
+    assert "JITSPOT_HOME" in result.stderr  # says what to do, as the store's message does
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+    assert spotify.api_calls() == 0
+
+
+@pytest.fixture
+def read_only_home_with_lock_file(imported: Path, home: Path) -> Iterator[Path]:
+    """A read-only home where an earlier run left its (unlocked) lock file."""
+    from jitspot.lock import RunLock
+
+    with RunLock(home, "refresh"):
+        pass
+    paths = [*home.rglob("*"), home]
+    for path in paths:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    yield home
+    for path in paths:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+@pytest.mark.parametrize("args", [("refresh", "--all"), ("cache", "prune")])
+def test_read_only_home__an_old_lock_file_it_cannot_open_says_read_only_and_exits_78(
+    read_only_home_with_lock_file: Path, spotify: SpotifyDouble, args: tuple[str, ...]
+) -> None:
+    result = _jitspot(read_only_home_with_lock_file, *args)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "read-only" in result.stderr
+    assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+
+
+SYNC_ON_THE_HOME = """
+import sys
+from pathlib import Path
+from jitspot.settings import load_settings
+from jitspot.sync import Syncer, SyncRefused
+
+settings = load_settings(Path(sys.argv[1]), overrides={"sheet_url": sys.argv[2]})
+try:
+    Syncer(settings, lambda stop: None).start()  # type: ignore[arg-type, return-value]
+except SyncRefused as exc:
+    print("refused:", exc)
+"""
+
+
+def test_read_only_home__serve_sync_is_refused_saying_read_only(
+    read_only_home: Path, imported: Path
+) -> None:
+    env = {**os.environ, "JITSPOT_HOME": str(read_only_home)}
+    command = [sys.executable, "-c", SYNC_ON_THE_HOME, str(read_only_home), str(imported)]
+    result = subprocess.run(
+        [*without_write_rights(), *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr  # refused (409 in serve), not a crash (500)
+    assert result.stdout.startswith("refused: the lock file at ")
+    assert "read-only" in result.stdout
+
+
 def test_open_store__a_store_it_cannot_read_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "jitspot.db"
     path.write_bytes(b"\0" * 100 + b"junk" * 2000)
