@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from jitspot.matching import (
+    MAX_SEARCH_QUERY,
     artist_similarity,
+    bounded_names,
     core_title,
     decide,
     normalise,
@@ -202,3 +204,44 @@ def test_search_query__one_search_with_the_year_widened() -> None:
         == 'artist:"The Band" album:"Title"'
     )
     assert search_query(replace(album("Band", "x"), title="")) is None
+
+
+LONG_TITLE = " ".join(f"word{i}" for i in range(10_000))[:70_000]
+
+
+def test_search_query__a_70000_character_title_stays_within_spotifys_limit() -> None:
+    query = search_query(album("Leprous", LONG_TITLE, 2021))
+    assert query is not None
+    assert len(query) <= MAX_SEARCH_QUERY == 100
+    # The artist and the year are whole; the title keeps its first words, whole ones.
+    assert query.startswith('artist:"Leprous" album:"word0 word1 word2 ')
+    assert query.endswith('" year:2020-2022')
+    kept = query.split('album:"')[1].split('"')[0].split()
+    assert kept == LONG_TITLE.split()[: len(kept)]
+
+
+def test_search_query__at_the_limit_is_left_as_it_is() -> None:
+    title = "t" * (MAX_SEARCH_QUERY - len('artist:"Band" album:""'))
+    query = search_query(album("Band", title, None, tab="Misc"))
+    assert query == f'artist:"Band" album:"{title}"'
+    assert len(query) == MAX_SEARCH_QUERY
+    longer = search_query(album("Band", title + " x", None, tab="Misc"))
+    assert longer == f'artist:"Band" album:"{title}"'  # the word past the limit goes
+
+
+@pytest.mark.parametrize(
+    ("artist", "title", "room", "expected"),
+    [
+        ("Leprous", "Aphelion", 60, ("Leprous", "Aphelion")),  # fits: untouched
+        ("Band", "one two three four", 14, ("Band", "one two")),  # the title's last words go
+        ("Long Artist Name Here", "Title", 16, ("Long Artist", "Title")),  # then the artist's
+        ("Band", "Supercalifragilistic", 12, ("Band", "Supercal")),  # one long word: cut
+        ("A" * 200, "T" * 200, 60, ("A" * 30, "T" * 30)),  # two long words: halves
+    ],
+)
+def test_bounded_names__cut_at_word_boundaries_title_first(
+    artist: str, title: str, room: int, expected: tuple[str, str]
+) -> None:
+    bounded = bounded_names(artist, title, room)
+    assert bounded == expected
+    assert len(bounded[0]) + len(bounded[1]) <= room
