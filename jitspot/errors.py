@@ -41,6 +41,23 @@ class SpotifyUnavailable(JitspotError):
     exit_code = EXIT_UNAVAILABLE
 
 
+class SpotifyRefused(SpotifyUnavailable):
+    """Spotify answered a status jitspot has no use for (a 414, a 418, a 4xx it does not
+    know): no retry would change it, so the command stops calling as if Spotify were
+    unreachable (69), and says which answer it got."""
+
+    def __init__(self, status: int, endpoint: str) -> None:
+        from http import HTTPStatus
+
+        try:
+            phrase = f" {HTTPStatus(status).phrase}"
+        except ValueError:
+            phrase = ""
+        super().__init__(f"Spotify refused the {endpoint} request (HTTP {status}{phrase})")
+        self.status = status
+        self.endpoint = endpoint
+
+
 class StoppedEarly(JitspotError):
     """Stopped before the end; nothing is lost and a re-run continues (75)."""
 

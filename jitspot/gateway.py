@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from jitspot.errors import ConfigError, RateLimited, SpotifyUnavailable
+from jitspot.errors import ConfigError, RateLimited, SpotifyRefused, SpotifyUnavailable
 from jitspot.links import album_url
 from jitspot.logs import register_secret
 from jitspot.pacing import Clock, Pacer, Sleep
@@ -56,6 +56,11 @@ TRACKS_PAGE = 50  # tracks per `GET /albums/{id}/tracks` page
 QUOTA_REASON = "QUOTA_EXCEEDED"  # the 429 body's `reason` of the daily quota
 # Development-mode apps get at most 10 results per search (more is a 400 "Invalid limit").
 SEARCH_LIMIT = 10
+# Answers a caller reads as "no such thing" (an album, an artist, an oEmbed page).
+NOT_FOUND = frozenset({400, 404})
+# A search Spotify will not take (400, 404 past its query length, 414 for a URI past its
+# front end's) is never answered: no candidate, whatever the retries.
+SEARCH_NOT_TAKEN = frozenset({400, 404, 414})
 
 
 class EndpointForbidden(Exception):
@@ -323,11 +328,9 @@ class SpotifyGateway:
         """One album with its first page of tracks (see `albums_batch`)."""
         client = self._client()
         try:
-            raw = self._api("album", lambda: client.album(album_id))
-        except HttpFailure as failure:
-            if failure.status in (400, 404):
-                return None
-            raise
+            raw = self._api("album", lambda: client.album(album_id), answers=NOT_FOUND)
+        except HttpFailure:
+            return None
         return parse_album(raw)
 
     def rest_of_tracks(self, album_id: str, offset: int) -> list[Track]:
@@ -360,29 +363,31 @@ class SpotifyGateway:
     def artist(self, artist_id: str) -> ArtistData | None:
         client = self._client()
         try:
-            return parse_artist(self._api("artist", lambda: client.artist(artist_id)))
-        except HttpFailure as failure:
-            if failure.status in (400, 404):
-                return None
-            raise
+            raw = self._api("artist", lambda: client.artist(artist_id), answers=NOT_FOUND)
+        except HttpFailure:
+            return None
+        return parse_artist(raw)
 
     def search_albums(self, query: str) -> list[Candidate]:
         """`GET /search?type=album` with `query` (field filters allowed): the first 10 albums."""
         client = self._client()
         try:
             raw = self._api(
-                "search", lambda: client.search(query, limit=SEARCH_LIMIT, type="album")
+                "search",
+                lambda: client.search(query, limit=SEARCH_LIMIT, type="album"),
+                answers=SEARCH_NOT_TAKEN,
             )
         except HttpFailure as failure:
-            if failure.status in (400, 404):
-                # A query Spotify will not take is never answered: no candidate.
-                log.info("search refused (%s): %s", failure.status, query)
-                return []
-            raise
+            # A query Spotify will not take is never answered: no candidate.
+            log.info("search refused (%s): %.200s", failure.status, query)
+            return []
         return parse_candidates(raw) if isinstance(raw, dict) else []
 
-    def _api(self, endpoint: str, request: Callable[[], Any]) -> Any:
-        """One Web API request through the retry policy; spotipy errors become HttpFailure."""
+    def _api(
+        self, endpoint: str, request: Callable[[], Any], *, answers: frozenset[int] = frozenset()
+    ) -> Any:
+        """One Web API request through the retry policy; spotipy errors become HttpFailure
+        when their status is in `answers` (the caller reads them), SpotifyRefused else."""
         from spotipy.exceptions import SpotifyException
         from spotipy.oauth2 import SpotifyOauthError
 
@@ -425,7 +430,7 @@ class SpotifyGateway:
                 raise EndpointForbidden(endpoint)
             raise failure
 
-        return self._with_retries(endpoint, attempt, self.gates.api)
+        return self._with_retries(endpoint, attempt, self.gates.api, answers)
 
     def _ensure_token(self) -> str:
         """The token for the next request, fetched under a lock so workers ask only once."""
@@ -455,18 +460,22 @@ class SpotifyGateway:
             )
 
         try:
-            raw = self._with_retries("oembed", attempt, self.gates.oembed)
-        except HttpFailure as failure:
-            if failure.status in (400, 404):
-                return None
-            raise
+            raw = self._with_retries("oembed", attempt, self.gates.oembed, NOT_FOUND)
+        except HttpFailure:
+            return None
         return parse_oembed(album_id, raw) if isinstance(raw, dict) else None
 
     # -- the retry policy --------------------------------------------------------------
 
-    def _with_retries(self, endpoint: str, attempt: Callable[[], T], gate: Pacer) -> T:
+    def _with_retries(
+        self, endpoint: str, attempt: Callable[[], T], gate: Pacer, answers: frozenset[int]
+    ) -> T:
         """Run `attempt` under `gate` (and the quota, for the Web API), retrying 5xx,
-        timeouts and short 429s. A QUOTA_EXCEEDED is never retried."""
+        timeouts and short 429s. A QUOTA_EXCEEDED is never retried.
+
+        Any other answer is final: an HttpFailure when its status is in `answers` (the
+        caller knows what it means), else SpotifyRefused (69) that names it, never an
+        error nobody catches."""
         import requests
         from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -551,6 +560,11 @@ class SpotifyGateway:
         )
         try:
             return retrying(call)
+        except HttpFailure as failure:
+            if failure.status in answers:
+                raise
+            log.info("%s: HTTP %s, an answer jitspot has no use for", endpoint, failure.status)
+            raise SpotifyRefused(failure.status, endpoint) from None
         except _Transient as exc:
             raise SpotifyUnavailable(
                 f"Spotify unreachable after {transient_failures} tries ({exc})"

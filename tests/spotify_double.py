@@ -86,6 +86,10 @@ _FIVE_XX_MESSAGES = {
 _JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _IMAGE_RE = re.compile(r"/image/([0-9a-f]{8,64})")
 _IMAGE_SIZE = 64  # pixels a side: the browser scales it, a test only needs it to load
+#: Longest search ``q`` Spotify takes: longer is a 404 "Not found." (spotipy-dev/spotipy#845).
+SEARCH_QUERY_MAX = 100
+#: Longest request target before a 414 URI Too Long, as a front end answers one.
+URI_MAX = 8192
 
 
 def _error(status: int, message: str) -> Json:
@@ -324,6 +328,10 @@ class SpotifyDouble:
         self.artist_genres = True
         #: True: image URLs are ``{base_url}/image/<hex>`` and the double serves them.
         self.images_served = images_served
+        #: Longest search ``q`` answered (None: any); longer is a 404, as Spotify answers.
+        self.search_query_max: int | None = SEARCH_QUERY_MAX
+        #: Longest request target (path and query) answered; longer is a 414.
+        self.uri_max: int | None = URI_MAX
         self._clock = clock
         self._clock_offset = 0.0
         self._artists: dict[str, _Artist] = {}
@@ -894,6 +902,8 @@ class SpotifyDouble:
         expected = "POST" if endpoint == "token" else "GET"
         if endpoint == "unknown":
             return _Response(404, _error(404, "Service not found"))
+        if self.uri_max is not None and len(handler.path) > self.uri_max:
+            return _Response(414, _error(414, "URI Too Long"))
         if method != expected and not (method == "HEAD" and expected == "GET"):
             return _Response(405, _error(405, "Method not allowed"))
         # Held before the token is checked: calls refused a token overlap too.
@@ -1305,6 +1315,8 @@ class SpotifyDouble:
         q = query.get("q", "").strip()
         if not q:
             return _Response(400, _error(400, "No search query"))
+        if self.search_query_max is not None and len(q) > self.search_query_max:
+            return _Response(404, _error(404, "Not found."))
         types = [t for t in query.get("type", "").split(",") if t]
         if not types:
             return _Response(400, _error(400, "Missing parameter type"))

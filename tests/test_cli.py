@@ -195,3 +195,36 @@ def test_cli__closed_pipe_ends_quietly_with_exit_0(
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert len(result.stdout.splitlines()) == 1
+
+
+def jitspot_exception_types() -> list[type[BaseException]]:
+    """Every exception class that jitspot's modules define."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import jitspot
+
+    found: list[type[BaseException]] = []
+    for module_info in pkgutil.walk_packages(jitspot.__path__, "jitspot."):
+        if module_info.name.endswith("__main__"):
+            continue  # runs the CLI on import
+        module = importlib.import_module(module_info.name)
+        found.extend(
+            kind
+            for _, kind in inspect.getmembers(module, inspect.isclass)
+            if issubclass(kind, BaseException) and kind.__module__ == module.__name__
+        )
+    return found
+
+
+def test_errors__every_exception_type_is_an_ordinary_exception() -> None:
+    """A frozen or slotted dataclass exception refuses `__traceback__` when raised, so the
+    error boundary met a TypeError in place of the real error (issue 19, item 1)."""
+    import dataclasses
+
+    kinds = jitspot_exception_types()
+    assert len(kinds) > 15  # the walk found them
+    for kind in kinds:
+        assert not dataclasses.is_dataclass(kind), kind
+        assert "__slots__" not in kind.__dict__, kind

@@ -12,7 +12,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,7 +23,13 @@ from conftest import START, FakeClock
 from spotify_double import SpotifyDouble
 
 from jitspot.cache import SpotifyCache, cache_key
-from jitspot.errors import ConfigError, QuotaExhausted, RateLimited, SpotifyUnavailable
+from jitspot.errors import (
+    ConfigError,
+    QuotaExhausted,
+    RateLimited,
+    SpotifyRefused,
+    SpotifyUnavailable,
+)
 from jitspot.freshness import Policy
 from jitspot.gateway import MAX_SHORT_WAITS, Gates, SpotifyGateway, parse_retry_after
 from jitspot.logs import configure_logging
@@ -533,6 +539,72 @@ def test_gateway__batch_answers_keep_request_order_and_null_as_none(
     first = found[ids[0]]
     assert first is not None
     assert first["id"] == ids[0]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "status"),
+    [
+        ("album", 418),
+        ("album", 414),
+        ("albums_batch", 400),
+        ("album_tracks", 404),
+        ("artist", 409),
+        ("artists_batch", 451),
+        ("search", 418),
+    ],
+)
+def test_gateway__an_answer_it_has_no_use_for_is_spotify_refused_exit_69_not_a_crash(
+    spotify: SpotifyDouble, opened: Opened, fake: FakeClock, endpoint: str, status: int
+) -> None:
+    ids = spotify.populate(1, 1)
+    artist = spotify.artist_ids()[0]
+    gateway = opened.gateway()
+    spotify.fail_every(1, status, endpoints={endpoint})
+    calls: dict[str, Callable[[], object]] = {
+        "album": lambda: gateway.album(ids[0]),
+        "albums_batch": lambda: gateway.albums_batch(ids),
+        "album_tracks": lambda: gateway.rest_of_tracks(ids[0], 50),
+        "artist": lambda: gateway.artist(artist),
+        "artists_batch": lambda: gateway.artists_batch([artist]),
+        "search": lambda: gateway.search_albums('artist:"Artist 0"'),
+    }
+    with pytest.raises(SpotifyRefused) as refused:
+        calls[endpoint]()
+    assert isinstance(refused.value, SpotifyUnavailable)
+    assert refused.value.exit_code == 69
+    assert f"HTTP {status}" in str(refused.value) and endpoint in str(refused.value)
+    assert spotify.count(endpoint) == 1  # final: never retried
+    assert fake.sleeps == []
+    assert refused.value.__traceback__ is not None  # an ordinary exception
+
+
+@pytest.mark.parametrize("status", [400, 404, 414])
+def test_gateway__a_search_spotify_will_not_take_has_no_candidate(
+    spotify: SpotifyDouble, opened: Opened, status: int
+) -> None:
+    spotify.populate(1, 1)
+    spotify.fail_every(1, status, endpoints={"search"})
+    assert opened.gateway().search_albums('artist:"Artist 0"') == []
+    assert spotify.count("search", status=status) == 1
+
+
+def test_gateway__an_over_long_search_is_answered_404_and_has_no_candidate(
+    spotify: SpotifyDouble, opened: Opened
+) -> None:
+    spotify.populate(1, 1)
+    gateway = opened.gateway()
+    assert gateway.search_albums('artist:"Artist 0" album:"' + "x" * 100 + '"') == []
+    assert gateway.search_albums("x" * 70_000) == []  # past any front end: a 414
+    assert spotify.count("search", status=404) == 1
+
+
+def test_gateway__oembed_answering_an_unknown_status_is_spotify_refused(
+    spotify_no_credentials: SpotifyDouble, opened: Opened
+) -> None:
+    ids = spotify_no_credentials.populate(1, 1)
+    spotify_no_credentials.fail_every(1, 418, endpoints={"oembed"})
+    with pytest.raises(SpotifyRefused, match="HTTP 418"):
+        opened.gateway().oembed(ids[0])
 
 
 def test_gateway__oembed_answers_title_and_300px_thumbnail(

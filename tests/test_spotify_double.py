@@ -485,6 +485,28 @@ def test_double__development_mode_caps_search_limit_at_10(
     assert too_many.json() == recorded("error_400_invalid_limit.json")
 
 
+def test_double__search_query_past_100_characters_is_a_404_as_on_spotify(
+    double: SpotifyDouble, session: requests.Session, album_id: str
+) -> None:
+    url = double.api_url + "search"
+    at_limit = session.get(url, params={"q": "a" * 100, "type": "album"}, timeout=TIMEOUT)
+    past = session.get(url, params={"q": "a" * 101, "type": "album"}, timeout=TIMEOUT)
+    assert at_limit.status_code == 200
+    assert past.status_code == 404
+    assert past.json() == {"error": {"status": 404, "message": "Not found."}}
+    double.search_query_max = None  # a knob: any length answered
+    assert session.get(url, params={"q": "a" * 101, "type": "album"}, timeout=5).ok
+
+
+def test_double__a_request_target_past_8_kb_is_a_414(
+    double: SpotifyDouble, session: requests.Session
+) -> None:
+    url = double.api_url + "search"
+    answer = session.get(url, params={"q": "a" * 9000, "type": "album"}, timeout=TIMEOUT)
+    assert answer.status_code == 414
+    assert double.count("search", status=414) == 1  # recorded like any answer
+
+
 # ---------------------------------------------------------------------- faults
 
 
