@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -856,17 +856,7 @@ class Resolver:
                             self.stop.check(self._task_seconds())
                         pending.add(pool.submit(queue.pop()))
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        try:
-                            entries = future.result()
-                        except EndpointForbidden as forbidden:
-                            if forbidden.batch:
-                                raise  # the caller falls back to one call per item
-                            raise SpotifyUnavailable(
-                                f"Spotify refuses this app the {forbidden.endpoint} endpoint (403)"
-                            ) from None
-                        self._keep(entries, result)
-                        tally.add(len(entries))
+                    self._collect(finished, result, tally)
             except (RateLimited, QuotaExhausted, SpotifyUnavailable, ConfigError, Stopped) as error:
                 queue.clear()
                 for future in pending:
@@ -878,6 +868,31 @@ class Resolver:
                 for future in pending:
                     future.cancel()
                 raise
+
+    def _collect(
+        self, finished: Iterable[Future[list[Entry]]], result: Resolution, tally: _Tally
+    ) -> None:
+        """Keep every answer among `finished`, then raise the error one of them ended on.
+
+        All the answers first: workers that finish together may bring answers and a
+        stop (a signal noticed in a wait) at once, and an answer received is kept.
+        """
+        error: Exception | None = None
+        for future in finished:
+            try:
+                entries = future.result()
+            except Exception as exc:
+                if error is None or isinstance(error, Stopped):
+                    error = exc  # the first error that says more than "stopped"
+                continue
+            self._keep(entries, result)
+            tally.add(len(entries))
+        if isinstance(error, EndpointForbidden) and not error.batch:
+            raise SpotifyUnavailable(
+                f"Spotify refuses this app the {error.endpoint} endpoint (403)"
+            ) from None
+        if error is not None:
+            raise error  # a batch's 403: the caller falls back to one call per item
 
     def _workers(self, channel: Channel, result: Resolution) -> int:
         """Requests in flight at once. A development-mode app's Web API calls go one at a

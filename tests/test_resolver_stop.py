@@ -8,13 +8,17 @@ so deadlines are exact.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ALL_COMPLETED, Future, wait
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
+from jitspot import resolver as resolver_module
 from jitspot.cache import cache_key
 from jitspot.errors import Stopped
 from jitspot.freshness import DAY, Policy
@@ -111,6 +115,71 @@ def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
     assert set(result.failed.values()) == {"stopped"}
     assert seen == [("albums", 0, 60), ("albums", 20, 60)]
     assert fake_spotify.count("artists_batch") == 0
+
+
+def answered_albums(double: SpotifyDouble) -> set[str]:
+    """The albums the double answered (200) in batch calls."""
+    return {
+        album_id
+        for r in double.requests
+        if r.endpoint == "albums_batch" and r.status == 200
+        for album_id in r.query["ids"].split(",")
+    }
+
+
+def worst_order(
+    futures: Iterable[Future[Any]], return_when: str
+) -> tuple[list[Future[Any]], set[Any]]:
+    """`wait`, at the worst timing: every worker's outcome lands in one wake-up, the
+    stopped ones looked at first."""
+    done, _ = wait(futures, return_when=ALL_COMPLETED)
+    return sorted(done, key=lambda f: f.exception() is None), set()
+
+
+def test_resolve__an_answer_that_lands_beside_a_stop_is_kept(
+    fake_spotify: SpotifyDouble,
+    processes: Processes,
+    fake: FakeClock,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = fake_spotify.populate(60, 3)  # the probe batch alone, then two at once
+    last_batch = ids[40:]
+    stop = Stop(clock=fake.now, sleep=fake.sleep)
+    second_answered = threading.Event()
+    settings = load_settings(home, overrides={"concurrency": 2})
+
+    class SignalWhileTheSecondIsAnswered(SpotifyGateway):
+        """The second batch is answered; meanwhile SIGTERM comes and the third batch's
+        worker, waiting for its turn, stops."""
+
+        def albums_batch(self, batch: Sequence[str]) -> dict[str, AlbumData | None]:
+            if list(batch) == last_batch:
+                assert second_answered.wait(timeout=30)
+                stop.request("signal")
+                stop.check()
+            found = super().albums_batch(batch)
+            if list(batch) == ids[20:40]:
+                second_answered.set()
+            return found
+
+    monkeypatch.setattr(resolver_module, "wait", worst_order)
+    resolver = processes.resolver(
+        stop=stop,
+        gateway_factory=lambda gates: SignalWhileTheSecondIsAnswered(
+            settings, gates, clock=fake.now, sleep=fake.sleep
+        ),
+        concurrency=2,
+    )
+    result = resolver.resolve(ids, Policy.MISSING)
+
+    assert isinstance(result.error, Stopped)
+    assert result.error.reason == "signal"
+    answered = answered_albums(fake_spotify)
+    assert answered == set(ids[:40])
+    assert result.fetched == answered
+    assert processes.cached_albums(ids) == answered  # every answer received is kept
+    assert result.failed == dict.fromkeys(last_batch, "stopped")
 
 
 def test_resolve__a_failing_progress_display_loses_nothing(
