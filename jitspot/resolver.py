@@ -7,7 +7,9 @@ shows them, artists (genres) when asked. Fetches run on a few worker threads
 (bounded by `concurrency`, paced by one `Pacer` for the Web API and one for
 oEmbed, the Web API's calls checked against the shared quota ledger); only
 this thread writes, after each finished batch, so a run that is killed,
-stopped or rate-limited keeps every batch it completed.
+stopped or rate-limited keeps every batch it completed. Artists go along with
+their albums: each round of album calls is followed by its albums' artists
+(in full batches), so a killed run keeps those too.
 """
 
 from __future__ import annotations
@@ -403,8 +405,9 @@ class Resolver:
         progress: Progress | None,
         prefetch: Sequence[str],
     ) -> None:
-        """The phases of a resolve: covers, albums, tracks, artists, covers the Web API
-        could not give. Each channel (Web API, oEmbed) stops on its own."""
+        """The phases of a resolve: albums (each round with its artists), tracks, the
+        artists left, covers the Web API could not give. Each channel (Web API, oEmbed)
+        stops on its own."""
         now = self.clock()
         for channel, key, asked in (
             ("api", NOT_BEFORE, plan.albums),
@@ -423,9 +426,12 @@ class Resolver:
         creds = self.with_credentials
         riders = self._riders(plan.albums, prefetch, result, now) if prefetch and creds else []
         albums = _Tally("albums", len(plan.albums) + len(riders), progress) if plan.albums else None
+        along = _Along(ids, policy, artists, progress)
         if albums and result.mode is AppMode.UNKNOWN and len(plan.albums) > 1:
             # The first batch call tells whether the app may batch (and so its mode).
-            self._probe([*plan.albums, *riders][:ALBUM_BATCH], plan.albums, result, albums)
+            probe = [*plan.albums, *riders][:ALBUM_BATCH]
+            self._probe(probe, plan.albums, result, albums)
+            self._artists_along(along, probe, result)
             if result.mode is not AppMode.UNKNOWN:
                 self._enter(share, result.mode, now)
                 replanned = self._plan(ids, result, policy, need, share, now)
@@ -436,11 +442,10 @@ class Resolver:
                 riders = [i for i in riders if i not in result.fetched_api]
         if creds:
             if albums is not None:
-                self._fetch_albums(plan.albums, result, albums, riders=riders)
+                self._fetch_albums(plan.albums, result, albums, riders=riders, along=along)
             if need is Need.TRACKS:
                 self._fetch_tracks(ids, result, progress)
-            if self._wants_artists(artists, result.mode):
-                self._fetch_artists(self._artists_wanted(ids, result, policy), result, progress)
+            self._artists_along(along, ids, result, last=True)
         # The Web API first: an album it answered brings its cover (640 px), and a nightly
         # run's calls start when it starts, so the next night's follow them out of the
         # window from its start. Then oEmbed for every cover still due: every album has
@@ -678,12 +683,15 @@ class Resolver:
         tally: _Tally,
         *,
         riders: Sequence[str] = (),
+        along: _Along | None = None,
     ) -> None:
         """Albums in batches of 20 when the app may; one by one when it may not.
 
         While the app's mode is not known the first batch goes alone (a 403 then
         costs one call). `riders` fill the last batch's free places, and are dropped
         when albums go one by one. A 403 on a batch falls back to single calls.
+        With `along`, the calls go in rounds (as many as run at once), each
+        followed by its albums' artists (`_artists_along`).
         """
         asked = [i for i in asked if i not in result.fetched_api]
         if not asked or "api" in result.blocked:
@@ -694,14 +702,76 @@ class Resolver:
             try:
                 if result.mode is AppMode.UNKNOWN:
                     self._run([self._album_batch_task(groups[0])], asked, result, tally)
+                    self._artists_along(along, groups[0], result)
                     groups = groups[1:]
-                self._run([self._album_batch_task(g) for g in groups], asked, result, tally)
+                for batches in self._rounds(groups, result, along):
+                    tasks = [self._album_batch_task(group) for group in batches]
+                    self._run(tasks, asked, result, tally)
+                    self._artists_along(along, [i for group in batches for i in group], result)
             except EndpointForbidden:
                 self._forbidden(result)
             else:
                 return
-        remaining = [i for i in asked if i not in result.fetched_api]
-        self._run([self._album_task(i) for i in remaining], asked, result, tally)
+        remaining = [[i] for i in asked if i not in result.fetched_api]
+        for singles in self._rounds(remaining, result, along):
+            self._run([self._album_task(i) for [i] in singles], asked, result, tally)
+            self._artists_along(along, [i for [i] in singles], result)
+
+    def _rounds(
+        self, calls: list[list[str]], result: Resolution, along: _Along | None
+    ) -> list[list[list[str]]]:
+        """The album calls (each a list of ids) in rounds: all in one when no artists go
+        along with them, else as many as run at once, so that a kill loses one round."""
+        if along is None or not self._wants_artists(along.artists, result.mode):
+            return [calls] if calls else []
+        size = self._workers("api", result)
+        return [calls[start : start + size] for start in range(0, len(calls), size)]
+
+    def _artists_along(
+        self,
+        along: _Along | None,
+        albums: Sequence[str],
+        result: Resolution,
+        *,
+        last: bool = False,
+    ) -> None:
+        """Fetch the wanted artists of `albums`, just answered, and keep them.
+
+        So a run that is killed keeps each round's artists with its albums (the
+        artists used to wait for every album). Batches stay full: artists that make
+        less than a batch wait for the next round, unless this is the `last` (then
+        every artist the resolve wants goes, those of albums cached before too). An
+        artist is asked for once a run, however many albums name it.
+        """
+        if along is None or not self._wants_artists(along.artists, result.mode):
+            return
+        no_genres = remembered_until(self.store, NO_GENRES_UNTIL, self.clock()) is not None
+        if "api" in result.blocked or no_genres:
+            along.waiting.clear()  # nothing more is asked for in this run
+            return
+        mine = set(along.ids)
+        answered = [i for i in albums if i in mine and i in result.fetched_api]
+        wanted = self._artists_wanted(along.ids if last else answered, result, along.policy)
+        for artist_id in wanted:
+            if artist_id not in result.fetched_artists:
+                along.waiting.setdefault(artist_id)
+        ready = list(along.waiting)
+        if not last and self._artists_batched():
+            ready = ready[: len(ready) // ARTIST_BATCH * ARTIST_BATCH]
+        if not ready:
+            return
+        for artist_id in ready:
+            del along.waiting[artist_id]
+        if along.tally is None:
+            along.tally = _Tally("artists", len(ready), along.progress)
+        else:
+            along.tally.total += len(ready)
+        self._fetch_artists(ready, result, along.tally)
+
+    def _artists_batched(self) -> bool:
+        """Whether artists go in batch calls (unless one alone): not known to be forbidden."""
+        forbidden = remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, self.clock())
+        return forbidden is None
 
     def _fetch_tracks(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
         """The track pages past the first of albums that something shows in full."""
@@ -710,17 +780,11 @@ class Resolver:
             tally = _Tally("tracks", len(partial), progress)
             self._run([self._tracks_task(entry) for entry in partial], [], result, tally)
 
-    def _fetch_artists(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
+    def _fetch_artists(self, ids: list[str], result: Resolution, tally: _Tally) -> None:
         """Artists (for genres) in batches of 50, or one by one; stop once genres don't come."""
         if not ids or "api" in result.blocked:
             return
-        tally = _Tally("artists", len(ids), progress)
-        now = self.clock()
-        batches_allowed = (
-            len(ids) > 1
-            and remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, now) is None
-        )
-        if batches_allowed:
+        if len(ids) > 1 and self._artists_batched():
             groups = chunks(ids, ARTIST_BATCH)
             try:
                 self._run([self._artist_batch_task(groups[0])], [], result, tally)
@@ -1000,6 +1064,18 @@ class Resolver:
         for spotify_id in album_ids:  # album ids, or search queries
             if spotify_id not in answered:
                 failed.setdefault(spotify_id, reason)
+
+
+@dataclass(slots=True)
+class _Along:
+    """The artists that go along with a resolve's albums (`Resolver._artists_along`)."""
+
+    ids: list[str]  # the resolve's albums (riders' artists are not fetched)
+    policy: Policy
+    artists: bool | None  # as `resolve` was asked
+    progress: Progress | None
+    waiting: dict[str, None] = field(default_factory=dict)  # wanted, less than a batch
+    tally: _Tally | None = None
 
 
 class _Tally:

@@ -342,6 +342,26 @@ def test_refresh__dry_run_json_estimates_what_the_run_spends(
     assert report["api_calls"] == estimate["calls"]
 
 
+def test_refresh__dry_run_estimate_holds_with_artists_shared_by_many_batches(
+    run: Run, make_sheet: Callable[..., Path], spotify: SpotifyDouble
+) -> None:
+    ids = spotify.populate(130, 60)  # album i by artist i % 60: each artist in several batches
+    rows = [
+        [f"Artist {i % 60}", f"Album {i}", None, "LP", None, None, None, None, album_url(a)]
+        for i, a in enumerate(ids)
+    ]
+    assert run("import", str(make_sheet({"2020": rows}))).exit_code == 0
+    assert refresh_json(run, "--all")["refreshed"] == 130
+    spotify.reset()
+
+    estimate = run("refresh", "--all", "--dry-run", "--json").json()
+    report = refresh_json(run, "--all")
+    assert (estimate["album_calls"], estimate["artist_calls"]) == (7, 2)
+    assert report["api_calls"] == estimate["calls"] == spotify.api_calls()
+    assert spotify.count("artists_batch") == 2  # each artist once, in full batches
+    assert report["artists"] == 60
+
+
 def test_refresh__dry_run_counts_one_call_per_album_in_development_mode(
     run: Run, sheet: Ids, spotify: SpotifyDouble
 ) -> None:
