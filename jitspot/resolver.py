@@ -426,7 +426,7 @@ class Resolver:
         creds = self.with_credentials
         riders = self._riders(plan.albums, prefetch, result, now) if prefetch and creds else []
         albums = _Tally("albums", len(plan.albums) + len(riders), progress) if plan.albums else None
-        along = _Along(ids, policy, artists, progress)
+        along = _Along(ids, plan.albums, policy, artists, progress)
         if albums and result.mode is AppMode.UNKNOWN and len(plan.albums) > 1:
             # The first batch call tells whether the app may batch (and so its mode).
             probe = [*plan.albums, *riders][:ALBUM_BATCH]
@@ -766,7 +766,7 @@ class Resolver:
             along.tally = _Tally("artists", len(ready), along.progress)
         else:
             along.tally.total += len(ready)
-        self._fetch_artists(ready, result, along.tally)
+        self._fetch_artists(ready, result, along.tally, albums=along.asked)
 
     def _artists_batched(self) -> bool:
         """Whether artists go in batch calls (unless one alone): not known to be forbidden."""
@@ -780,14 +780,19 @@ class Resolver:
             tally = _Tally("tracks", len(partial), progress)
             self._run([self._tracks_task(entry) for entry in partial], [], result, tally)
 
-    def _fetch_artists(self, ids: list[str], result: Resolution, tally: _Tally) -> None:
-        """Artists (for genres) in batches of 50, or one by one; stop once genres don't come."""
+    def _fetch_artists(
+        self, ids: list[str], result: Resolution, tally: _Tally, *, albums: list[str]
+    ) -> None:
+        """Artists (for genres) in batches of 50, or one by one; stop once genres don't come.
+
+        A stop here (a rate limit, the quota, a signal) leaves the `albums` not yet
+        answered for a later run, as a stop among the albums would."""
         if not ids or "api" in result.blocked:
             return
         if len(ids) > 1 and self._artists_batched():
             groups = chunks(ids, ARTIST_BATCH)
             try:
-                self._run([self._artist_batch_task(groups[0])], [], result, tally)
+                self._run([self._artist_batch_task(groups[0])], albums, result, tally)
             except EndpointForbidden:
                 self._remember(ARTISTS_BATCH_FORBIDDEN_UNTIL)
                 tasks = [self._artist_task(i) for i in ids]
@@ -797,13 +802,13 @@ class Resolver:
             tasks = [self._artist_task(i) for i in ids]
         if tasks and not self._genres_seen(result) and "api" not in result.blocked:
             # Probe: one artist alone tells whether the app gets genres at all.
-            self._run(tasks[:1], [], result, tally)
+            self._run(tasks[:1], albums, result, tally)
             tasks = tasks[1:]
         if self._genres_withheld(result):
             log.info("this app gets no artist genres: not asking for artists")
             self._remember(NO_GENRES_UNTIL)
             return
-        self._run(tasks, [], result, tally)
+        self._run(tasks, albums, result, tally)
 
     def _covers_left(self, plan: FetchPlan, result: Resolution) -> list[str]:
         """The covers to ask oEmbed for (no quota): those the plan wants that the Web API
@@ -1071,6 +1076,7 @@ class _Along:
     """The artists that go along with a resolve's albums (`Resolver._artists_along`)."""
 
     ids: list[str]  # the resolve's albums (riders' artists are not fetched)
+    asked: list[str]  # those asked of the Web API: a stop among artists leaves the rest
     policy: Policy
     artists: bool | None  # as `resolve` was asked
     progress: Progress | None

@@ -251,10 +251,10 @@ def test_resolve__a_kill_mid_catalog_keeps_the_artists_of_the_batches_it_kept(
 def test_resolve__a_stop_while_artists_are_fetched_keeps_them_and_their_albums(
     fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock, home: Path
 ) -> None:
-    ids = fake_spotify.populate(100, 100)
+    ids = fake_spotify.populate(200, 200)  # album i by artist i
     artists = fake_spotify.artist_ids()
     stop = Stop(clock=fake.now, sleep=fake.sleep)
-    settings = load_settings(home, overrides={"concurrency": 1})
+    settings = load_settings(home, overrides={"concurrency": 4})
 
     class SignalWhileArtistsAreAnswered(SpotifyGateway):
         def artists_batch(self, batch: Sequence[str]) -> dict[str, ArtistData | None]:
@@ -267,15 +267,17 @@ def test_resolve__a_stop_while_artists_are_fetched_keeps_them_and_their_albums(
         gateway_factory=lambda gates: SignalWhileArtistsAreAnswered(
             settings, gates, clock=fake.now, sleep=fake.sleep
         ),
-        concurrency=1,
+        concurrency=4,
     )
     result = refresh_all(resolver, ids)
 
     assert isinstance(result.error, Stopped)
-    # Three album batches, then the first 50 of their artists; nothing after.
-    assert answered_albums(fake_spotify) == set(ids[:60]) == processes.cached_albums(ids)
+    # The probe batch, a round of four, then the first of their two artist batches.
+    assert answered_albums(fake_spotify) == set(ids[:100]) == processes.cached_albums(ids)
     assert asked_artists(fake_spotify) == artists[:50]
     assert cached_artists(processes, artists) == set(artists[:50]) == result.fetched_artists
+    # The albums the stop left are left for the next run, not failed.
+    assert result.failed == dict.fromkeys(ids[100:], "stopped")
 
 
 def test_resolve__a_failing_progress_display_loses_nothing(
