@@ -749,8 +749,7 @@ class Resolver:
         if "api" in result.blocked or no_genres:
             along.waiting.clear()  # nothing more is asked for in this run
             return
-        mine = set(along.ids)
-        answered = [i for i in albums if i in mine and i in result.fetched_api]
+        answered = [i for i in albums if i in along.members and i in result.fetched_api]
         wanted = self._artists_wanted(along.ids if last else answered, result, along.policy)
         for artist_id in wanted:
             if artist_id not in result.fetched_artists:
@@ -1082,6 +1081,10 @@ class _Along:
     progress: Progress | None
     waiting: dict[str, None] = field(default_factory=dict)  # wanted, less than a batch
     tally: _Tally | None = None
+    members: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.members = frozenset(self.ids)
 
 
 class _Tally:
