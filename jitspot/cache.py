@@ -433,20 +433,25 @@ class SpotifyCache:
                 yield key, None, 0
 
     def drop(self, keys: Sequence[str]) -> None:
-        """Delete entries from the disk cache (one transaction), then their index rows.
+        """Delete entries' index rows, then their values from the disk cache (one transaction).
 
-        In this order because a stop between the two is then harmless: an index
-        row left without its value is dropped by `get_many` when it meets it (the
-        value reads as None: "gone"), so show/refresh fetch it again. The other
-        order could leave values that no index row names, which no command reads.
+        In this order because a kill between the two is then harmless: a value
+        that no index row names is read by no command (lookups start from the
+        index), and `cache prune` sweeps it. The other order could leave index
+        rows whose values are gone, which `list` and `stats` would count as cached.
         """
         if not keys:
             return
-        disk = self._writable()
+        disk = self._writable()  # before any change: a read-only cache drops nothing
+        self.store.drop_cache_index(keys)
         with disk.transact():
             for key in keys:
                 disk.delete(key)
-        self.store.drop_cache_index(keys)
+
+    def indexed(self) -> dict[str, CacheIndexEntry]:
+        """Every row of the store's index of this disk cache (for housekeeping)."""
+        self._writable()  # opened and its identity checked: a void index is dropped first
+        return self.store.cache_index()
 
     def _writable(self) -> Any:
         """The disk cache for housekeeping, which changes it: never a read-only one."""

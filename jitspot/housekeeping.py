@@ -1,10 +1,12 @@
 """Cache housekeeping: `cache prune` and `cache clear` choose cached entries to drop.
 
 The choice is pure (`prune`, `clear`: cached entries, the albums' ids and a
-time in, what to drop out); `Housekeeper` reads the cache, takes the home's
-run lock, and drops the chosen entries from the disk cache and the store's
-index together. Neither ever calls Spotify: what is dropped is fetched again
-by the next `show`, `export` or `refresh --missing` that needs it.
+time in, what to drop out); `Housekeeper` reads the cache and its index,
+takes the home's run lock, and drops the chosen entries from the store's
+index and the disk cache. A prune also sweeps what an interrupted write or
+clear left behind: values no index row names, index rows whose value is gone.
+Neither ever calls Spotify: what is dropped is fetched again by the next
+`show`, `export` or `refresh --missing` that needs it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from jitspot.freshness import Freshness, Lifetimes, freshness
 from jitspot.lock import RunLock
 from jitspot.pacing import Clock
 from jitspot.settings import Settings
-from jitspot.store import AlbumFilter, Store
+from jitspot.store import AlbumFilter, CacheIndexEntry, Store
 
 KINDS = ("album", "artist", "oembed", "search")
 
@@ -29,6 +31,8 @@ EXPIRED = "not found, expired"
 UNNEEDED_ARTIST = "no cached album needs it"
 CLEARED = "cleared"
 UNREADABLE = "unreadable"
+NOT_INDEXED = "not in the index"  # a value no command reads (a write or clear cut short)
+VALUE_GONE = "its value is gone"  # an index row left without its value
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +46,14 @@ class Cached:
     entry: Entry | None = None  # None: unreadable; `data` dropped, artist ids kept apart
     artist_ids: tuple[str, ...] = ()
     name: str | None = None
+    indexed: bool = True  # the store's index has a row for it
+    stored: bool = True  # the disk cache holds its value (False: an index row alone)
 
     @classmethod
-    def of(cls, key: str, entry: Entry | None, size: int) -> Cached:
+    def of(cls, key: str, entry: Entry | None, size: int, *, indexed: bool = True) -> Cached:
         kind, _, spotify_id = key.partition(":")
         if entry is None:
-            return cls(key, kind, spotify_id, size)
+            return cls(key, kind, spotify_id, size, indexed=indexed)
         data = entry.data or {}
         artist_ids = data.get("artist_ids") if entry.kind == "album" and entry.found else None
         name = data.get("name") or data.get("title")
@@ -60,7 +66,13 @@ class Cached:
             light,
             tuple(str(a) for a in artist_ids or ()),
             name if isinstance(name, str) else None,
+            indexed,
         )
+
+    @classmethod
+    def index_only(cls, row: CacheIndexEntry) -> Cached:
+        """An index row whose value the disk cache no longer holds."""
+        return cls(row.key, row.kind, row.spotify_id, 0, Entry.from_index(row), stored=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +146,17 @@ def prune(
     `needed`: the Spotify ids of the albums in the store (`StoredAlbum.spotify_id`);
     `searches`: the searches `match` would send for the store's albums without a
     sheet link (a search no album would send again goes). Keys of other kinds
-    are left alone.
+    are left alone, unless the index and the disk cache disagree on them: an
+    index row without its value, or a value without its index row, goes.
     """
     drops: dict[str, Drop] = {}
     for item in cached:
-        reason = None
-        if item.kind in ("album", "oembed"):
+        reason = _unpaired(item)
+        if reason is None and item.kind in ("album", "oembed"):
             reason = _unusable(item, now, lifetimes) or (
                 NOT_IN_STORE if item.spotify_id not in needed else None
             )
-        elif item.kind == "search":
+        elif reason is None and item.kind == "search":
             reason = _unusable(item, now, lifetimes) or (
                 NOT_IN_STORE if item.spotify_id not in searches else None
             )
@@ -151,7 +164,7 @@ def prune(
             drops[item.key] = Drop(item, reason)
     wanted = artists_named(item for item in cached if item.key not in drops)
     for item in cached:
-        if item.kind == "artist":
+        if item.kind == "artist" and item.key not in drops:
             reason = _unusable(item, now, lifetimes) or (
                 UNNEEDED_ARTIST if item.spotify_id not in wanted else None
             )
@@ -179,6 +192,15 @@ def clear(cached: Sequence[Cached], selected: set[str]) -> list[Drop]:
 def artists_named(items: Iterable[Cached]) -> set[str]:
     """Artist ids that found album entries among `items` name (for their genres)."""
     return {artist_id for item in items if item.kind == "album" for artist_id in item.artist_ids}
+
+
+def _unpaired(item: Cached) -> str | None:
+    """Why an entry is only half there (what a kill between two writes leaves), or None."""
+    if not item.stored:
+        return VALUE_GONE
+    if not item.indexed:
+        return NOT_INDEXED
+    return None
 
 
 def _unusable(item: Cached, now: float, lifetimes: Lifetimes) -> str | None:
@@ -267,4 +289,14 @@ class Housekeeper:
         return Freed(tuple(drops), dry_run=False)
 
     def _cached(self) -> list[Cached]:
-        return [Cached.of(key, entry, size) for key, entry, size in self.cache.scan()]
+        """The disk cache's values, then the index rows that have no value.
+
+        The index is read after the values: an entry written meanwhile (a `show`
+        takes no lock; it writes its value, then its index row) is then found in both.
+        """
+        scanned = list(self.cache.scan())
+        index = self.cache.indexed()
+        cached = [Cached.of(key, entry, size, indexed=key in index) for key, entry, size in scanned]
+        on_disk = {item.key for item in cached}
+        cached += [Cached.index_only(row) for key, row in index.items() if key not in on_disk]
+        return cached

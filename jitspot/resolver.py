@@ -7,7 +7,9 @@ shows them, artists (genres) when asked. Fetches run on a few worker threads
 (bounded by `concurrency`, paced by one `Pacer` for the Web API and one for
 oEmbed, the Web API's calls checked against the shared quota ledger); only
 this thread writes, after each finished batch, so a run that is killed,
-stopped or rate-limited keeps every batch it completed.
+stopped or rate-limited keeps every batch it completed. Artists go along with
+their albums: each round of album calls is followed by its albums' artists
+(in full batches), so a killed run keeps those too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -403,8 +405,9 @@ class Resolver:
         progress: Progress | None,
         prefetch: Sequence[str],
     ) -> None:
-        """The phases of a resolve: covers, albums, tracks, artists, covers the Web API
-        could not give. Each channel (Web API, oEmbed) stops on its own."""
+        """The phases of a resolve: albums (each round with its artists), tracks, the
+        artists left, covers the Web API could not give. Each channel (Web API, oEmbed)
+        stops on its own."""
         now = self.clock()
         for channel, key, asked in (
             ("api", NOT_BEFORE, plan.albums),
@@ -423,9 +426,12 @@ class Resolver:
         creds = self.with_credentials
         riders = self._riders(plan.albums, prefetch, result, now) if prefetch and creds else []
         albums = _Tally("albums", len(plan.albums) + len(riders), progress) if plan.albums else None
+        along = _Along(ids, plan.albums, policy, artists, progress)
         if albums and result.mode is AppMode.UNKNOWN and len(plan.albums) > 1:
             # The first batch call tells whether the app may batch (and so its mode).
-            self._probe([*plan.albums, *riders][:ALBUM_BATCH], plan.albums, result, albums)
+            probe = [*plan.albums, *riders][:ALBUM_BATCH]
+            self._probe(probe, plan.albums, result, albums)
+            self._artists_along(along, probe, result)
             if result.mode is not AppMode.UNKNOWN:
                 self._enter(share, result.mode, now)
                 replanned = self._plan(ids, result, policy, need, share, now)
@@ -436,11 +442,10 @@ class Resolver:
                 riders = [i for i in riders if i not in result.fetched_api]
         if creds:
             if albums is not None:
-                self._fetch_albums(plan.albums, result, albums, riders=riders)
+                self._fetch_albums(plan.albums, result, albums, riders=riders, along=along)
             if need is Need.TRACKS:
                 self._fetch_tracks(ids, result, progress)
-            if self._wants_artists(artists, result.mode):
-                self._fetch_artists(self._artists_wanted(ids, result, policy), result, progress)
+            self._artists_along(along, ids, result, last=True)
         # The Web API first: an album it answered brings its cover (640 px), and a nightly
         # run's calls start when it starts, so the next night's follow them out of the
         # window from its start. Then oEmbed for every cover still due: every album has
@@ -678,12 +683,15 @@ class Resolver:
         tally: _Tally,
         *,
         riders: Sequence[str] = (),
+        along: _Along | None = None,
     ) -> None:
         """Albums in batches of 20 when the app may; one by one when it may not.
 
         While the app's mode is not known the first batch goes alone (a 403 then
         costs one call). `riders` fill the last batch's free places, and are dropped
         when albums go one by one. A 403 on a batch falls back to single calls.
+        With `along`, the calls go in rounds (as many as run at once), each
+        followed by its albums' artists (`_artists_along`).
         """
         asked = [i for i in asked if i not in result.fetched_api]
         if not asked or "api" in result.blocked:
@@ -694,14 +702,75 @@ class Resolver:
             try:
                 if result.mode is AppMode.UNKNOWN:
                     self._run([self._album_batch_task(groups[0])], asked, result, tally)
+                    self._artists_along(along, groups[0], result)
                     groups = groups[1:]
-                self._run([self._album_batch_task(g) for g in groups], asked, result, tally)
+                for batches in self._rounds(groups, result, along):
+                    tasks = [self._album_batch_task(group) for group in batches]
+                    self._run(tasks, asked, result, tally)
+                    self._artists_along(along, [i for group in batches for i in group], result)
             except EndpointForbidden:
                 self._forbidden(result)
             else:
                 return
-        remaining = [i for i in asked if i not in result.fetched_api]
-        self._run([self._album_task(i) for i in remaining], asked, result, tally)
+        remaining = [[i] for i in asked if i not in result.fetched_api]
+        for singles in self._rounds(remaining, result, along):
+            self._run([self._album_task(i) for [i] in singles], asked, result, tally)
+            self._artists_along(along, [i for [i] in singles], result)
+
+    def _rounds(
+        self, calls: list[list[str]], result: Resolution, along: _Along | None
+    ) -> list[list[list[str]]]:
+        """The album calls (each a list of ids) in rounds: all in one when no artists go
+        along with them, else as many as run at once, so that a kill loses one round."""
+        if along is None or not self._wants_artists(along.artists, result.mode):
+            return [calls] if calls else []
+        size = self._workers("api", result)
+        return [calls[start : start + size] for start in range(0, len(calls), size)]
+
+    def _artists_along(
+        self,
+        along: _Along | None,
+        albums: Sequence[str],
+        result: Resolution,
+        *,
+        last: bool = False,
+    ) -> None:
+        """Fetch the wanted artists of `albums`, just answered, and keep them.
+
+        So a run that is killed keeps each round's artists with its albums (the
+        artists used to wait for every album). Batches stay full: artists that make
+        less than a batch wait for the next round, unless this is the `last` (then
+        every artist the resolve wants goes, those of albums cached before too). An
+        artist is asked for once a run, however many albums name it.
+        """
+        if along is None or not self._wants_artists(along.artists, result.mode):
+            return
+        no_genres = remembered_until(self.store, NO_GENRES_UNTIL, self.clock()) is not None
+        if "api" in result.blocked or no_genres:
+            along.waiting.clear()  # nothing more is asked for in this run
+            return
+        answered = [i for i in albums if i in along.members and i in result.fetched_api]
+        wanted = self._artists_wanted(along.ids if last else answered, result, along.policy)
+        for artist_id in wanted:
+            if artist_id not in result.fetched_artists:
+                along.waiting.setdefault(artist_id)
+        ready = list(along.waiting)
+        if not last and self._artists_batched():
+            ready = ready[: len(ready) // ARTIST_BATCH * ARTIST_BATCH]
+        if not ready:
+            return
+        for artist_id in ready:
+            del along.waiting[artist_id]
+        if along.tally is None:
+            along.tally = _Tally("artists", len(ready), along.progress)
+        else:
+            along.tally.total += len(ready)
+        self._fetch_artists(ready, result, along.tally, albums=along.asked)
+
+    def _artists_batched(self) -> bool:
+        """Whether artists go in batch calls (unless one alone): not known to be forbidden."""
+        forbidden = remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, self.clock())
+        return forbidden is None
 
     def _fetch_tracks(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
         """The track pages past the first of albums that something shows in full."""
@@ -710,20 +779,19 @@ class Resolver:
             tally = _Tally("tracks", len(partial), progress)
             self._run([self._tracks_task(entry) for entry in partial], [], result, tally)
 
-    def _fetch_artists(self, ids: list[str], result: Resolution, progress: Progress | None) -> None:
-        """Artists (for genres) in batches of 50, or one by one; stop once genres don't come."""
+    def _fetch_artists(
+        self, ids: list[str], result: Resolution, tally: _Tally, *, albums: list[str]
+    ) -> None:
+        """Artists (for genres) in batches of 50, or one by one; stop once genres don't come.
+
+        A stop here (a rate limit, the quota, a signal) leaves the `albums` not yet
+        answered for a later run, as a stop among the albums would."""
         if not ids or "api" in result.blocked:
             return
-        tally = _Tally("artists", len(ids), progress)
-        now = self.clock()
-        batches_allowed = (
-            len(ids) > 1
-            and remembered_until(self.store, ARTISTS_BATCH_FORBIDDEN_UNTIL, now) is None
-        )
-        if batches_allowed:
+        if len(ids) > 1 and self._artists_batched():
             groups = chunks(ids, ARTIST_BATCH)
             try:
-                self._run([self._artist_batch_task(groups[0])], [], result, tally)
+                self._run([self._artist_batch_task(groups[0])], albums, result, tally)
             except EndpointForbidden:
                 self._remember(ARTISTS_BATCH_FORBIDDEN_UNTIL)
                 tasks = [self._artist_task(i) for i in ids]
@@ -733,13 +801,13 @@ class Resolver:
             tasks = [self._artist_task(i) for i in ids]
         if tasks and not self._genres_seen(result) and "api" not in result.blocked:
             # Probe: one artist alone tells whether the app gets genres at all.
-            self._run(tasks[:1], [], result, tally)
+            self._run(tasks[:1], albums, result, tally)
             tasks = tasks[1:]
         if self._genres_withheld(result):
             log.info("this app gets no artist genres: not asking for artists")
             self._remember(NO_GENRES_UNTIL)
             return
-        self._run(tasks, [], result, tally)
+        self._run(tasks, albums, result, tally)
 
     def _covers_left(self, plan: FetchPlan, result: Resolution) -> list[str]:
         """The covers to ask oEmbed for (no quota): those the plan wants that the Web API
@@ -856,17 +924,7 @@ class Resolver:
                             self.stop.check(self._task_seconds())
                         pending.add(pool.submit(queue.pop()))
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        try:
-                            entries = future.result()
-                        except EndpointForbidden as forbidden:
-                            if forbidden.batch:
-                                raise  # the caller falls back to one call per item
-                            raise SpotifyUnavailable(
-                                f"Spotify refuses this app the {forbidden.endpoint} endpoint (403)"
-                            ) from None
-                        self._keep(entries, result)
-                        tally.add(len(entries))
+                    self._collect(finished, result, tally)
             except (RateLimited, QuotaExhausted, SpotifyUnavailable, ConfigError, Stopped) as error:
                 queue.clear()
                 for future in pending:
@@ -878,6 +936,31 @@ class Resolver:
                 for future in pending:
                     future.cancel()
                 raise
+
+    def _collect(
+        self, finished: Iterable[Future[list[Entry]]], result: Resolution, tally: _Tally
+    ) -> None:
+        """Keep every answer among `finished`, then raise the error one of them ended on.
+
+        All the answers first: workers that finish together may bring answers and a
+        stop (a signal noticed in a wait) at once, and an answer received is kept.
+        """
+        error: Exception | None = None
+        for future in finished:
+            try:
+                entries = future.result()
+            except Exception as exc:
+                if error is None or isinstance(error, Stopped):
+                    error = exc  # the first error that says more than "stopped"
+                continue
+            self._keep(entries, result)
+            tally.add(len(entries))
+        if isinstance(error, EndpointForbidden) and not error.batch:
+            raise SpotifyUnavailable(
+                f"Spotify refuses this app the {error.endpoint} endpoint (403)"
+            ) from None
+        if error is not None:
+            raise error  # a batch's 403: the caller falls back to one call per item
 
     def _workers(self, channel: Channel, result: Resolution) -> int:
         """Requests in flight at once. A development-mode app's Web API calls go one at a
@@ -985,6 +1068,23 @@ class Resolver:
         for spotify_id in album_ids:  # album ids, or search queries
             if spotify_id not in answered:
                 failed.setdefault(spotify_id, reason)
+
+
+@dataclass(slots=True)
+class _Along:
+    """The artists that go along with a resolve's albums (`Resolver._artists_along`)."""
+
+    ids: list[str]  # the resolve's albums (riders' artists are not fetched)
+    asked: list[str]  # those asked of the Web API: a stop among artists leaves the rest
+    policy: Policy
+    artists: bool | None  # as `resolve` was asked
+    progress: Progress | None
+    waiting: dict[str, None] = field(default_factory=dict)  # wanted, less than a batch
+    tally: _Tally | None = None
+    members: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.members = frozenset(self.ids)
 
 
 class _Tally:

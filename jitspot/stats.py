@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from jitspot.cache import Entry, cache_key
 from jitspot.freshness import DAY, Freshness, Lifetimes, freshness
+from jitspot.lock import Holder, lock_holder
 from jitspot.pacing import PACING_NAME, learned_rate
 from jitspot.quota import QuotaStatus
 from jitspot.resolver import NOT_BEFORE, quota_now, remembered_until
@@ -36,6 +37,9 @@ from jitspot.settings import Settings
 from jitspot.store import CacheIndexEntry, Store, StoredAlbum
 
 By = Literal["tab", "year"]
+# How the last run of a command stands: it ended, it runs now (its process holds the
+# home's lock), or it never recorded an end and nobody runs it (killed, crashed).
+RunState = Literal["finished", "running", "did_not_end"]
 COMMANDS = ("import", "show", "export", "refresh")
 # The freshness histogram's bins: (label, upper bound of the age in seconds).
 AGE_BINS: tuple[tuple[str, float], ...] = (
@@ -256,6 +260,28 @@ def ago(then: float | None, now: float) -> str:
     return "just now"
 
 
+def run_state(
+    command: str, started_at: str | None, finished_at: str | None, holder: Holder | None
+) -> RunState:
+    """How a run recorded in `runs` stands, given who holds the home's lock now.
+
+    A run without an end is running while a process of the same command holds
+    the lock, taken before the run was recorded (a run that took the lock after
+    it started is another one: this one was killed).
+    """
+    if finished_at is not None:
+        return "finished"
+    started = timestamp(started_at)
+    if (
+        holder is not None
+        and holder.command == command
+        and started is not None
+        and holder.since <= started + 1.0  # `started_at` is to the second
+    ):
+        return "running"
+    return "did_not_end"
+
+
 def timestamp(iso: str | None) -> float | None:
     if not iso:
         return None
@@ -322,7 +348,7 @@ def gather(
         ages=age_histogram((row.fetched_at for row in index.values()), now),
         api=api,
         last_import=_run_record(store, "import"),
-        last_refresh=_run_record(store, "refresh"),
+        last_refresh=_run_record(store, "refresh", lock_holder(settings.home)),
         now=now,
         quota=quota_now(store, settings, now),
     )
@@ -347,7 +373,9 @@ def _files_size(path: Path) -> int:
     return total
 
 
-def _run_record(store: Store, command: str) -> dict[str, Any] | None:
+def _run_record(store: Store, command: str, holder: Holder | None = None) -> dict[str, Any] | None:
+    """The last run of `command`: its times, exit code (null until it ends) and summary;
+    for a refresh, its `state` too (and the `pid` running it)."""
     run = store.last_run(command)
     if run is None:
         return None
@@ -359,6 +387,10 @@ def _run_record(store: Store, command: str) -> dict[str, Any] | None:
         **{k: v for k, v in summary.items() if k not in ("exit_code",)},
     }
     if command == "refresh":
+        current = run_state(command, run["started_at"], run["finished_at"], holder)
+        record["state"] = current
+        record["running"] = current == "running"
+        record["pid"] = holder.pid if holder is not None and current == "running" else None
         success = store.last_run(command, succeeded=True)
         record["last_success_at"] = success["finished_at"] if success else None
     return record

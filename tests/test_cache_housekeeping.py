@@ -7,8 +7,12 @@ choice of entries (`housekeeping.prune` / `clear`) is also pinned without I/O.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,10 @@ from jitspot.housekeeping import (
     CLEARED,
     EXPIRED,
     NOT_IN_STORE,
+    NOT_INDEXED,
     UNNEEDED_ARTIST,
     UNREADABLE,
+    VALUE_GONE,
     Cached,
     clear,
     prune,
@@ -418,6 +424,128 @@ def test_clear__dry_run_drops_nothing(run: Run, fetched: Ids) -> None:
     assert (disk_keys(), index_keys()) == before
 
 
+# -- a kill in the middle ------------------------------------------------------------------
+
+# `cache clear --all` in a process of its own, SIGKILLed between its two writes: after the
+# first of (the index rows go, the values go) has committed, whichever comes first.
+KILLED_BETWEEN_DROPS = """
+import os, signal, sqlite3, sys
+from pathlib import Path
+from jitspot import cli
+from jitspot.store import Store
+
+database = Path(sys.argv[1]) / "cache" / "cache.db"
+
+def values() -> int:
+    conn = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM Cache").fetchone()[0]
+    finally:
+        conn.close()
+
+before = values()
+drop_index = Store.drop_cache_index
+
+def killed_between(self, keys=None, *, identity=""):
+    if keys is None:
+        return drop_index(self, keys, identity=identity)
+    if values() < before:  # the values went first: die before the index rows go
+        os.kill(os.getpid(), signal.SIGKILL)
+    drop_index(self, keys, identity=identity)
+    os.kill(os.getpid(), signal.SIGKILL)  # the index rows went first: die before the values
+
+Store.drop_cache_index = killed_between
+cli.main(["cache", "clear", "--all"])
+"""
+
+
+def cached_states(run: Run) -> dict[str, int]:
+    """What `list`, `stats` and a dry-run `cache prune` say is cached now."""
+    listed = run("list", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    stats = run("stats", "--json")
+    assert stats.exit_code == 0, stats.stderr
+    figures = stats.json()
+    return {
+        "listed as cached": sum(a["cover_state"] == "cached" for a in listed.json()),
+        "covers cached": figures["albums"]["cover_cached"],
+        "metadata cached": figures["albums"]["metadata_cached"],
+        "index entries": figures["cache"]["entries"],
+    }
+
+
+NOTHING_CACHED = {
+    "listed as cached": 0,
+    "covers cached": 0,
+    "metadata cached": 0,
+    "index entries": 0,
+}
+
+
+def test_clear__sigkill_between_its_writes_leaves_nothing_listed_and_prune_sweeps_the_rest(
+    run: Run, fetched: Ids, home: Path
+) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_BETWEEN_DROPS, str(home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+    # What is left is never counted as cached: list and stats agree ...
+    assert cached_states(run) == NOTHING_CACHED
+    # ... and prune drops what the kill left behind, whichever half it is.
+    pruned = run("cache", "prune", "--json")
+    assert pruned.exit_code == 0, pruned.stderr
+    report = pruned.json()
+    assert kind_counts(report) == by_kind(album=4, artist=3)
+    assert {d["reason"] for d in report["dropped"]} <= {NOT_INDEXED, VALUE_GONE}
+    assert disk_keys() == index_keys() == set()
+    assert cached_states(run) == NOTHING_CACHED
+    assert run("cache", "prune", "--json").json()["entries"] == 0
+
+
+def test_prune__drops_index_rows_whose_values_are_gone(run: Run, fetched: Ids) -> None:
+    """What an older jitspot left after a kill: the values dropped, not their index rows."""
+    store, cache = open_cache()
+    try:
+        disk = cache._cache()
+        for key in disk_keys():
+            disk.delete(key)
+    finally:
+        cache.close()
+        store.close()
+    assert len(index_keys()) == 7
+
+    result = run("cache", "prune", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = result.json()
+    assert kind_counts(report) == by_kind(album=4, artist=3)
+    assert {d["reason"] for d in report["dropped"]} == {VALUE_GONE}
+    assert index_keys() == set()
+    assert cached_states(run) == NOTHING_CACHED
+
+
+def test_prune__drops_values_no_index_row_names(run: Run, fetched: Ids) -> None:
+    store, _cache = open_cache()
+    try:
+        store.drop_cache_index([f"album:{fetched['fauna']}", f"artist:{fetched['leprous']}"])
+    finally:
+        store.close()
+
+    result = run("cache", "prune", "--json")
+    assert result.exit_code == 0, result.stderr
+    dropped = {(d["kind"], d["id"], d["reason"]) for d in result.json()["dropped"]}
+    assert dropped == {
+        ("album", fetched["fauna"], NOT_INDEXED),
+        ("artist", fetched["leprous"], NOT_INDEXED),
+    }
+    assert disk_keys() == index_keys()
+    assert len(index_keys()) == 5
+
+
 # -- the lock ------------------------------------------------------------------------------
 
 
@@ -525,3 +653,15 @@ def test_prune_choice__searches_no_album_would_send_go_and_expired_no_candidates
 def test_clear_choice__keeps_artists_that_remaining_albums_name_even_outside_the_store() -> None:
     cached = [album("a", "x", "y"), album("orphan", "y"), artist("x"), artist("y"), artist("z")]
     assert keys(clear(cached, {"a"})) == ["album:a", "artist:x"]
+
+
+def test_prune_choice__an_index_row_without_its_value_and_a_value_without_its_row_go() -> None:
+    gone = Cached("album:a", "album", "a", 0, Entry("album", "a", "found", NOW), stored=False)
+    unindexed = replace(album("b", "x"), indexed=False)
+    cached = [gone, unindexed, album("c", "y"), artist("x"), artist("y")]
+    drops = prune(cached, {"a", "b", "c"}, now=NOW, lifetimes=LIFETIMES)
+    assert [(d.item.key, d.reason) for d in drops] == [
+        ("album:a", VALUE_GONE),
+        ("album:b", NOT_INDEXED),
+        ("artist:x", UNNEEDED_ARTIST),  # only the unindexed album named it
+    ]

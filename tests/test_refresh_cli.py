@@ -342,6 +342,26 @@ def test_refresh__dry_run_json_estimates_what_the_run_spends(
     assert report["api_calls"] == estimate["calls"]
 
 
+def test_refresh__dry_run_estimate_holds_with_artists_shared_by_many_batches(
+    run: Run, make_sheet: Callable[..., Path], spotify: SpotifyDouble
+) -> None:
+    ids = spotify.populate(130, 60)  # album i by artist i % 60: each artist in several batches
+    rows = [
+        [f"Artist {i % 60}", f"Album {i}", None, "LP", None, None, None, None, album_url(a)]
+        for i, a in enumerate(ids)
+    ]
+    assert run("import", str(make_sheet({"2020": rows}))).exit_code == 0
+    assert refresh_json(run, "--all")["refreshed"] == 130
+    spotify.reset()
+
+    estimate = run("refresh", "--all", "--dry-run", "--json").json()
+    report = refresh_json(run, "--all")
+    assert (estimate["album_calls"], estimate["artist_calls"]) == (7, 2)
+    assert report["api_calls"] == estimate["calls"] == spotify.api_calls()
+    assert spotify.count("artists_batch") == 2  # each artist once, in full batches
+    assert report["artists"] == 60
+
+
 def test_refresh__dry_run_counts_one_call_per_album_in_development_mode(
     run: Run, sheet: Ids, spotify: SpotifyDouble
 ) -> None:
@@ -719,6 +739,58 @@ def test_refresh__sigterm_prints_the_summary_and_exits_75(
     assert summary["refreshed"] == len(kept) >= 1
     assert f"{len(kept)} refreshed" in out
     assert summary["refreshed"] + summary["left"] == len(slow_catalog)
+
+
+def answered_ids(double: SpotifyDouble, endpoint: str) -> set[str]:
+    """The ids the double answered (200) in batch calls of `endpoint`."""
+    return {
+        spotify_id
+        for r in double.requests
+        if r.endpoint == endpoint and r.status == 200
+        for spotify_id in r.query["ids"].split(",")
+    }
+
+
+def kept_artists(home: Path) -> set[str]:
+    conn = sqlite3.connect(f"file:{home / 'jitspot.sqlite3'}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute("SELECT spotify_id FROM cache_index WHERE kind = 'artist'").fetchall()
+    finally:
+        conn.close()
+    return {row[0] for row in rows}
+
+
+def test_refresh__sigterm_keeps_every_answer_received(
+    run: Run, make_sheet: Callable[..., Path], spotify: SpotifyDouble, home: Path
+) -> None:
+    ids = spotify.populate(400, 200)  # 20 album batches, 4 artist batches
+    rows = [
+        [f"Artist {i % 200}", f"Album {i}", None, "LP", None, None, None, None, album_url(a)]
+        for i, a in enumerate(ids)
+    ]
+    assert run("import", str(make_sheet({"2020": rows}))).exit_code == 0
+    spotify.delay(0.3, endpoints={"albums_batch"})  # a round of batches in flight at the signal
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jitspot", "refresh", "--all", "--json"],
+        env={**os.environ, "JITSPOT_CONCURRENCY": "4"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: spotify.count("artists_batch") >= 1, "a first round and its artists")
+    finally:
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 75, err
+    report = json.loads(out)
+    assert report["stopped_reason"] == "signal"
+    assert report["left"] > 0, (report, err)  # it did stop early
+
+    answered = answered_ids(spotify, "albums_batch")
+    assert kept_albums(home, ids) == answered
+    assert report["refreshed"] == len(answered)
+    assert kept_artists(home) == answered_ids(spotify, "artists_batch")
 
 
 def test_refresh__ctrl_c_stops_like_sigterm(

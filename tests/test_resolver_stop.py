@@ -8,19 +8,25 @@ so deadlines are exact.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ALL_COMPLETED, Future, wait
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
+from jitspot import resolver as resolver_module
 from jitspot.cache import cache_key
 from jitspot.errors import Stopped
-from jitspot.freshness import DAY, Policy
+from jitspot.freshness import DAY, Need, Policy
 from jitspot.gateway import Gates, SpotifyGateway
+from jitspot.quota import Share
+from jitspot.resolver import Resolution, Resolver
 from jitspot.settings import Settings, load_settings
-from jitspot.spotify_data import AlbumData
+from jitspot.spotify_data import AlbumData, ArtistData
 from jitspot.stopping import Stop
 
 
@@ -111,6 +117,167 @@ def test_resolve__a_stop_requested_after_the_first_batch_keeps_it(
     assert set(result.failed.values()) == {"stopped"}
     assert seen == [("albums", 0, 60), ("albums", 20, 60)]
     assert fake_spotify.count("artists_batch") == 0
+
+
+def answered_albums(double: SpotifyDouble) -> set[str]:
+    """The albums the double answered (200) in batch calls."""
+    return {
+        album_id
+        for r in double.requests
+        if r.endpoint == "albums_batch" and r.status == 200
+        for album_id in r.query["ids"].split(",")
+    }
+
+
+def worst_order(
+    futures: Iterable[Future[Any]], return_when: str
+) -> tuple[list[Future[Any]], set[Any]]:
+    """`wait`, at the worst timing: every worker's outcome lands in one wake-up, the
+    stopped ones looked at first."""
+    done, _ = wait(futures, return_when=ALL_COMPLETED)
+    return sorted(done, key=lambda f: f.exception() is None), set()
+
+
+def test_resolve__an_answer_that_lands_beside_a_stop_is_kept(
+    fake_spotify: SpotifyDouble,
+    processes: Processes,
+    fake: FakeClock,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = fake_spotify.populate(60, 3)  # the probe batch alone, then two at once
+    last_batch = ids[40:]
+    stop = Stop(clock=fake.now, sleep=fake.sleep)
+    second_answered = threading.Event()
+    settings = load_settings(home, overrides={"concurrency": 2})
+
+    class SignalWhileTheSecondIsAnswered(SpotifyGateway):
+        """The second batch is answered; meanwhile SIGTERM comes and the third batch's
+        worker, waiting for its turn, stops."""
+
+        def albums_batch(self, batch: Sequence[str]) -> dict[str, AlbumData | None]:
+            if list(batch) == last_batch:
+                assert second_answered.wait(timeout=30)
+                stop.request("signal")
+                stop.check()
+            found = super().albums_batch(batch)
+            if list(batch) == ids[20:40]:
+                second_answered.set()
+            return found
+
+    monkeypatch.setattr(resolver_module, "wait", worst_order)
+    resolver = processes.resolver(
+        stop=stop,
+        gateway_factory=lambda gates: SignalWhileTheSecondIsAnswered(
+            settings, gates, clock=fake.now, sleep=fake.sleep
+        ),
+        concurrency=2,
+    )
+    result = resolver.resolve(ids, Policy.MISSING)
+
+    assert isinstance(result.error, Stopped)
+    assert result.error.reason == "signal"
+    answered = answered_albums(fake_spotify)
+    assert answered == set(ids[:40])
+    assert result.fetched == answered
+    assert processes.cached_albums(ids) == answered  # every answer received is kept
+    assert result.failed == dict.fromkeys(last_batch, "stopped")
+
+
+class Killed(BaseException):
+    """What kill -9 does to a run: nothing after it is written."""
+
+
+class KilledAtBatch(SpotifyGateway):
+    """The real gateway; the process dies when it sends its `at`-th album batch."""
+
+    def __init__(self, settings: Settings, gates: Gates, fake: FakeClock, at: int) -> None:
+        super().__init__(settings, gates, clock=fake.now, sleep=fake.sleep)
+        self.at = at
+        self.sent = 0
+
+    def albums_batch(self, ids: Sequence[str]) -> dict[str, AlbumData | None]:
+        self.sent += 1
+        if self.sent == self.at:
+            raise Killed
+        return super().albums_batch(ids)
+
+
+def cached_artists(processes: Processes, artist_ids: list[str]) -> set[str]:
+    entries = processes.resolver().cache.get_many(cache_key("artist", a) for a in artist_ids)
+    return {entry.spotify_id for entry in entries.values()}
+
+
+def asked_artists(double: SpotifyDouble) -> list[str]:
+    return [
+        i
+        for r in double.requests
+        if r.endpoint == "artists_batch"
+        for i in r.query["ids"].split(",")
+    ]
+
+
+def refresh_all(resolver: Resolver, ids: list[str], policy: Policy = Policy.ALL) -> Resolution:
+    """What `refresh` asks of the resolver."""
+    return resolver.resolve(ids, policy, need=Need.ALBUM, share=Share.BULK, artists=None)
+
+
+def test_resolve__a_kill_mid_catalog_keeps_the_artists_of_the_batches_it_kept(
+    fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock, home: Path
+) -> None:
+    ids = fake_spotify.populate(200, 200)  # album i by artist i: 10 album batches, 4 artist ones
+    artists = fake_spotify.artist_ids()
+    settings = load_settings(home, overrides={"concurrency": 1})
+    killed = processes.resolver(
+        gateway_factory=lambda gates: KilledAtBatch(settings, gates, fake, at=6), concurrency=1
+    )
+    with pytest.raises(Killed):
+        refresh_all(killed, ids)
+
+    assert processes.cached_albums(ids) == set(ids[:100])
+    # Their artists went along with them, in two full batches of 50.
+    assert cached_artists(processes, artists) == set(artists[:100])
+
+    # The next run asks only for what the kill lost.
+    fake_spotify.reset()
+    again = refresh_all(processes.resolver(concurrency=1), ids, Policy.MISSING)
+    assert again.error is None
+    assert fake_spotify.count("albums_batch") == 5
+    assert fake_spotify.count("artists_batch") == 2
+    assert sorted(asked_artists(fake_spotify)) == sorted(artists[100:])
+    assert cached_artists(processes, artists) == set(artists)
+
+
+def test_resolve__a_stop_while_artists_are_fetched_keeps_them_and_their_albums(
+    fake_spotify: SpotifyDouble, processes: Processes, fake: FakeClock, home: Path
+) -> None:
+    ids = fake_spotify.populate(200, 200)  # album i by artist i
+    artists = fake_spotify.artist_ids()
+    stop = Stop(clock=fake.now, sleep=fake.sleep)
+    settings = load_settings(home, overrides={"concurrency": 4})
+
+    class SignalWhileArtistsAreAnswered(SpotifyGateway):
+        def artists_batch(self, batch: Sequence[str]) -> dict[str, ArtistData | None]:
+            found = super().artists_batch(batch)
+            stop.request("signal")  # SIGTERM while the answer comes back
+            return found
+
+    resolver = processes.resolver(
+        stop=stop,
+        gateway_factory=lambda gates: SignalWhileArtistsAreAnswered(
+            settings, gates, clock=fake.now, sleep=fake.sleep
+        ),
+        concurrency=4,
+    )
+    result = refresh_all(resolver, ids)
+
+    assert isinstance(result.error, Stopped)
+    # The probe batch, a round of four, then the first of their two artist batches.
+    assert answered_albums(fake_spotify) == set(ids[:100]) == processes.cached_albums(ids)
+    assert asked_artists(fake_spotify) == artists[:50]
+    assert cached_artists(processes, artists) == set(artists[:50]) == result.fetched_artists
+    # The albums the stop left are left for the next run, not failed.
+    assert result.failed == dict.fromkeys(ids[100:], "stopped")
 
 
 def test_resolve__a_failing_progress_display_loses_nothing(

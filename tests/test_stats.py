@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from spotify_double import SpotifyDouble
 
 from jitspot.cache import cache_key
+from jitspot.lock import Holder
 from jitspot.settings import load_settings
-from jitspot.stats import Coverage, age_histogram, ago, api_figures, coverage
+from jitspot.stats import Coverage, age_histogram, ago, api_figures, coverage, run_state
 from jitspot.store import CacheIndexEntry
 
 Run = Callable[..., Result]
@@ -143,6 +147,73 @@ def test_stats__screen_is_plain_text_when_piped_and_fits_80_columns(
     assert "hit rate" in out
     assert "█" in out  # the freshness bars
     assert "last import" in out and "last refresh   never" in out
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_stats__a_refresh_running_now_says_running_since_with_its_pid(
+    run: Run, catalog_ids: list[str], spotify: SpotifyDouble
+) -> None:
+    # The refresh's album call is held by the double until the test lets it go.
+    spotify.hold_until_concurrent(2, endpoints={"albums_batch"}, timeout=60)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jitspot", "refresh", "--all", "--json"],
+        env={**os.environ, "JITSPOT_CONCURRENCY": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: spotify.max_concurrent >= 1, "the refresh's album call")
+        last = stats_json(run)["last_refresh"]
+        screen = run("stats").stdout
+    finally:
+        spotify.reset()  # the held call goes on
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+
+    assert last["state"] == "running"
+    assert last["running"] is True
+    assert last["pid"] == child.pid
+    assert last["exit_code"] is None
+    assert last["finished_at"] is None
+    [line] = [line for line in screen.splitlines() if line.startswith("last refresh")]
+    assert "running since " in line
+    assert f"(pid {child.pid})" in line
+    assert "did not end" not in screen
+
+    ended = stats_json(run)["last_refresh"]
+    assert (ended["state"], ended["running"], ended["pid"]) == ("finished", False, None)
+    assert ended["exit_code"] == 0
+    assert ended["refreshed"] == json.loads(out)["refreshed"] == 5
+
+
+def test_stats__a_refresh_killed_says_it_did_not_end(
+    run: Run, catalog_ids: list[str], spotify: SpotifyDouble
+) -> None:
+    spotify.hold_until_concurrent(2, endpoints={"albums_batch"}, timeout=60)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jitspot", "refresh", "--all"],
+        env={**os.environ, "JITSPOT_CONCURRENCY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: spotify.max_concurrent >= 1, "the refresh's album call")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+        spotify.reset()
+
+    last = stats_json(run)["last_refresh"]
+    assert (last["state"], last["running"], last["pid"]) == ("did_not_end", False, None)
+    assert last["exit_code"] is None
+    assert "did not end (killed?)" in run("stats").stdout
 
 
 def test_stats__by_tab_breaks_coverage_down(
@@ -375,3 +446,25 @@ def test_coverage__one_state_per_album() -> None:
         stale=1,
         never_fetched=2,  # "new", and "expired" (its "not found" ran out)
     )
+
+
+STARTED = "2027-01-15T08:00:00+00:00"
+STARTED_AT = 1_800_000_000.0  # the same instant
+REFRESH_HOLDS = Holder(4242, "refresh", STARTED_AT - 0.4)
+
+
+@pytest.mark.parametrize(
+    ("finished_at", "holder", "state"),
+    [
+        ("2027-01-15T09:00:00+00:00", None, "finished"),
+        ("2027-01-15T09:00:00+00:00", REFRESH_HOLDS, "finished"),  # the next one runs
+        (None, REFRESH_HOLDS, "running"),
+        (None, None, "did_not_end"),  # nobody holds the lock: killed
+        (None, Holder(4242, "cache prune", STARTED_AT - 0.4), "did_not_end"),
+        (None, Holder(4242, "refresh", STARTED_AT + 60), "did_not_end"),  # a later refresh
+    ],
+)
+def test_run_state__from_the_record_and_the_lock_holder(
+    finished_at: str | None, holder: Holder | None, state: str
+) -> None:
+    assert run_state("refresh", STARTED, finished_at, holder) == state

@@ -285,6 +285,9 @@ def _refresh_text(refresh: dict[str, Any], now: float) -> str:
     from jitspot.stats import ago, timestamp
 
     started = timestamp(refresh.get("started_at"))
+    if refresh.get("state") == "running":
+        pid = refresh.get("pid")
+        return f"running since {_when(started)} (pid {pid}), started {ago(started, now)}"
     code = refresh.get("exit_code")
     if code is None:
         outcome = "did not end (killed?)"
