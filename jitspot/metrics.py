@@ -160,12 +160,21 @@ def _runs(stats: Stats, gauge: Any) -> Iterator[Metric]:
         "Unix time the last refresh started (0: never).",
         timestamp(refresh.get("started_at")) or 0,
     )
-    exit_code = refresh.get("exit_code")
+    running = bool(refresh.get("running"))
     yield gauge(
-        "refresh_last_exit_code",
-        "Exit code of the last refresh (-1: it never ended, e.g. killed; 0 also when none ran).",
-        -1 if refresh and exit_code is None else (exit_code or 0),
+        "refresh_running",
+        "1 while a refresh runs (it holds the home's lock).",
+        int(running),
     )
+    exit_code = refresh.get("exit_code")
+    last_exit = gauge(
+        "refresh_last_exit_code",
+        "Exit code of the last refresh (-1: it never ended, e.g. killed; 0 also when none ran;"
+        " no sample while one runs).",
+    )
+    if not running:
+        last_exit.add_metric([], -1 if refresh and exit_code is None else (exit_code or 0))
+    yield last_exit
     yield gauge(
         "refresh_last_duration_seconds",
         "How long the last refresh ran.",

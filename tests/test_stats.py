@@ -157,7 +157,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
 
 
 def test_stats__a_refresh_running_now_says_running_since_with_its_pid(
-    run: Run, catalog_ids: list[str], spotify: SpotifyDouble
+    run: Run, catalog_ids: list[str], spotify: SpotifyDouble, tmp_path: Path
 ) -> None:
     # The refresh's album call is held by the double until the test lets it go.
     spotify.hold_until_concurrent(2, endpoints={"albums_batch"}, timeout=60)
@@ -172,6 +172,9 @@ def test_stats__a_refresh_running_now_says_running_since_with_its_pid(
         wait_for(lambda: spotify.max_concurrent >= 1, "the refresh's album call")
         last = stats_json(run)["last_refresh"]
         screen = run("stats").stdout
+        prom = tmp_path / "running.prom"
+        assert run("stats", "--prometheus", str(prom)).exit_code == 0
+        metrics = samples(prom.read_text())
     finally:
         spotify.reset()  # the held call goes on
         out, err = child.communicate(timeout=60)
@@ -186,6 +189,9 @@ def test_stats__a_refresh_running_now_says_running_since_with_its_pid(
     assert "running since " in line
     assert f"(pid {child.pid})" in line
     assert "did not end" not in screen
+    # A running refresh has no exit code yet: no -1 sample an alert would take for a kill.
+    assert metrics[("jitspot_refresh_running", ())] == 1
+    assert ("jitspot_refresh_last_exit_code", ()) not in metrics
 
     ended = stats_json(run)["last_refresh"]
     assert (ended["state"], ended["running"], ended["pid"]) == ("finished", False, None)
@@ -194,7 +200,7 @@ def test_stats__a_refresh_running_now_says_running_since_with_its_pid(
 
 
 def test_stats__a_refresh_killed_says_it_did_not_end(
-    run: Run, catalog_ids: list[str], spotify: SpotifyDouble
+    run: Run, catalog_ids: list[str], spotify: SpotifyDouble, tmp_path: Path
 ) -> None:
     spotify.hold_until_concurrent(2, endpoints={"albums_batch"}, timeout=60)
     child = subprocess.Popen(
@@ -214,6 +220,11 @@ def test_stats__a_refresh_killed_says_it_did_not_end(
     assert (last["state"], last["running"], last["pid"]) == ("did_not_end", False, None)
     assert last["exit_code"] is None
     assert "did not end (killed?)" in run("stats").stdout
+    prom = tmp_path / "killed.prom"
+    assert run("stats", "--prometheus", str(prom)).exit_code == 0
+    metrics = samples(prom.read_text())
+    assert metrics[("jitspot_refresh_running", ())] == 0
+    assert metrics[("jitspot_refresh_last_exit_code", ())] == -1
 
 
 def test_stats__by_tab_breaks_coverage_down(
