@@ -252,6 +252,8 @@ class AlbumFilter:
     vocal: str | None = None
     query: str | None = None
     name: str | None = None  # words of "artist title" only: an ALBUM given as free text
+    released_by: str | None = None  # ISO date: only albums released on or before it
+    linked: bool | None = None  # True: only albums with a Spotify id; False: only without
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL condition and parameters; matching is on folded (case/accent-free) columns."""
@@ -276,6 +278,15 @@ class AlbumFilter:
         for word in fold(self.query or "").split():
             clauses.append(f"instr({_QUERIED}, ?) > 0")
             params.append(word)
+        if self.released_by is not None:
+            clauses.append("release_date IS NOT NULL AND release_date <= ?")
+            params.append(self.released_by)
+        if self.linked is not None:
+            linked = (
+                "(spotify_id IS NOT NULL OR (match_id IS NOT NULL AND match_state IN"
+                f" ({', '.join(repr(state) for state in sorted(USED_MATCH_STATES))})))"
+            )
+            clauses.append(linked if self.linked else f"NOT {linked}")
         for word in fold(self.name or "").split():
             clauses.append("instr(search_folded, ?) > 0")
             params.append(word)
@@ -695,6 +706,11 @@ class Store:
             )
         ]
         return Facets(tabs, vocals, years)
+
+    def has_albums(self) -> bool:
+        """Whether any album is in the store (an empty one says how to fill it)."""
+        query = "SELECT 1 FROM albums WHERE removed_at IS NULL LIMIT 1"
+        return self.conn.execute(query).fetchone() is not None
 
     def album_by_id(self, album_id: int) -> StoredAlbum | None:
         row = self.conn.execute(
