@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jitspot.errors import ConfigError, DiskFull, JitspotError, read_only_home
 from jitspot.quota import EXCEEDED, LEARN_FLOOR, LEARNED, NOT_BEFORE, Taken, learned_budget
-from jitspot.text import FOLD_VERSION, fold
+from jitspot.text import FOLD_VERSION, fold, vocal_facet
 
 if TYPE_CHECKING:
     from jitspot.sheet import SheetRow
@@ -115,6 +115,10 @@ MIGRATIONS: list[str] = [
         share TEXT NOT NULL
     );
     CREATE INDEX quota_ledger_at ON quota_ledger(at);
+    """,
+    # 5: the free-text query also searches the location (filled by a re-fold).
+    """
+    ALTER TABLE albums ADD COLUMN location_folded TEXT NOT NULL DEFAULT ''
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -247,6 +251,9 @@ class AlbumFilter:
     tabs: tuple[str, ...] = ()
     vocal: str | None = None
     query: str | None = None
+    name: str | None = None  # words of "artist title" only: an ALBUM given as free text
+    released_by: str | None = None  # ISO date: only albums released on or before it
+    linked: bool | None = None  # True: only albums with a Spotify id; False: only without
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL condition and parameters; matching is on folded (case/accent-free) columns."""
@@ -266,11 +273,29 @@ class AlbumFilter:
             params.extend(fold(pattern) for pattern in self.tabs)
         if self.vocal:
             clauses.append("vocal_folded = ?")
-            params.append(fold(self.vocal))
+            params.append(fold(vocal_facet(self.vocal) or ""))
+        # Each word of the query is in the artist, the title, a genre or the location.
         for word in fold(self.query or "").split():
+            clauses.append(f"instr({_QUERIED}, ?) > 0")
+            params.append(word)
+        if self.released_by is not None:
+            clauses.append("release_date IS NOT NULL AND release_date <= ?")
+            params.append(self.released_by)
+        if self.linked is not None:
+            linked = (
+                "(spotify_id IS NOT NULL OR (match_id IS NOT NULL AND match_state IN"
+                f" ({', '.join(repr(state) for state in sorted(USED_MATCH_STATES))})))"
+            )
+            clauses.append(linked if self.linked else f"NOT {linked}")
+        for word in fold(self.name or "").split():
             clauses.append("instr(search_folded, ?) > 0")
             params.append(word)
         return " AND ".join(clauses), params
+
+
+# What `--query` (and serve's search box) searches: "artist title", genres, location
+# (a newline apart, so no word matches across two of them).
+_QUERIED = "(search_folded || char(10) || genres_folded || char(10) || location_folded)"
 
 
 class AlbumOrder(StrEnum):
@@ -667,11 +692,12 @@ class Store:
             for row in self.conn.execute(f"SELECT tab {live} GROUP BY tab_folded ORDER BY MIN(id)")
         ]
         vocals = [
-            row[0]
-            for row in self.conn.execute(
+            facet
+            for (style,) in self.conn.execute(
                 f"SELECT MIN(vocal_style) {live} AND vocal_style IS NOT NULL"
                 " GROUP BY vocal_folded ORDER BY vocal_folded"
             )
+            if (facet := vocal_facet(style))
         ]
         years = [
             row[0]
@@ -680,6 +706,11 @@ class Store:
             )
         ]
         return Facets(tabs, vocals, years)
+
+    def has_albums(self) -> bool:
+        """Whether any album is in the store (an empty one says how to fill it)."""
+        query = "SELECT 1 FROM albums WHERE removed_at IS NULL LIMIT 1"
+        return self.conn.execute(query).fetchone() is not None
 
     def album_by_id(self, album_id: int) -> StoredAlbum | None:
         row = self.conn.execute(
@@ -711,7 +742,7 @@ class Store:
 
     def search_albums(self, text: str) -> list[StoredAlbum]:
         """Albums whose "artist title" holds every word of `text` (folded)."""
-        return self.albums(AlbumFilter(query=text))
+        return self.albums(AlbumFilter(name=text))
 
     # -- matches (kept apart from the sheet's links) -------------------------------------
 
@@ -923,15 +954,16 @@ _INSERT_SQL = (
     "INSERT INTO albums (key, tab, row_number, artist, title, release_date, release_text, year,"
     " kind, genres, vocal_style, vocal_style_raw, location, links, spotify_id,"
     " spotify_link_invalid, artist_folded, search_folded, genres_folded, vocal_folded,"
-    " tab_folded, row_hash, source, updated_at, removed_at, imported_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " location_folded, tab_folded, row_hash, source, updated_at, removed_at, imported_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_SQL = (
     "UPDATE albums SET key = ?, tab = ?, row_number = ?, artist = ?, title = ?,"
     " release_date = ?, release_text = ?, year = ?, kind = ?, genres = ?, vocal_style = ?,"
     " vocal_style_raw = ?, location = ?, links = ?, spotify_id = ?, spotify_link_invalid = ?,"
     " artist_folded = ?, search_folded = ?, genres_folded = ?, vocal_folded = ?,"
-    " tab_folded = ?, row_hash = ?, source = ?, updated_at = ?, removed_at = ? WHERE id = ?"
+    " location_folded = ?, tab_folded = ?, row_hash = ?, source = ?, updated_at = ?,"
+    " removed_at = ? WHERE id = ?"
 )
 
 
@@ -1026,18 +1058,30 @@ def _pair_edits(new_rows: list[_Keyed], leftovers: dict[str, _Existing]) -> dict
 
 
 def _search_columns(
-    artist_folded: str, title_folded: str, genres: Sequence[str], vocal_style: str | None
-) -> tuple[str, str, str]:
-    """The folded columns filters search: "artist title", genres, vocal style.
+    artist_folded: str,
+    title_folded: str,
+    genres: Sequence[str],
+    vocal_style: str | None,
+    location: str | None,
+) -> tuple[str, str, str, str]:
+    """The folded columns filters search: "artist title", genres, vocal facet, location.
 
     One definition for an import and for a re-fold, so the two never disagree.
+    The vocal column holds the style's facet (`vocal_facet`): `--vocal` and the
+    page's choice find every spelling of it.
     """
-    return f"{artist_folded} {title_folded}", _fold_genres(tuple(genres)), _fold(vocal_style or "")
+    return (
+        f"{artist_folded} {title_folded}",
+        _fold_genres(tuple(genres)),
+        _fold(_vocal_facet(vocal_style or "") or ""),
+        _fold(location or ""),
+    )
 
 
 # A sheet repeats a few hundred genre lists and vocal styles over thousands of rows:
 # their folds and JSON are computed once each (bounded, for a hostile sheet).
 _fold = functools.lru_cache(maxsize=4096)(fold)
+_vocal_facet = functools.lru_cache(maxsize=1024)(vocal_facet)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1079,7 +1123,9 @@ def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any
         row.spotify_id,
         int(row.spotify_link_invalid),
         artist_folded,
-        *_search_columns(artist_folded, item.title_folded, row.genres, row.vocal_style),
+        *_search_columns(
+            artist_folded, item.title_folded, row.genres, row.vocal_style, row.location
+        ),
         item.tab_folded,
         digest,
         source,
@@ -1302,7 +1348,8 @@ def refold(conn: sqlite3.Connection) -> bool:
         )
         conn.executemany(
             "UPDATE albums SET key = ?, artist_folded = ?, search_folded = ?,"
-            " genres_folded = ?, vocal_folded = ?, tab_folded = ? WHERE id = ?",
+            " genres_folded = ?, vocal_folded = ?, location_folded = ?, tab_folded = ?"
+            " WHERE id = ?",
             changed,
         )
         _put_meta(conn, "fold_version", FOLD_VERSION)
@@ -1334,8 +1381,8 @@ def _refolded_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     come after the present ones, so they never take a present row's key.
     """
     rows = conn.execute(
-        "SELECT id, key, tab, artist, title, genres, vocal_style, artist_folded,"
-        " search_folded, genres_folded, vocal_folded, tab_folded FROM albums"
+        "SELECT id, key, tab, artist, title, genres, vocal_style, location, artist_folded,"
+        " search_folded, genres_folded, vocal_folded, location_folded, tab_folded FROM albums"
         " ORDER BY removed_at IS NOT NULL, tab, row_number, id"
     ).fetchall()
     seen: dict[tuple[str, str, str], int] = {}
@@ -1347,7 +1394,13 @@ def _refolded_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
         values = (
             row_key(*names, occurrence),
             names[1],
-            *_search_columns(names[1], names[2], json.loads(row["genres"]), row["vocal_style"]),
+            *_search_columns(
+                names[1],
+                names[2],
+                json.loads(row["genres"]),
+                row["vocal_style"],
+                row["location"],
+            ),
             names[0],
         )
         old = (
@@ -1356,6 +1409,7 @@ def _refolded_rows(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             row["search_folded"],
             row["genres_folded"],
             row["vocal_folded"],
+            row["location_folded"],
             row["tab_folded"],
         )
         if values != old:

@@ -75,6 +75,33 @@ def last_synced(store: Store) -> str | None:
     return run["finished_at"] if run else None
 
 
+def last_synced_text(store: Store) -> str | None:
+    """What the last import counted, and the covers the sync after it fetched, in words.
+
+    "2,222 albums imported (5 added), 40 covers fetched": what "Last synced" stands for.
+    """
+    imported = store.last_run("import", succeeded=True)
+    if imported is None:
+        return None
+    synced = store.last_run("sync")
+    fetched = None
+    if synced and synced["started_at"] >= (imported["started_at"] or ""):
+        fetched = (synced["summary"] or {}).get("fetched")
+    return synced_words(imported["summary"] or {}, fetched)
+
+
+def synced_words(summary: dict[str, Any], fetched: int | None) -> str:
+    """An import's summary (and the covers fetched after it) for "Last synced …"."""
+    rows = int(summary.get("rows") or 0)
+    added = int(summary.get("added") or 0)
+    words = f"{rows:,} {'album' if rows == 1 else 'albums'} imported"
+    if added:
+        words += f" ({added:,} new)"
+    if fetched is not None:
+        words += f", {fetched:,} {'cover' if fetched == 1 else 'covers'} fetched"
+    return words
+
+
 class Syncer:
     """Runs one sync at a time in a background thread and tells how it goes."""
 

@@ -10,7 +10,7 @@ _SPACES = re.compile(r"\s+")
 
 # Bump when `fold` changes what it returns: stores re-fold their columns and
 # row keys once on open (store.refold), so old folds keep matching new filters.
-FOLD_VERSION = 2
+FOLD_VERSION = 3  # 3: vocal styles folded to their facet (vocal_facet), locations folded
 
 
 def fold(text: str) -> str:
@@ -63,6 +63,39 @@ def normalise_vocal_style(raw: str) -> str | None:
     if not cleaned:
         return None
     return cleaned[0].upper() + cleaned[1:].lower()
+
+
+# The parts a sheet writes a vocal style with, by how the part starts once folded:
+# "Instru./Clean", "Instr./clean", "Instrumen", "MIxed", "Mixed/Instru."...
+_VOCAL_PARTS = (
+    ("instr", "Instrumental"),
+    ("clean", "Clean"),
+    ("mix", "Mixed"),
+    ("harsh", "Harsh"),
+)
+_VOCAL_SPLIT = re.compile(r"\s*(?:/|&|\+|,|\band\b)\s*")
+
+
+def vocal_facet(style: str) -> str | None:
+    """The one facet value a vocal style's spellings share (the sheet's text stays as written).
+
+    `Instru./Clean`, `Instr./clean` and `Clean/Instru.` are all `Instrumental/clean`;
+    `Instrumen` is `Instrumental`; a part it does not know is kept, capitalised.
+    """
+    names: list[str] = []
+    for part in _VOCAL_SPLIT.split(fold(style)):
+        part = part.strip(" .-")
+        if not part:
+            continue
+        name = next((n for prefix, n in _VOCAL_PARTS if part.startswith(prefix)), None)
+        name = name or part[0].upper() + part[1:]
+        if name not in names:
+            names.append(name)
+    if not names:
+        return None
+    known = [n for _, n in _VOCAL_PARTS]
+    names.sort(key=lambda n: known.index(n) if n in known else len(known))
+    return "/".join([names[0], *(n.lower() for n in names[1:])])
 
 
 _GENRE_SPLIT = re.compile(r"\s*[,;]\s*")

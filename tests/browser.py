@@ -10,6 +10,15 @@ a page can reach the servers a test runs on loopback and nothing else.
         page.wait_for("document.querySelectorAll('img').length > 3")
         page.scroll_to_bottom()
         png = page.screenshot(tmp_path / "page.png")
+
+Why not playwright (with the system Chromium through `executable_path`)? Its
+auto-waiting is what tests need, and `wait_for` gives the same here: the page
+itself re-checks a JS condition on every DOM change (a MutationObserver) and
+every 20 ms, inside one DevTools call, so a test waits exactly as long as the
+page takes and no sleep decides anything. Playwright would add a Node.js
+driver (~100 MB) and its own browser builds to every CI run and developer
+machine for the few DevTools methods used here (navigate, evaluate, key
+presses, media emulation, screenshots), each a line of this file.
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ FLAGS = (
     "--disable-sync",
     "--disable-extensions",
     "--mute-audio",
+    # Back and Forward load the page again, as when the page cache drops it (memory,
+    # an open connection): what the pages must handle, tested every time.
+    "--disable-back-forward-cache",
     # No test reaches beyond this machine: every name fails except loopback.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--remote-debugging-port=0",
@@ -69,6 +81,7 @@ class Browser:
         self._socket: websocket.WebSocket | None = None
         self._next_id = 0
         self._events: list[dict[str, Any]] = []
+        self.console: list[str] = []  # errors the pages wrote to the console (CSP, scripts)
 
     # -- life ----------------------------------------------------------------------------
 
@@ -116,6 +129,7 @@ class Browser:
         )
         self.send("Page.enable")
         self.send("Runtime.enable")
+        self.send("Log.enable")  # CSP violations and failed loads come as Log entries
         # The window's size includes no browser UI in headless mode, but its viewport is
         # still smaller: make the viewport itself the size asked for.
         self.send(
@@ -174,7 +188,20 @@ class Browser:
                 result: dict[str, Any] = message.get("result", {})
                 return result
             if "method" in message:
-                self._events.append(message)
+                self._keep(message)
+
+    def _keep(self, event: dict[str, Any]) -> None:
+        """Keep an event for `wait_event`; console errors also go to `console`."""
+        method, params = event["method"], event.get("params", {})
+        if method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            self.console.append(params["entry"].get("text", ""))
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            self.console.append(details.get("exception", {}).get("description") or "exception")
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            self.console.append(" ".join(str(a.get("value", "")) for a in params.get("args", [])))
+        else:
+            self._events.append(event)
 
     def _receive(self) -> dict[str, Any]:
         assert self._socket is not None
@@ -200,7 +227,7 @@ class Browser:
             finally:
                 self._socket.settimeout(60)
             if "method" in message:
-                self._events.append(message)
+                self._keep(message)
 
     # -- what tests use ------------------------------------------------------------------
 
@@ -211,7 +238,18 @@ class Browser:
         if result.get("errorText"):
             raise BrowserError(f"{url}: {result['errorText']}")
         self.wait_event("Page.loadEventFired", timeout)
-        self._events.clear()  # what happened before the load is of no use
+        self._events.clear()  # what happened before the load is of no use (console aside)
+
+    def wait_for_load(self, timeout: float = 30.0) -> None:
+        """Wait for the load event of a navigation the page started (a click, Back)."""
+        self.wait_event("Page.loadEventFired", timeout)
+        self._events.clear()
+
+    def reload(self, timeout: float = 30.0) -> None:
+        """Reload the page (the history entry and its state kept) and wait for its load."""
+        self._events = [e for e in self._events if e["method"] != "Page.loadEventFired"]
+        self.send("Page.reload")
+        self.wait_for_load(timeout)
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JS expression (a promise is awaited), as JSON-able Python."""
@@ -224,16 +262,69 @@ class Browser:
             raise BrowserError(f"{expression!r} threw: {text}")
         return result["result"].get("value")
 
-    def wait_for(self, condition: str, timeout: float = 15.0, interval: float = 0.05) -> Any:
-        """Poll a JS expression until it is truthy (in JS: a node is); returns its value."""
+    def wait_for(self, condition: str, timeout: float = 15.0) -> Any:
+        """Wait until a JS expression is truthy (in JS: a node is); returns its value.
+
+        The page itself re-checks the condition after every DOM change and animation
+        frame (and every 20 ms besides, for what changes no node: the address, the
+        scroll), so a test waits for what it needs and no longer: no sleep decides.
+        """
+        waiter = f"""new Promise((resolve, reject) => {{
+          const check = () => {{ try {{ return (v => [!!v, v])({condition}); }}
+                                 catch (e) {{ return [false, String(e)]; }} }};
+          const done = (result) => {{ observer.disconnect(); clearInterval(timer);
+                                      clearTimeout(limit); resolve(result); }};
+          const test = () => {{ const [held, value] = check(); if (held) done([true, value]); }};
+          const observer = new MutationObserver(test);
+          observer.observe(document, {{subtree: true, childList: true, attributes: true,
+                                       characterData: true}});
+          const timer = setInterval(test, 20);
+          const limit = setTimeout(() => done([false, check()[1]]), {timeout * 1000});
+          test();
+        }})"""
         deadline = time.monotonic() + timeout
         while True:
-            held, value = self.evaluate(f"(v => [!!v, v])({condition})")
-            if held:
-                return value
-            if time.monotonic() > deadline:
-                raise BrowserError(f"{condition!r} did not hold within {timeout:.0f} s")
-            time.sleep(interval)
+            try:
+                held, value = self.evaluate(waiter)
+                break
+            except BrowserError as exc:
+                # The page navigated away meanwhile: ask the next one.
+                if "context" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+        if not held:
+            raise BrowserError(
+                f"{condition!r} did not hold within {timeout:.0f} s (last: {value!r})"
+            )
+        return value
+
+    def press(self, key: str, code: int) -> None:
+        """Press and release a key (`press("Tab", 9)`), as a person would."""
+        for kind in ("rawKeyDown", "keyUp"):
+            self.send(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key=key,
+                code=key,
+                windowsVirtualKeyCode=code,
+                nativeVirtualKeyCode=code,
+            )
+
+    def type_text(self, text: str) -> None:
+        """Type `text` into the focused field, one character at a time."""
+        for char in text:
+            self.send("Input.insertText", text=char)
+
+    def color_scheme(self, scheme: str) -> None:
+        """Emulate `prefers-color-scheme: light` or `dark`."""
+        self.send(
+            "Emulation.setEmulatedMedia",
+            features=[{"name": "prefers-color-scheme", "value": scheme}],
+        )
+
+    def console_errors(self) -> list[str]:
+        """The console's errors so far (those that came with the last answers included)."""
+        self.evaluate("new Promise(r => setTimeout(r, 0))")  # a round trip: events drained
+        return list(self.console)
 
     def scroll_to(self, y: float) -> None:
         self.evaluate(f"window.scrollTo(0, {y})")

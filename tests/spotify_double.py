@@ -173,6 +173,7 @@ class _Album:
     images: bool
     album_type: str
     upc: str
+    copyrights: list[dict[str, str]] | None = None  # None: "© year label", "℗ year label"
 
 
 @dataclass
@@ -609,6 +610,11 @@ class SpotifyDouble:
     def artist_ids(self) -> list[str]:
         with self._lock:
             return list(self._artists)
+
+    def set_copyrights(self, album_id: str, copyrights: list[dict[str, str]]) -> None:
+        """What the album's `copyrights` say from now on (Spotify's often lack © and ℗)."""
+        with self._lock:
+            self._albums[album_id].copyrights = copyrights
 
     def album_json(self, album_id: str) -> Json:
         """The full album object as ``GET /v1/albums/{id}`` would answer now."""
@@ -1221,7 +1227,9 @@ class SpotifyDouble:
             "uri": f"spotify:album:{album.id}",
             "artists": [self._artist_simple(a) for a in album.artist_ids],
             "tracks": self._tracks_page(album, 0, _PAGE_MAX),
-            "copyrights": [
+            "copyrights": album.copyrights
+            if album.copyrights is not None
+            else [
                 {"text": f"© {year} {album.label}", "type": "C"},
                 {"text": f"℗ {year} {album.label}", "type": "P"},
             ],

@@ -6,6 +6,7 @@ counting the calls it gets; the store is a real file in the test's home.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -288,7 +289,7 @@ def test_catalog_page__escapes_sheet_text_and_links_only_http(
     assert run("import", str(make_sheet({"2024": rows}))).exit_code == 0
 
     server = start_server()
-    pages = [server.get("/").text, server.get("/albums/1").text]
+    pages = [server.get("/?released=any&link=any").text, server.get("/albums/1").text]
 
     for html in pages:
         assert evil not in html
@@ -820,3 +821,144 @@ def test_covers__no_riders_when_each_album_is_a_call_of_its_own(
     assert {c["cover_state"] for c in answer["covers"]} == {"fetched"}
     assert spotify.count("oembed") == 3  # the three asked, none of the 27 that follow
     assert spotify.count("album") == 0
+
+
+# -- as people use it: search, the landing page, depth, the album's way back ------------------
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_catalog_search__finds_genre_and_location_as_list_query_does(
+    start_server: Start, run: Run
+) -> None:
+    server = start_server()
+
+    by_genre = _titles(server.get("/api/albums?query=djent").json())
+    by_place = _titles(server.get("/api/albums?query=norway").json())
+    listed = [a["title"] for a in json.loads(run("list", "--json", "--query", "norway").stdout)]
+
+    assert by_genre == ["Friend of a Phantom"]
+    assert by_place == ["Aphelion"] == listed
+    assert "Aphelion" in server.get("/?query=norway").text
+
+
+def test_catalog_page__lands_on_released_albums_with_a_link_and_explicit_urls_mean_what_they_say(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    (linked,) = spotify.populate(1, 1)
+    rows = [
+        ["Soon", "Next December", "2999-12-01", "LP", "Djent", "Clean", None, None, None],
+        ["Out", "With a link", "2020-01-01", "LP", "Djent", "Clean", None, None, album_url(linked)],
+        ["Out", "Without a link", "2020-02-01", "LP", "Djent", "Clean", None, None, None],
+        ["Soon", "To be announced", "TBA", "LP", "Djent", "Clean", None, None, album_url(linked)],
+    ]
+    assert run("import", str(make_sheet({"2020": rows}))).exit_code == 0
+    server = start_server()
+
+    landing = server.get("/").text
+    everything = _titles(server.get("/api/albums").json())  # the API: no landing choice
+    djent = server.get("/?genre=djent").text
+
+    assert "With a link" in landing
+    assert not any(t in landing for t in ("Next December", "Without a link", "To be announced"))
+    assert '<option value="yes" selected>Released</option>' in landing
+    assert '<option value="yes" selected>On Spotify</option>' in landing
+    assert len(everything) == 4
+    assert all(t in djent for t in ("Next December", "Without a link", "To be announced"))
+    assert _titles(server.get("/api/albums?released=yes&link=no").json()) == ["Without a link"]
+    assert server.get("/api/albums?link=maybe").status_code == 400
+
+
+def test_catalog_page__an_empty_store_says_how_to_import(
+    start_server: Start, make_sheet: MakeSheet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JITSPOT_SHEET_URL", raising=False)
+    bare = start_server().get("/").text
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet(SHEET)))
+    with_sheet = start_server().get("/").text
+
+    assert "No albums yet" in bare and "jitspot import " in bare
+    assert "Sync now</b>" not in bare
+    assert "press <b>Sync now</b>" in with_sheet
+    assert "No album matches" not in bare
+
+
+def test_catalog_page__upto_renders_every_page_down_to_it_and_the_pager_says_so(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 25)
+    server = start_server()
+
+    deep = server.get("/?link=any&per_page=5&upto=3").text
+    middle = server.get("/?link=any&per_page=5&page=2&upto=4").text
+
+    assert deep.count("<article data-id=") == 15
+    assert 'showing 1–<span id="last">15</span>' in deep
+    assert "Pages 1–3 of 5" in deep
+    assert 'id="more" href="/?link=any&amp;per_page=5&amp;page=4"' in deep
+    assert middle.count("<article data-id=") == 15 and "Pages 2–4 of 5" in middle
+    assert "showing 6–" in middle
+    assert server.get("/?upto=0").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("back", "referer", "expected"),
+    [
+        ("/?genre=djent&page=2", None, "/?genre=djent&page=2"),
+        (None, "http://127.0.0.1:8765/?query=haken&upto=3", "/?query=haken&upto=3"),
+        ("https://evil.example/", None, "/"),
+        ("//evil.example/", None, "/"),
+        ("/albums/2", None, "/"),
+        (None, "http://evil.example/?x=1", "/"),
+        (None, "http://127.0.0.1:8765/albums/3", "/"),
+        (None, None, "/"),
+    ],
+)
+def test_back_to_catalog__keeps_only_this_servers_catalog_address(
+    back: str | None, referer: str | None, expected: str
+) -> None:
+    from jitspot.web.app import back_to_catalog
+
+    assert back_to_catalog(back, referer, "127.0.0.1:8765") == expected
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_album_page__catalog_link_goes_back_to_the_filtered_catalog(start_server: Start) -> None:
+    server = start_server()
+    came_from = f"{server.url}/?genre=prog&sort=title&upto=2"
+
+    page = server.get("/albums/1", headers={"Referer": came_from}).text
+    direct = server.get("/albums/1").text
+
+    assert 'href="/?genre=prog&amp;sort=title&amp;upto=2" id="back"' in page
+    assert 'href="/" id="back"' in direct
+
+
+def test_tiles__say_until_when_they_are_rate_limited_in_plain_text(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    spotify.rate_limit(3600, endpoints={*API_ENDPOINTS, "oembed"})
+
+    limited = server.get("/api/albums/2/cover").json()
+
+    assert limited["reason"].startswith("Rate-limited until ")
+    assert limited["reason"][len("Rate-limited until ") :][:2].isdigit()
+
+
+def test_sync__last_synced_says_what_it_counts(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    start_server: Start,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows, _ = _rows(spotify, 4)
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
+    server = start_server()
+
+    assert server.post("/api/sync").status_code == 202
+    status = _wait_sync(server, until=lambda s: s["state"] != "running")
+    page = server.get("/").text
+
+    assert status["last_synced_text"] == "4 albums imported (4 new), 4 covers fetched"
+    assert "— 4 albums imported (4 new), 4 covers fetched" in page

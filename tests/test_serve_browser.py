@@ -7,6 +7,7 @@ images load without leaving the machine; Chromium resolves no other host.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -16,7 +17,7 @@ import pytest
 from browser import Browser, find_chromium
 from conftest import Result, album_url
 from serving import Served
-from spotify_double import SpotifyDouble
+from spotify_double import API_ENDPOINTS, SpotifyDouble
 
 from jitspot.settings import load_settings
 from jitspot.store import open_store
@@ -42,6 +43,9 @@ NEAR = f"""[...document.querySelectorAll('#tiles > article')].filter(t => {{
 }}).map(t => Number(t.dataset.id))"""
 FRAMES = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 TILE_IDS = "[...document.querySelectorAll('#tiles > article')].map(t => Number(t.dataset.id))"
+# The whole catalog, released or not, with a link or not (the bare address lands on
+# released albums with a link).
+EVERYTHING = "/?link=any"
 
 
 @pytest.fixture
@@ -134,7 +138,7 @@ def test_serve_page__asks_covers_only_near_the_viewport(
     server = start_server()
     spotify.reset()
 
-    page.navigate(server.url + "/")
+    page.navigate(server.url + EVERYTHING)
     settle(page)
 
     tiles: list[int] = page.evaluate(TILE_IDS)
@@ -186,7 +190,7 @@ def test_serve_page__scrolling_asks_more_covers_and_appends_the_next_page(
     server = start_server()
     page_two = [a["id"] for a in server.get("/api/albums?page=2").json()]
     spotify.reset()
-    page.navigate(server.url + "/")
+    page.navigate(server.url + EVERYTHING)
     settle(page)
     first_screen = set(server.asked_covers())
     first_page: list[int] = page.evaluate(TILE_IDS)
@@ -198,10 +202,9 @@ def test_serve_page__scrolling_asks_more_covers_and_appends_the_next_page(
     tiles: list[int] = page.evaluate(TILE_IDS)
     asked = set(server.asked_covers())
     assert tiles == first_page + page_two  # page 2's tiles appended, in order
-    assert page.evaluate("document.querySelector('.pager span').textContent").startswith(
-        "Page 2 of"
-    )
+    assert page.evaluate("document.querySelector('.pager span').textContent") == "Pages 1–2 of 6"
     assert page.evaluate("document.getElementById('more').href").endswith("page=3")
+    assert page.evaluate("location.search") == "?link=any&upto=2"
     assert first_page[-1] in asked  # the end of page 1 came into view...
     assert asked > first_screen
     assert asked & set(page_two)  # ...and the start of page 2 below it
@@ -269,7 +272,7 @@ def test_serve_page__sync_now_is_disabled_and_explained_without_a_sheet_url(
 ) -> None:
     server = start_server()
 
-    page.navigate(server.url + "/")
+    page.navigate(server.url + EVERYTHING)
     page.evaluate("document.getElementById('sync-now').click()")
 
     button = page.evaluate(
@@ -300,7 +303,7 @@ def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
     server = start_server()
     spotify.reset()
     spotify.delay(1.0)  # long enough to see the page say it is syncing
-    page.navigate(server.url + "/")
+    page.navigate(server.url + EVERYTHING)
 
     page.evaluate("document.getElementById('sync-now').click()")
     syncing = page.wait_for(
@@ -314,7 +317,7 @@ def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
 
     assert syncing.startswith("Syncing: ")
     assert disabled is True  # no second press while it runs
-    assert done == "Synced: 5 added, 0 updated, 0 removed. Reload to see them."
+    assert done == "Synced: 5 added, 0 updated, 0 removed."
     assert page.evaluate("document.getElementById('sync-now').disabled") is False
     # The sync fetched the five new covers in one call (the page's tiles asked their own).
     syncs = [ids for ids in batch_ids(spotify) if set(ids) & set(extra)]
@@ -333,7 +336,7 @@ def test_serve_pages__screenshots_show_covers_and_tracks(
     server = start_server()
     album_id = next(i for i, spotify_id in catalog.items() if spotify_id)
 
-    page.navigate(server.url + "/")
+    page.navigate(server.url + EVERYTHING)
     settle(page)
     faded_in = (
         "[...document.querySelectorAll('.c img')].every(i => getComputedStyle(i).opacity === '1')"
@@ -356,3 +359,264 @@ def test_serve_pages__screenshots_show_covers_and_tracks(
             900,
         )
         assert len(png) > 20_000  # a drawn page; a blank one is a few KB
+
+
+# -- as people use it ------------------------------------------------------------------------
+
+TOP_TILE = """(() => {
+  const below = document.querySelector('header').getBoundingClientRect().bottom;
+  const tile = [...document.querySelectorAll('#tiles > article')]
+    .find(t => t.getBoundingClientRect().bottom > below + 1);
+  return tile && Number(tile.dataset.id);
+})()"""
+NO_RELOAD = "window.__same_document === true"  # set by a test, gone after a reload
+
+
+def test_serve_page__search_as_you_type_swaps_the_results_and_keeps_the_address(
+    catalog: dict[int, str | None], start_server: Start, page: Browser
+) -> None:
+    server = start_server()
+    page.navigate(server.url + "/")
+    page.evaluate("window.__same_document = true")
+    expected = [
+        a["id"] for a in server.get("/api/albums?query=album+12&released=yes&link=yes").json()
+    ]
+    server.requests.clear()
+
+    page.evaluate("document.querySelector('input[name=query]').focus()")
+    page.type_text("album 12")
+    page.wait_for(f"{TILE_IDS}.length === {len(expected)}")
+
+    assert page.evaluate(TILE_IDS) == expected
+    assert page.evaluate("location.search") == "?query=album+12&released=yes&link=yes"
+    assert page.evaluate(NO_RELOAD)  # swapped in place, not reloaded
+    assert page.evaluate("document.activeElement.name") == "query"  # typing goes on
+    searches = [q for path, q in server.requests if path == "/"]
+    assert searches[-1] == "query=album+12&released=yes&link=yes"
+    assert len(searches) < len("album 12")  # debounced: not one request per key
+    assert page.evaluate("document.getElementById('stats').textContent").startswith(
+        f"{len(expected)} albums"
+    )
+
+    # A choice applies itself: the unlinked rows' genre, once "any link" is chosen.
+    page.evaluate(
+        """(() => { const f = document.getElementById('filters');
+        f.query.value = 'prog-rock'; f.link.value = 'any';
+        f.link.dispatchEvent(new Event('change', {bubbles: true})); })()"""
+    )
+    page.wait_for(f"{TILE_IDS}.length === {NO_LINK}")
+    assert page.evaluate("location.search") == "?query=prog-rock&released=yes&link=any"
+    assert page.evaluate(NO_RELOAD)
+
+
+def test_serve_page__back_after_infinite_scroll_returns_to_the_same_tile_and_depth(
+    catalog: dict[int, str | None], start_server: Start, page: Browser
+) -> None:
+    server = start_server()
+    page.navigate(server.url + "/")
+    for pages in (2, 3, 4):  # scroll on to the fourth page: 240 tiles
+        page.scroll_to_bottom()
+        page.wait_for(f"{TILE_IDS}.length === {pages * PER_PAGE}")
+    page.wait_for("location.search === '?upto=4'")
+    assert page.evaluate("document.getElementById('page-of').textContent") == "Pages 1–4 of 5"
+    assert page.evaluate("document.getElementById('last').textContent") == "240"
+    tiles: list[int] = page.evaluate(TILE_IDS)
+    deep = tiles[200]
+    # Scroll the tile to the top of the view (tiles laid out on the way move it: again
+    # until it holds).
+    page.wait_for(
+        f"""(() => {{ const t = document.querySelector('article[data-id="{deep}"]');
+        const off = t.getBoundingClientRect().top
+                    - document.querySelector('header').getBoundingClientRect().height;
+        if (Math.abs(off) <= 1) return true;
+        scrollBy(0, off); return false; }})()"""
+    )
+    mark = page.evaluate(TOP_TILE)  # the first tile of the row at the top
+    assert tiles.index(mark) in range(180, 201)
+
+    page.evaluate(f"document.querySelector('article[data-id=\"{mark}\"] .t a').click()")
+    page.wait_for_load()
+    assert page.evaluate("location.pathname") == f"/albums/{mark}"
+    page.evaluate("history.back()")
+    page.wait_for_load()
+    page.wait_for(
+        f"location.pathname === '/' && {TILE_IDS}.length === 240 && {TOP_TILE} === {mark}"
+    )
+
+    # A reload (no page cache) renders as deep from the address and scrolls to the tile.
+    page.reload()
+    page.wait_for(f"document.documentElement.dataset.restored === '{mark}'")
+    assert page.evaluate(f"{TILE_IDS}.length") == 240
+    mark = page.evaluate(TOP_TILE)  # the first tile of the row at the top
+    assert tiles.index(mark) in range(180, 201)
+    assert page.evaluate("document.getElementById('page-of').textContent") == "Pages 1–4 of 5"
+
+
+def test_serve_page__sync_shows_the_new_albums_when_the_import_ends(
+    spotify: SpotifyDouble,
+    catalog: dict[int, str | None],
+    start_server: Start,
+    page: Browser,
+    make_sheet: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extra = spotify.populate(5, 2)
+    rows = [
+        ["New band", f"New {i}", "2026-01-01", "LP", "Djent", "Mixed", None, None, album_url(i)]
+        for i in extra
+    ]
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2026 Prog": rows}, name="new.xlsx")))
+    server = start_server()
+    # The cover stage lasts until the test lets Spotify answer (no call gets an answer
+    # before 100 are in flight at once: none does, until reset()).
+    spotify.hold_until_concurrent(100, endpoints={"albums_batch", "album", "oembed"}, timeout=60)
+    page.navigate(server.url + "/")
+    page.evaluate("window.__same_document = true")
+
+    page.evaluate("document.getElementById('sync-now').click()")
+    shown = page.wait_for(
+        "[...document.querySelectorAll('#tiles h3')].filter(h => h.textContent === 'New band')"
+        ".length === 5 && document.getElementById('sync-status').textContent",
+        timeout=30,
+    )
+
+    assert shown.startswith("Syncing: Fetching new covers")  # before the covers are in
+    assert page.evaluate(NO_RELOAD)
+    spotify.reset()  # the held calls are answered
+    done = page.wait_for(
+        "(t => t.startsWith('Synced') && t)(document.getElementById('sync-status').textContent)",
+        timeout=30,
+    )
+    assert done == "Synced: 5 added, 0 updated, 0 removed."
+    page.reload()
+    status = page.evaluate("document.getElementById('sync-status').textContent")
+    assert " — 5 albums imported (5 new), " in status and status.startswith("Last synced ")
+
+
+def test_serve_page__small_screen_header_is_short_and_filters_open_behind_a_toggle(
+    catalog: dict[int, str | None], start_server: Start, chromium: str
+) -> None:
+    server = start_server()
+    with Browser(chromium, width=390, height=844) as phone:
+        phone.navigate(server.url + "/")
+        height = phone.evaluate("document.querySelector('header').getBoundingClientRect().height")
+        hidden = phone.evaluate("getComputedStyle(document.getElementById('more-filters')).display")
+        phone.evaluate("document.getElementById('toggle-filters').click()")
+        shown = phone.evaluate(
+            "document.querySelector('select[name=sort]').getBoundingClientRect().height"
+        )
+
+        assert height <= 120
+        assert hidden == "none"
+        assert shown > 0
+        assert phone.evaluate("document.getElementById('toggle-filters').ariaExpanded") == "true"
+
+
+def test_serve_page__one_tab_stop_per_tile_and_a_skip_link_first(
+    catalog: dict[int, str | None], start_server: Start, page: Browser
+) -> None:
+    server = start_server()
+    page.navigate(server.url + "/")
+
+    page.press("Tab", 9)
+    first = page.evaluate("[document.activeElement.className, document.activeElement.textContent]")
+    on_screen = page.evaluate("document.activeElement.getBoundingClientRect().top >= 0")
+    page.press("Enter", 13)
+    page.wait_for("document.activeElement.id === 'main'")
+    stops = []
+    for _ in range(6):
+        page.press("Tab", 9)
+        stops.append(page.evaluate("document.activeElement.closest('article')?.dataset.id"))
+
+    assert first == ["skip", "Skip to albums"] and on_screen
+    tiles: list[int] = page.evaluate(TILE_IDS)
+    assert stops == [str(i) for i in tiles[:6]]  # each Tab is the next album
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_serve_pages__buttons_and_links_reach_4_5_to_1_and_the_console_stays_clean(
+    catalog: dict[int, str | None], start_server: Start, page: Browser, scheme: str
+) -> None:
+    server = start_server()
+    page.color_scheme(scheme)
+    page.navigate(server.url + "/")
+    settle(page)
+    pairs = page.evaluate(
+        """[['#sync-now', null], ['.filters button.show', null], ['.t a', 'article'],
+            ['.l a', null], ['.stats', 'body'], ['.pager a', 'body'], ['#sync-status', 'body']]
+        .map(([sel, under]) => { const e = document.querySelector(sel);
+          const back = el => { for (; el; el = el.parentElement) {
+            const c = getComputedStyle(el).backgroundColor;
+            if (c !== 'rgba(0, 0, 0, 0)') return c; } return getComputedStyle(document.body).backgroundColor; };
+          return [sel, getComputedStyle(e).color, back(under ? e.closest(under) || e : e)]; })"""
+    )
+    album_id = next(i for i, spotify_id in catalog.items() if spotify_id)
+    page.navigate(f"{server.url}/albums/{album_id}")
+    page.wait_for("document.querySelector('#details table')")
+
+    ratios = {sel: _contrast(_rgb(fg), _rgb(bg)) for sel, fg, bg in pairs}
+    assert all(ratio >= 4.5 for ratio in ratios.values()), ratios
+    assert page.console_errors() == []
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
+
+
+def _contrast(one: tuple[float, ...], two: tuple[float, ...]) -> float:
+    def luminance(rgb: tuple[float, ...]) -> float:
+        c = [v / 255 for v in rgb]
+        lin = [x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_serve_album_page__copyrights_carry_their_symbol_once_and_back_keeps_the_filters(
+    spotify: SpotifyDouble, catalog: dict[int, str | None], start_server: Start, page: Browser
+) -> None:
+    server = start_server()
+    page.navigate(server.url + "/?sort=title&link=yes")
+    first = page.evaluate(f"{TILE_IDS}[0]")
+    spotify.set_copyrights(
+        str(catalog[first]),
+        [
+            {"text": "2021 InsideOut Music", "type": "C"},
+            {"text": "2021 InsideOut Music", "type": "P"},
+            {"text": "(P) 2020 Sony", "type": "P"},
+        ],
+    )
+
+    page.evaluate(f"document.querySelector('article[data-id=\"{first}\"] .t a').click()")
+    page.wait_for_load()
+    lines = page.wait_for(
+        "(l => l.length && l)([...document.querySelectorAll('#details .copyright')]"
+        ".map(p => p.textContent))"
+    )
+    back = page.evaluate("document.getElementById('back').getAttribute('href')")
+
+    assert lines == ["© ℗ 2021 InsideOut Music", "℗ 2020 Sony"]
+    assert back == "/?sort=title&link=yes"
+
+
+def test_serve_pages__a_rate_limit_says_until_when_on_the_tile_and_the_album_page(
+    spotify: SpotifyDouble, catalog: dict[int, str | None], start_server: Start, page: Browser
+) -> None:
+    server = start_server()
+    spotify.rate_limit(3600, endpoints={*API_ENDPOINTS, "oembed"})
+    page.navigate(server.url + "/")
+    page.evaluate(FRAMES)
+
+    tile = page.wait_for(
+        "(w => w && !w.classList.contains('ld') && w.textContent)"
+        "(document.querySelector('#tiles .c .w'))"
+    )
+    album_id = page.evaluate(f"{TILE_IDS}[0]")
+    page.navigate(f"{server.url}/albums/{album_id}")
+    cover = page.wait_for(
+        "document.querySelector('#details .loading') ? null : document.querySelector('#cover .w')?.textContent"
+    )
+
+    assert re.fullmatch(r"Rate-limited until \d\d:\d\d", tile)
+    assert re.match(r"[Rr]ate-limited until \d\d:\d\d", cover)

@@ -5,8 +5,14 @@
 //   tiles that follow as `then` so the server can fill its batch calls' free places.
 //   The answer gives the tile its image, or says why there is none.
 // - More tiles: when the "Next" link nears the viewport, the next page's tiles are
-//   fetched and appended (the link still works without this script).
-// - Sync: "Sync now" POSTs /api/sync; the status is polled every 2 s while one runs.
+//   fetched and appended (the link still works without this script); the address
+//   keeps the depth (`upto=N`, history.replaceState) and the history entry the tile at
+//   the top of the view, so Back (or a reload) renders as deep and scrolls to it.
+// - Search as you type: the form's fields apply themselves (text after a 250 ms
+//   pause, a choice at once); the address follows (replaceState) and the results are
+//   swapped in without a reload. The form still submits without this script.
+// - Sync: "Sync now" POSTs /api/sync; the status is polled every 2 s while one runs,
+//   and the tiles are read again once the import stage is over.
 // - The album page asks /api/albums/ID for tracks and details once it is shown.
 (function () {
   "use strict";
@@ -15,6 +21,8 @@
   var MOST_PER_REQUEST = 60;
   var BATCH = 20;            // albums per Spotify batch call
   var POLL_MS = 2000;
+  var TYPING_MS = 250;       // a pause in typing that applies the search
+  document.documentElement.classList.add("js");
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -151,15 +159,20 @@
   }
 
   // -- the next page's tiles appended as the end comes near ------------------------------------
+  var moreObserver = null;
+
   function loadMore() {
+    if (moreObserver) { moreObserver.disconnect(); moreObserver = null; }
     var more = document.getElementById("more"), grid = document.getElementById("tiles");
     if (!more || !grid || !("IntersectionObserver" in window)) { return; }
     var busy = false;
-    var io = new IntersectionObserver(function (entries) {
+    var io = moreObserver = new IntersectionObserver(function (entries) {
       if (!entries.some(function (e) { return e.isIntersecting; }) || busy) { return; }
       busy = true;
       var link = document.getElementById("more");
+      var page = Number(new URL(link.href).searchParams.get("page"));
       fetch(link.href).then(function (r) { return r.text(); }).then(function (html) {
+        if (io !== moreObserver) { return; }  // the results were swapped meanwhile
         var next = new DOMParser().parseFromString(html, "text/html");
         var tiles = next.querySelectorAll("#tiles > article");
         var fragment = document.createDocumentFragment();
@@ -167,9 +180,8 @@
         grid.appendChild(fragment);
         var last = document.getElementById("last"), nextLast = next.getElementById("last");
         if (last && nextLast) { last.textContent = nextLast.textContent; }
-        var pager = document.querySelector(".pager"), nextPager = next.querySelector(".pager");
-        if (pager && nextPager) { pager.replaceWith(document.importNode(nextPager, true)); }
-        io.disconnect();
+        pagerDownTo(page, next.getElementById("more"));
+        keepDepth(page);
         watch(grid);
         markLoaded(grid);
         busy = false;
@@ -177,6 +189,156 @@
       }).catch(function () { busy = false; });
     }, { rootMargin: "800px 0px" });
     io.observe(more);
+  }
+
+  // The pager says which pages the list holds now ("Pages 1–4 of 39"); "Next" leads on.
+  function pagerDownTo(page, nextMore) {
+    var pager = document.querySelector(".pager"), text = document.getElementById("page-of");
+    if (!pager || !text) { return; }
+    var first = pager.getAttribute("data-first"), pages = pager.getAttribute("data-pages");
+    text.textContent = (String(page) === first ? "Page " + page : "Pages " + first + "–" + page) +
+      " of " + pages;
+    var more = document.getElementById("more");
+    if (nextMore) { more.href = nextMore.getAttribute("href"); } else if (more) { more.remove(); }
+  }
+
+  // The address says how deep the list goes, so Back and reload render as much.
+  function keepDepth(page) {
+    var url = new URL(location.href);
+    url.searchParams.set("upto", String(page));
+    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  }
+
+  // -- the place in the list: the tile at the top of the view, kept in the history entry -----
+  var placeTimer = null;
+
+  function topTile() {
+    var header = document.querySelector("header");
+    var top = header ? header.getBoundingClientRect().bottom : 0;
+    var tiles = document.querySelectorAll("#tiles > article");
+    for (var i = 0; i < tiles.length; i++) {
+      if (tiles[i].getBoundingClientRect().bottom > top + 1) { return tiles[i]; }
+    }
+    return null;
+  }
+
+  function keepPlace() {
+    placeTimer = null;
+    var tile = topTile();
+    var state = Object.assign({}, history.state || {}, { tile: tile ? tile.getAttribute("data-id") : null });
+    history.replaceState(state, "", location.href);
+  }
+
+  function restorePlace() {
+    var id = history.state && history.state.tile;
+    var tile = id && document.querySelector('#tiles > article[data-id="' + CSS.escape(String(id)) + '"]');
+    if (!tile) { return; }
+    // Tiles far from the view are laid out with estimated sizes (content-visibility):
+    // scroll, let the tiles above take their real size, scroll again until it holds.
+    var tries = 0, still = 0;
+    (function place() {
+      var header = document.querySelector("header");
+      var below = header ? header.getBoundingClientRect().height : 0;
+      var off = tile.getBoundingClientRect().top - below;
+      if (Math.abs(off) > 1) { window.scrollBy(0, off); still = 0; } else { still++; }
+      if (still < 2 && tries++ < 60) {
+        requestAnimationFrame(place);
+      } else {
+        document.documentElement.setAttribute("data-restored", id);
+      }
+    })();
+  }
+
+  function place() {
+    if ("scrollRestoration" in history) { history.scrollRestoration = "manual"; }
+    restorePlace();
+    window.addEventListener("scroll", function () {
+      if (!placeTimer) { placeTimer = setTimeout(keepPlace, 150); }
+    }, { passive: true });
+    // Leaving the page (an album opened): the place as it is at that moment.
+    document.addEventListener("click", function (e) {
+      if (e.target.closest && e.target.closest("#tiles a")) { clearTimeout(placeTimer); keepPlace(); }
+    }, true);
+    window.addEventListener("pagehide", function () { clearTimeout(placeTimer); keepPlace(); });
+  }
+
+  // -- the form applies itself -------------------------------------------------------------------
+  var swapping = 0;
+
+  function formAddress(form) {
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) {
+      // An empty field, and the default order, say nothing.
+      if (typeof value !== "string" || !value.trim() || (name === "sort" && value === "date")) {
+        return;
+      }
+      params.append(name, value.trim());
+    });
+    var query = params.toString();
+    return "/" + (query ? "?" + query : "");
+  }
+
+  // Read the catalog at `address` and put its results, count and pager in place.
+  function swap(address) {
+    var mine = ++swapping;
+    var results = document.getElementById("results");
+    if (results) { results.setAttribute("aria-busy", "true"); }
+    return fetch(address, { headers: { "Accept": "text/html" } }).then(function (r) {
+      if (!r.ok && r.status !== 400) { throw new Error("HTTP " + r.status); }
+      return r.text();
+    }).then(function (html) {
+      if (mine !== swapping) { return; }  // a newer search has gone out meanwhile
+      var next = new DOMParser().parseFromString(html, "text/html");
+      var fresh = next.getElementById("results"), stats = next.getElementById("stats");
+      results = document.getElementById("results");
+      if (!fresh || !results) { location.assign(address); return; }
+      results.replaceWith(document.importNode(fresh, true));
+      var old = document.getElementById("stats");
+      if (old && stats) { old.replaceWith(document.importNode(stats, true)); }
+      var reset = document.querySelector("#filters .reset"), nextReset = next.querySelector("#filters .reset");
+      if (reset && !nextReset) { reset.remove(); }
+      if (!reset && nextReset) { document.querySelector("#filters .show").after(document.importNode(nextReset, true)); }
+      history.replaceState({}, "", address);
+      watch(document);
+      markLoaded(document);
+      loadMore();
+    }).catch(function () {
+      if (mine === swapping) { location.assign(address); }  // the plain way still works
+    });
+  }
+
+  function liveForm() {
+    var form = document.getElementById("filters");
+    if (!form) { return; }
+    var typing = null;
+    function apply() {
+      clearTimeout(typing);
+      typing = null;
+      var address = formAddress(form);
+      if (address !== location.pathname + location.search) {
+        history.replaceState({}, "", address);
+        window.scrollTo(0, 0);
+        swap(address);
+      }
+    }
+    form.addEventListener("input", function (e) {
+      if (e.target.tagName !== "INPUT") { return; }
+      clearTimeout(typing);
+      typing = setTimeout(apply, TYPING_MS);
+    });
+    form.addEventListener("change", function (e) {
+      if (e.target.tagName === "SELECT") { apply(); }
+    });
+    form.addEventListener("submit", function (e) { e.preventDefault(); apply(); });
+    var toggle = document.getElementById("toggle-filters"), more = document.getElementById("more-filters");
+    if (toggle && more) {
+      toggle.hidden = false;
+      toggle.addEventListener("click", function () {
+        var open = toggle.getAttribute("aria-expanded") !== "true";
+        toggle.setAttribute("aria-expanded", String(open));
+        more.classList.toggle("open", open);
+      });
+    }
   }
 
   // -- Sync now ----------------------------------------------------------------------------
@@ -194,7 +356,7 @@
     var box = document.getElementById("sync");
     if (!box) { return; }
     var button = document.getElementById("sync-now"), status = document.getElementById("sync-status");
-    var poller = null, wasRunning = false;
+    var poller = null, wasRunning = false, importing = false;
 
     function show(state) {
       status.classList.remove("err");
@@ -206,10 +368,11 @@
           state.done + "/" + state.total;
         text = "Syncing: " + stage;
       } else {
-        text = state.last_synced ? "Last synced " + ago(state.last_synced) : "Never synced";
+        text = state.last_synced ? "Last synced " + ago(state.last_synced) +
+          (state.last_synced_text ? " — " + state.last_synced_text : "") : "Never synced";
         if (state.state === "done" && wasRunning) {
           text = "Synced: " + state.added + " added, " + state.updated + " updated, " +
-            state.removed + " removed. Reload to see them.";
+            state.removed + " removed.";
         }
       }
       if (state.error) {
@@ -219,6 +382,13 @@
       status.textContent = text;
       button.disabled = state.state === "running";
       wasRunning = wasRunning || state.state === "running";
+      // The albums are in the store once the import stage is over: show them now,
+      // not after the covers (which come as the tiles ask for them anyway).
+      var nowImporting = state.state === "running" && state.stage === "import";
+      if (importing && !nowImporting && state.state !== "failed" && document.getElementById("results")) {
+        swap(location.pathname + location.search);
+      }
+      importing = nowImporting;
     }
 
     function poll() {
@@ -255,6 +425,27 @@
     var m = Math.floor((total % 3600) / 60), s = total % 60;
     var mm = h ? String(m).padStart(2, "0") : String(m);
     return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  // Spotify's copyrights carry a type: C (©, the release) or P (℗, the recording).
+  // Each text once, its symbols in front (a text that already has its symbol keeps it).
+  var SYMBOLS = { C: "©", P: "℗" };
+  function copyrightLines(copyrights) {
+    var lines = [], byText = {};
+    copyrights.forEach(function (c) {
+      var text = (typeof c === "string" ? c : (c && c.text) || "").trim();
+      var symbol = c && typeof c === "object" ? SYMBOLS[String(c.type || "").toUpperCase()] : null;
+      if (!text) { return; }
+      var bare = text.replace(/^(?:[©℗]|\((?:c|p)\))\s*/i, "");
+      var key = bare.toLowerCase();
+      if (!(key in byText)) { byText[key] = { text: bare, symbols: [], written: text }; lines.push(byText[key]); }
+      if (symbol && byText[key].symbols.indexOf(symbol) < 0) { byText[key].symbols.push(symbol); }
+    });
+    return lines.map(function (line) {
+      if (!line.symbols.length) { return line.written; }
+      return line.symbols.sort(function (a, b) { return a === "©" ? -1 : b === "©" ? 1 : 0; })
+        .join(" ") + " " + line.text;
+    });
   }
 
   function details() {
@@ -308,8 +499,8 @@
           sp.total_tracks + " tracks" : sp.tracks.length + " tracks"));
         box.appendChild(table);
       }
-      (sp.copyrights || []).forEach(function (c) {
-        box.appendChild(el("p", "small", typeof c === "string" ? c : (c.text || "")));
+      copyrightLines(sp.copyrights || []).forEach(function (line) {
+        box.appendChild(el("p", "small copyright", line));
       });
       if (a.cover_note) { box.appendChild(el("p", "note", a.cover_note)); }
       if (isHttp(sp.url)) {
@@ -331,8 +522,10 @@
     markLoaded(document);
     watch(document);
     loadMore();
+    liveForm();
     sync();
     details();
+    if (document.getElementById("tiles")) { place(); }
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jitspot.browse import BadQuery, BrowsePage, browse, parse_browse
+from jitspot.browse import BadQuery, BrowsePage, browse, landing, parse_browse
 from jitspot.catalog import Catalog
 from jitspot.covers import WINDOW, Closed, Coalescer, Looked
 from jitspot.errors import AlbumNotFound, JitspotError
@@ -40,10 +41,13 @@ from jitspot.export import (
     total_duration_ms,
 )
 from jitspot.gateway import Gates, Gateway
+from jitspot.resolver import NOT_BEFORE, remembered_until
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
 from jitspot.store import AlbumOrder, Facets, StoredAlbum, open_store
-from jitspot.sync import Syncer, SyncRefused, last_synced
+from jitspot.sync import Syncer, SyncRefused, last_synced, last_synced_text
+from jitspot.text import vocal_facet
+from jitspot.timetext import until_text
 from jitspot.views import AlbumView
 from jitspot.web.server import LOOPBACK_HOSTS
 
@@ -160,6 +164,7 @@ def _templates() -> Environment:
         initials=initials,
         safe_links=safe_links,
         total_duration_ms=total_duration_ms,
+        vocal_facet=vocal_facet,
         orders=[
             (AlbumOrder.DATE, "Newest first"),
             (AlbumOrder.ARTIST, "Artist"),
@@ -169,16 +174,40 @@ def _templates() -> Environment:
     return env
 
 
-def cover_json(looked: Looked, album_id: int) -> dict[str, Any]:
+def tile_reason(view: AlbumView, until: float | None, now: float) -> str:
+    """Why a tile shows no cover, in words; a rate limit says until when, in plain sight."""
+    if view["cover_state"] == "rate_limited" and until is not None:
+        return f"Rate-limited until {until_text(until, now)}"
+    return cover_reason(view)
+
+
+def cover_json(looked: Looked, album_id: int, now: float) -> dict[str, Any]:
     """The cover endpoint's answer: `cover_url`, `cover_state`, `note`, and words for a tile."""
     view = looked.views[album_id]
     answer = looked.cover(album_id).as_json()
     if has_cover(view):
         answer["reason"] = None
     else:
-        answer["reason"] = cover_reason(view)
+        answer["reason"] = tile_reason(view, looked.rate_limited_until, now)
         answer["cover_url"] = None  # only http(s) images, as everywhere
     return answer
+
+
+def back_to_catalog(back: str | None, referer: str | None, host: str | None) -> str:
+    """Where an album page's "← Catalog" leads: the catalog address the visitor came from.
+
+    `back` (a parameter) or the `Referer` of this server's own catalog page, kept only
+    when it is a path on this server's catalog (`/` and its query): never another site.
+    """
+    if back is not None:
+        parts = urlsplit(back)
+        if not parts.scheme and not parts.netloc and parts.path == "/" and "\\" not in back:
+            return back
+    if referer and host:
+        parts = urlsplit(referer)
+        if parts.scheme in ("http", "https") and parts.netloc == host and parts.path == "/":
+            return "/" + (f"?{parts.query}" if parts.query else "")
+    return "/"
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -198,25 +227,46 @@ def create_app(
     env = _templates()
 
     def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        catalog = site.catalog()
+        store = site.catalog().store
+        now = site.clock()
+        until = remembered_until(store, NOT_BEFORE, now)
         context.update(
             request=request,
             sheet_configured=bool(settings.sheet_url),
-            last_synced=last_synced(catalog.store),
+            last_synced=last_synced(store),
+            last_synced_text=last_synced_text(store),
+            reason=lambda view: tile_reason(view, until, now),
         )
         return HTMLResponse(env.get_template(name).render(context), status_code=status)
 
-    def browsed(request: Request) -> BrowsePage:
-        return browse(site.catalog(), parse_browse(_multi(request)))
+    def browsed(request: Request, *, landing_page: bool = False) -> BrowsePage:
+        query = _multi(request)
+        today = date.fromtimestamp(site.clock())
+        return browse(
+            site.catalog(), parse_browse(landing(query) if landing_page else query, today=today)
+        )
 
     def catalog_page(request: Request) -> Response:
-        result = browsed(request)
+        result = browsed(request, landing_page=True)
         facets = site.facets()
-        return page(request, "catalog.html", result=result, b=result.browse, facets=facets)
+        empty_store = result.total == 0 and not site.catalog().store.has_albums()
+        return page(
+            request,
+            "catalog.html",
+            result=result,
+            b=result.browse,
+            facets=facets,
+            empty_store=empty_store,
+        )
 
     def album_page(request: Request) -> Response:
         album = site.album(request.path_params["album_id"])
-        return page(request, "album.html", album=site.offline_view(album))
+        back = back_to_catalog(
+            request.query_params.get("back"),
+            request.headers.get("referer"),
+            request.headers.get("host"),
+        )
+        return page(request, "album.html", album=site.offline_view(album), back=back)
 
     def api_albums(request: Request) -> Response:
         result = browsed(request)
@@ -235,7 +285,7 @@ def create_app(
             looked = Looked({album.id: site.offline_view(album)}, None)
         else:
             looked = site.look_up([album], details=False)
-        return JSONResponse(cover_json(looked, album.id))
+        return JSONResponse(cover_json(looked, album.id, site.clock()))
 
     def api_covers(request: Request) -> Response:
         """Covers of several albums in one request (the page asks for what came into view).
@@ -248,7 +298,8 @@ def create_app(
         store = site.catalog().store
         albums = store.albums_by_ids(ids)
         looked = site.look_up(albums, details=False, then=store.albums_by_ids(then))
-        covers = [cover_json(looked, i) for i in dict.fromkeys(ids) if i in looked.views]
+        now = site.clock()
+        covers = [cover_json(looked, i, now) for i in dict.fromkeys(ids) if i in looked.views]
         return JSONResponse({"covers": covers})
 
     def api_sync_status(request: Request) -> Response:
@@ -335,12 +386,12 @@ def _paging_headers(request: Request, result: BrowsePage) -> dict[str, str]:
     b = result.browse
     base = str(request.url.replace(query=""))
     links = []
-    if b.page < result.pages:
-        links.append(f'<{base}{b.query_string(page=b.page + 1)}>; rel="next"')
-        links.append(f'<{base}{b.query_string(page=result.pages)}>; rel="last"')
+    if b.last_page < result.pages:
+        links.append(f'<{base}{b.query_string(page=b.last_page + 1, upto=None)}>; rel="next"')
+        links.append(f'<{base}{b.query_string(page=result.pages, upto=None)}>; rel="last"')
     if b.page > 1:
-        links.append(f'<{base}{b.query_string(page=b.page - 1)}>; rel="prev"')
-        links.append(f'<{base}{b.query_string(page=1)}>; rel="first"')
+        links.append(f'<{base}{b.query_string(page=b.page - 1, upto=None)}>; rel="prev"')
+        links.append(f'<{base}{b.query_string(page=1, upto=None)}>; rel="first"')
     headers = {
         "X-Total-Count": str(result.total),
         "X-Page": str(b.page),
@@ -352,9 +403,12 @@ def _paging_headers(request: Request, result: BrowsePage) -> dict[str, str]:
 
 
 def _sync_json(site: Site) -> dict[str, Any]:
-    return site.syncer.status.as_json(
-        last_synced(site.catalog().store), sheet_configured=bool(site.settings.sheet_url)
+    store = site.catalog().store
+    answer = site.syncer.status.as_json(
+        last_synced(store), sheet_configured=bool(site.settings.sheet_url)
     )
+    answer["last_synced_text"] = last_synced_text(store)
+    return answer
 
 
 def _same_origin(request: Request) -> bool:
