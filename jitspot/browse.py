@@ -7,10 +7,12 @@ from Spotify (covers that are not cached yet are asked for as they are seen).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 from urllib.parse import urlencode
 
+from jitspot.bounds import OutOfBounds, bounded_query, bounded_tabs
 from jitspot.catalog import Catalog
 from jitspot.errors import JitspotError
 from jitspot.store import AlbumFilter, AlbumOrder
@@ -19,6 +21,7 @@ from jitspot.views import AlbumView
 PER_PAGE = 60  # tiles per page: a few screens, fetched in ~3 batch calls when not cached
 MAX_PER_PAGE = 200
 MAX_PAGE = 100_000
+T = TypeVar("T")
 
 
 class BadQuery(JitspotError):
@@ -98,7 +101,9 @@ def parse_browse(query: Mapping[str, Sequence[str]]) -> Browse:
 
     Names: the FILTERS (`artist`, `genre`, `year`, `tab` (repeatable, a glob),
     `vocal`, `query`), `sort` (date, artist, title), `page`, `per_page`.
-    Empty values mean "not given", as an untouched form field sends them.
+    Empty values mean "not given", as an untouched form field sends them. The
+    CLI's bounds hold (jitspot/bounds.py): at most MAX_QUERY_WORDS different words,
+    MAX_TAB_GLOBS tabs.
     """
 
     def one(name: str) -> str | None:
@@ -106,6 +111,8 @@ def parse_browse(query: Mapping[str, Sequence[str]]) -> Browse:
         return values[-1] if values else None
 
     year_text = one("year")
+    query_text = one("query")
+    tab_values = query.get("tab", ())
     sort = one("sort") or AlbumOrder.DATE.value
     try:
         order = AlbumOrder(sort)
@@ -117,14 +124,22 @@ def parse_browse(query: Mapping[str, Sequence[str]]) -> Browse:
             artist=one("artist"),
             genre=one("genre"),
             year=_number("year", year_text, 1, 9999) if year_text else None,
-            tabs=tuple(v.strip() for v in query.get("tab", ()) if v.strip()),
+            tabs=_bounded("tab", bounded_tabs, tuple(v.strip() for v in tab_values if v.strip())),
             vocal=one("vocal"),
-            query=one("query"),
+            query=_bounded("query", bounded_query, query_text) if query_text else None,
         ),
         order=order,
         page=_number("page", one("page") or "1", 1, MAX_PAGE),
         per_page=_number("per_page", one("per_page") or str(PER_PAGE), 1, MAX_PER_PAGE),
     )
+
+
+def _bounded(name: str, check: Callable[[T], T], value: T) -> T:
+    """`check(value)` with its OutOfBounds as a BadQuery (a 400 that says why)."""
+    try:
+        return check(value)
+    except OutOfBounds as exc:
+        raise BadQuery(f"{name}: {exc}") from None
 
 
 def _number(name: str, text: str, low: int, high: int) -> int:

@@ -321,6 +321,83 @@ def test_server__refuses_a_host_that_is_not_loopback(start_server: Start) -> Non
     )
 
 
+BIG_ID = str(2**63)  # one past SQLite's largest integer
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+@pytest.mark.parametrize(
+    ("path", "status", "kind"),
+    [
+        (f"/albums/{BIG_ID}", 404, HTML),
+        (f"/api/albums/{BIG_ID}", 404, JSON),
+        (f"/api/albums/{BIG_ID}/cover", 404, JSON),
+        (f"/api/covers?id={BIG_ID}", 400, JSON),
+        (f"/api/covers?id=1&then={BIG_ID}", 400, JSON),
+        ("/albums/" + "9" * 5000, 404, HTML),  # past int()'s digit limit
+        ("/api/albums/" + "9" * 5000, 404, JSON),
+        ("/albums/-1", 404, HTML),
+        ("/api/covers?id=-1", 400, JSON),
+        ("/?query=" + "+".join(f"w{i}" for i in range(1000)), 400, HTML),
+        ("/api/albums?query=" + "+".join(f"w{i}" for i in range(1000)), 400, JSON),
+        ("/?" + "&".join(f"tab={i}*" for i in range(1000)), 400, HTML),
+        ("/api/albums?" + "&".join(f"tab={i}*" for i in range(1000)), 400, JSON),
+        ("/?page=" + "9" * 5000, 400, HTML),
+        ("/api/albums?page=-3", 400, JSON),
+    ],
+)
+def test_server__input_past_the_bounds_is_a_4xx_in_the_routes_own_form(
+    start_server: Start, path: str, status: int, kind: str
+) -> None:
+    answer = start_server().get(path)
+
+    assert answer.status_code == status
+    assert answer.headers["Content-Type"] == kind
+    assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+    assert "error" in (answer.json() if kind == JSON else {"error": answer.text})
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_api_albums__a_query_repeating_a_word_counts_it_once(start_server: Start) -> None:
+    answer = start_server().get("/api/albums?query=" + "+".join(["phantom"] * 1000))
+
+    assert answer.status_code == 200
+    assert _titles(answer.json()) == ["Friend of a Phantom"]
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("[::1", 400), ("[", 400), ("[::1]:x", 400), ("localhost:99999", 400), ("evil.example", 421)],
+)
+def test_server__a_host_header_it_cannot_read_or_answer_is_a_4xx_with_the_security_headers(
+    start_server: Start, host: str, status: int
+) -> None:
+    answer = start_server().get("/api/albums", headers={"Host": host})
+
+    assert answer.status_code == status
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+def test_server__a_bug_is_a_500_with_the_security_headers_and_a_json_error(
+    start_server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.site, "facets", broken)
+    monkeypatch.setattr(server.site, "syncer", None)  # GET /api/sync reads its status
+    page = server.get("/")
+    api = server.get("/api/sync")
+
+    assert [page.status_code, api.status_code] == [500, 500]
+    assert api.json() == {"error": "internal error (see the log)"}
+    assert page.headers["X-Frame-Options"] == api.headers["X-Frame-Options"] == "DENY"
+
+
 def test_server__pages_carry_a_content_security_policy(start_server: Start) -> None:
     answer = start_server().get("/")
 

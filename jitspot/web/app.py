@@ -25,6 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from jitspot.bounds import MAX_STORE_ID, store_id
 from jitspot.browse import BadQuery, BrowsePage, browse, parse_browse
 from jitspot.catalog import Catalog
 from jitspot.covers import WINDOW, Closed, Coalescer, Looked
@@ -215,7 +216,7 @@ def create_app(
         return page(request, "catalog.html", result=result, b=result.browse, facets=facets)
 
     def album_page(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+        album = site.album(_path_id(request))
         return page(request, "album.html", album=site.offline_view(album))
 
     def api_albums(request: Request) -> Response:
@@ -223,14 +224,14 @@ def create_app(
         return JSONResponse(result.albums, headers=_paging_headers(request, result))
 
     def api_album(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+        album = site.album(_path_id(request))
         if _offline(request):
             return JSONResponse(site.offline_view(album))
         looked = site.look_up([album], details=True)
         return JSONResponse(looked.views[album.id])
 
     def api_cover(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+        album = site.album(_path_id(request))
         if _offline(request):
             looked = Looked({album.id: site.offline_view(album)}, None)
         else:
@@ -287,10 +288,10 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", catalog_page),
-            Route("/albums/{album_id:int}", album_page),
+            Route("/albums/{album_id}", album_page),
             Route("/api/albums", api_albums),
-            Route("/api/albums/{album_id:int}", api_album),
-            Route("/api/albums/{album_id:int}/cover", api_cover),
+            Route("/api/albums/{album_id}", api_album),
+            Route("/api/albums/{album_id}/cover", api_cover),
             Route("/api/covers", api_covers),
             Route("/api/sync", api_sync_status, methods=["GET"]),
             Route("/api/sync", api_sync_start, methods=["POST"]),
@@ -320,14 +321,23 @@ def _multi(request: Request) -> dict[str, list[str]]:
     return {name: params.getlist(name) for name in params}
 
 
+def _path_id(request: Request) -> int:
+    """The album id in the path; an id no album can have (`abc`, 2^63) is a 404 too."""
+    text: str = request.path_params["album_id"]
+    album_id = store_id(text)
+    if album_id is None:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise AlbumNotFound(f"no album with id {shown}")
+    return album_id
+
+
 def _album_ids(values: list[str], *, name: str = "id") -> list[int]:
-    try:
-        ids = [int(value) for value in values]
-    except ValueError:
-        raise BadQuery(f"{name} must be a store id (a whole number)") from None
-    if len(ids) > MAX_COVERS_PER_REQUEST:
+    if len(values) > MAX_COVERS_PER_REQUEST:
         raise BadQuery(f"at most {MAX_COVERS_PER_REQUEST} {name} values per request")
-    return ids
+    ids = [store_id(value) for value in values]
+    if None in ids:
+        raise BadQuery(f"{name} must be a store id (a whole number from 1 to {MAX_STORE_ID})")
+    return [i for i in ids if i is not None]
 
 
 def _paging_headers(request: Request, result: BrowsePage) -> dict[str, str]:
@@ -373,7 +383,8 @@ def _same_origin(request: Request) -> bool:
 
 
 class _Guard:
-    """Every answer gets the security headers; a Host that is not this server's is refused."""
+    """Every answer gets the security headers; a Host that is not this server's is refused
+    (421), and one that cannot be read (`[::1`) is a 400."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None) -> None:
         self.app = app
@@ -383,18 +394,39 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.allowed is not None and _host_name(scope) not in self.allowed:
-            response = Response("Unknown host: this server answers on loopback only.\n", 421)
-            await response(scope, receive, send)
-            return
+
+        started = False
 
         async def with_headers(message: Any) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = message.setdefault("headers", [])
                 headers.extend(_SECURITY_HEADERS)
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        host = _host_name(scope)
+        if host is None:
+            response = Response("Bad Host header.\n", 400)
+            await response(scope, receive, with_headers)
+            return
+        if self.allowed is not None and host not in self.allowed:
+            response = Response("Unknown host: this server answers on loopback only.\n", 421)
+            await response(scope, receive, with_headers)
+            return
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            # A bug still gets an answer with the security headers (Starlette's own 500 is
+            # sent outside this middleware, without them); the traceback goes to the log.
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            if started:
+                raise
+            if scope["path"].startswith("/api/"):
+                answer: Response = JSONResponse({"error": "internal error (see the log)"}, 500)
+            else:
+                answer = Response("Internal error (see the server's log).\n", 500)
+            await answer(scope, receive, with_headers)
 
 
 _SECURITY_HEADERS = [
@@ -405,8 +437,15 @@ _SECURITY_HEADERS = [
 ]
 
 
-def _host_name(scope: Scope) -> str:
+def _host_name(scope: Scope) -> str | None:
+    """The Host header's name, lower-case ("" when there is none), or None when it cannot
+    be read as `name[:port]` (Starlette would fail on it later, as a 500)."""
     for name, value in scope["headers"]:
         if name == b"host":
-            return (urlsplit("//" + value.decode("latin-1")).hostname or "").lower()
+            try:
+                parts = urlsplit("//" + value.decode("latin-1"))
+                parts.port  # noqa: B018 (read for its ValueError: `host:x`, `host:99999`)
+            except ValueError:
+                return None
+            return (parts.hostname or "").lower()
     return ""
