@@ -405,6 +405,103 @@ def test_server__pages_carry_a_content_security_policy(start_server: Start) -> N
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
+# -- another site's pages cannot spend Spotify calls -----------------------------------------
+
+SPENDING = ["/api/covers?id=1&id=2&then=3", "/api/albums/1/cover", "/api/albums/1"]
+FOREIGN = [
+    {"Sec-Fetch-Site": "cross-site"},  # <img src> or fetch on another site's page
+    {"Sec-Fetch-Site": "same-site"},  # another port of this host: another server
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},  # a sandboxed frame
+    {"Referer": "http://evil.example/page.html"},  # a browser without Sec-Fetch-*
+]
+
+
+@pytest.mark.parametrize("path", SPENDING)
+@pytest.mark.parametrize("headers", FOREIGN)
+def test_spotify_endpoints__refuse_another_sites_page_at_no_call(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    path: str,
+    headers: dict[str, str],
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    spotify.reset()
+
+    answer = server.get(path, headers=headers)
+
+    assert answer.status_code == 403
+    assert answer.json()["error"].startswith("refused: another site's page cannot make")
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert spotify.count() == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, a script
+        {"Sec-Fetch-Site": "none"},  # a typed URL, a bookmark
+        {"Sec-Fetch-Site": "same-origin"},  # the server's own page script
+        {"Origin": "own", "Sec-Fetch-Site": "same-origin"},
+        {"Referer": "own"},
+    ],
+)
+def test_spotify_endpoints__answer_the_servers_own_pages_and_scripts(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    headers: dict[str, str],
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    spotify.reset()
+    own = {"Origin": server.url, "Referer": server.url + "/?genre=djent"}
+    sent = {name: own[name] if value == "own" else value for name, value in headers.items()}
+
+    answer = server.get("/api/covers?id=1&id=2", headers=sent)
+
+    assert answer.status_code == 200
+    assert [c["cover_state"] for c in answer.json()["covers"]] == ["fetched", "fetched"]
+    assert spotify.count() > 0
+
+
+def test_cover__offline_answers_another_sites_page_from_the_cache(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    server = start_server()
+    spotify.reset()
+
+    answer = server.get("/api/albums/1/cover?offline=1", headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert answer.status_code == 200
+    assert answer.json()["cover_state"] == "not_cached"
+    assert spotify.count() == 0
+
+
+def test_album_page__a_link_from_another_site_opens_from_the_cache_at_no_call(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    server = start_server()
+    spotify.reset()
+    navigation = {
+        "Sec-Fetch-Site": "cross-site",
+        "Sec-Fetch-Mode": "navigate",
+        "Referer": "https://forum.example/t/prog-2024",
+    }
+
+    page = server.get("/albums/2", headers=navigation)
+
+    assert page.status_code == 200
+    assert "Album 1" in page.text
+    assert spotify.count() == 0
+
+
 # -- covers ----------------------------------------------------------------------------------
 
 
@@ -795,6 +892,18 @@ def test_sync__from_another_origin_is_refused(
     assert [other.status_code, no_origin.status_code, other_port.status_code] == [403, 403, 403]
     assert server.get("/api/sync").json()["state"] == "idle"
     assert server.get("/api/albums").json() == []  # nothing was imported
+
+
+def test_sync__an_unreadable_referer_is_refused_in_words(
+    start_server: Start, make_sheet: MakeSheet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet(SHEET)))
+    server = start_server()
+
+    answer = server.post("/api/sync", origin=None, headers={"Referer": "http://[::1/page"})
+
+    assert answer.status_code == 403
+    assert answer.json()["error"].startswith("refused")
 
 
 def test_sync__without_a_sheet_says_how_to_set_one(start_server: Start) -> None:

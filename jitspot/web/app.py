@@ -9,6 +9,7 @@ calls Spotify goes through one `Coalescer`, and "Sync now" through one
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -290,9 +291,9 @@ def create_app(
             Route("/", catalog_page),
             Route("/albums/{album_id}", album_page),
             Route("/api/albums", api_albums),
-            Route("/api/albums/{album_id}", api_album),
-            Route("/api/albums/{album_id}/cover", api_cover),
-            Route("/api/covers", api_covers),
+            Route("/api/albums/{album_id}", _spends(api_album)),
+            Route("/api/albums/{album_id}/cover", _spends(api_cover)),
+            Route("/api/covers", _spends(api_covers)),
             Route("/api/sync", api_sync_status, methods=["GET"]),
             Route("/api/sync", api_sync_start, methods=["POST"]),
             # The package's own static directory, and nothing else (Starlette refuses
@@ -376,10 +377,70 @@ def _same_origin(request: Request) -> bool:
     """
     claimed = request.headers.get("origin")
     if not claimed or claimed == "null":
-        referer = urlsplit(request.headers.get("referer", ""))
-        claimed = f"{referer.scheme}://{referer.netloc}" if referer.netloc else None
+        claimed = request.headers.get("referer")
+    return claimed is not None and _is_own(request, claimed)
+
+
+def _cross_site(request: Request) -> str | None:
+    """Why a request comes from another site's page, or None when it does not (or cannot
+    be told: curl and scripts send neither `Sec-Fetch-Site` nor `Origin`).
+
+    `Sec-Fetch-Site` is the browser's own word (`same-origin`, and `none` for a typed
+    URL or a bookmark, are this server's; `same-site` is another port of this host,
+    another server); an `Origin` must be this server's; a browser too old for either
+    still sends the page's address as `Referer`.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {fetch_site}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return None if _is_own(request, origin) else f"Origin: {origin}"
+    referer = request.headers.get("referer")
+    if fetch_site is None and referer and not _is_own(request, referer):
+        return "Referer of another site"
+    return None
+
+
+def _spends(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """A route that may call Spotify: another site's page (an `<img src>` pointed at it)
+    cannot make this server spend calls and quota; `?offline=1` spends none, so it stays
+    open. A 403 that says why."""
+
+    @functools.wraps(handler)
+    def guarded(request: Request) -> Response:
+        why = None if _offline(request) else _cross_site(request)
+        if why is not None:
+            return JSONResponse(
+                {
+                    "error": "refused: another site's page cannot make this server call"
+                    f" Spotify ({why}); open it from the server's own pages"
+                },
+                status_code=403,
+            )
+        return handler(request)
+
+    return guarded
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL or Origin, the port filled in; None if unreadable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _is_own(request: Request, url: str) -> bool:
+    """Whether `url` (an Origin or a Referer) is on this server, as the Host header names it."""
     host = request.headers.get("host")
-    return bool(claimed and host) and claimed == f"{request.url.scheme}://{host}"
+    own = _origin(f"{request.scope['scheme']}://{host}") if host else None
+    return own is not None and _origin(url) == own
 
 
 class _Guard:
