@@ -28,7 +28,7 @@ REQUEST_TIMEOUT = 10.0  # seconds for a request (head and body) to arrive
 KEEP_ALIVE = 5  # seconds a connection may wait idle for its next request (uvicorn's unit: int)
 MAX_CONNECTIONS = 512  # past it a request is a 503 at once (open files stay below 1024)
 BACKLOG = 128  # connections the kernel queues before the server accepts them
-MAX_HEAD_BYTES = 16 * 1024  # a longer request line and headers are a 400
+MAX_HEAD_BYTES = 16 * 1024  # what an unfinished request head may buffer (then a 400)
 
 log = logging.getLogger("jitspot.web")
 
