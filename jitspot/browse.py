@@ -7,11 +7,13 @@ from Spotify (covers that are not cached yet are asked for as they are seen).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TypeVar
 from urllib.parse import urlencode
 
+from jitspot.bounds import OutOfBounds, bounded_query, bounded_tabs
 from jitspot.catalog import Catalog
 from jitspot.errors import JitspotError
 from jitspot.store import AlbumFilter, AlbumOrder
@@ -32,6 +34,7 @@ LANDING: dict[str, list[str]] = {"released": ["yes"], "link": ["yes"]}
 # Names that are not a choice of albums: they keep the landing choices.
 _NOT_CHOICES = frozenset({"page", "per_page", "upto"})
 _YES_NO_ANY = {"yes": True, "no": False, "any": None}
+T = TypeVar("T")
 
 
 class BadQuery(JitspotError):
@@ -143,6 +146,8 @@ def parse_browse(query: Mapping[str, Sequence[str]], *, today: date | None = Non
     `vocal`, `query`), `released` (yes: out by `today`; any), `link` (yes: with a
     Spotify link, no: without, any), `sort` (date, artist, title), `page`,
     `per_page`. Empty values mean "not given", as an untouched form field sends them.
+    The CLI's bounds hold (jitspot/bounds.py): at most MAX_QUERY_WORDS different
+    words, MAX_TAB_GLOBS tabs.
     """
 
     def one(name: str) -> str | None:
@@ -150,6 +155,8 @@ def parse_browse(query: Mapping[str, Sequence[str]], *, today: date | None = Non
         return values[-1] if values else None
 
     year_text = one("year")
+    query_text = one("query")
+    tab_values = query.get("tab", ())
     sort = one("sort") or AlbumOrder.DATE.value
     try:
         order = AlbumOrder(sort)
@@ -162,9 +169,9 @@ def parse_browse(query: Mapping[str, Sequence[str]], *, today: date | None = Non
             artist=one("artist"),
             genre=one("genre"),
             year=_number("year", year_text, 1, 9999) if year_text else None,
-            tabs=tuple(v.strip() for v in query.get("tab", ()) if v.strip()),
+            tabs=_bounded("tab", bounded_tabs, tuple(v.strip() for v in tab_values if v.strip())),
             vocal=one("vocal"),
-            query=one("query"),
+            query=_bounded("query", bounded_query, query_text) if query_text else None,
             released_by=(today or date.today()).isoformat() if released else None,
             linked=_choice("link", one("link"), _YES_NO_ANY),
         ),
@@ -183,6 +190,14 @@ def _choice(name: str, text: str | None, values: Mapping[str, bool | None]) -> b
         return values[text.lower()]
     except KeyError:
         raise BadQuery(f"{name} must be one of {', '.join(values)} (got {text!r})") from None
+
+
+def _bounded(name: str, check: Callable[[T], T], value: T) -> T:
+    """`check(value)` with its OutOfBounds as a BadQuery (a 400 that says why)."""
+    try:
+        return check(value)
+    except OutOfBounds as exc:
+        raise BadQuery(f"{name}: {exc}") from None
 
 
 def _number(name: str, text: str, low: int, high: int) -> int:

@@ -23,13 +23,16 @@ from jitspot.web.server import bind, server_for
 class Served:
     """A running server; `get`/`post` speak to it with its own origin by default."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, *, server: dict[str, Any] | None = None, **options: Any
+    ) -> None:
+        """`options` go to `create_app`, `server` to `server_for` (timeouts, limits)."""
         self.app = create_app(settings, **options)
         self.sock = bind("127.0.0.1", 0)  # the socket and the server of `jitspot serve`
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.requests: list[tuple[str, str]] = []  # (path, query) of every HTTP request
-        self.server = server_for(self._recorded)
+        self.server = server_for(self._recorded, **(server or {}))
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )

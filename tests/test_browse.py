@@ -58,6 +58,11 @@ def test_parse_browse__empty_fields_of_an_untouched_form_mean_not_given() -> Non
         ({"page": ["-1"]}, "page must be between 1 and 100000 (got -1)"),
         ({"per_page": ["201"]}, "per_page must be between 1 and 200 (got 201)"),
         ({"sort": ["random"]}, "sort must be one of date, artist, title (got 'random')"),
+        (
+            {"query": [" ".join(f"w{i}" for i in range(1000))]},
+            "query: at most 32 different words, got 1000; narrow the query",
+        ),
+        ({"tab": [f"{i}*" for i in range(1000)]}, "tab: at most 64 tab globs, got 1000"),
     ],
 )
 def test_parse_browse__refuses_what_it_cannot_read(
@@ -67,6 +72,14 @@ def test_parse_browse__refuses_what_it_cannot_read(
         parse_browse(query)
 
     assert str(caught.value) == message
+
+
+def test_parse_browse__a_query_repeating_words_keeps_each_once_as_the_cli_does() -> None:
+    repeated = parse_browse({"query": [" ".join(["Prog"] * 1000 + ["métal"])]})
+    typed = parse_browse({"query": ["Sólstafir Berdreyminn"]})
+
+    assert repeated.filter.query == "prog metal"
+    assert typed.filter.query == "Sólstafir Berdreyminn"  # nothing repeated: as typed
 
 
 def test_browse_query_string__round_trips_and_leaves_defaults_out() -> None:

@@ -322,11 +322,185 @@ def test_server__refuses_a_host_that_is_not_loopback(start_server: Start) -> Non
     )
 
 
+BIG_ID = str(2**63)  # one past SQLite's largest integer
+JSON = "application/json"
+HTML = "text/html; charset=utf-8"
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+@pytest.mark.parametrize(
+    ("path", "status", "kind"),
+    [
+        (f"/albums/{BIG_ID}", 404, HTML),
+        (f"/api/albums/{BIG_ID}", 404, JSON),
+        (f"/api/albums/{BIG_ID}/cover", 404, JSON),
+        (f"/api/covers?id={BIG_ID}", 400, JSON),
+        (f"/api/covers?id=1&then={BIG_ID}", 400, JSON),
+        ("/albums/" + "9" * 5000, 404, HTML),  # past int()'s digit limit
+        ("/api/albums/" + "9" * 5000, 404, JSON),
+        ("/albums/-1", 404, HTML),
+        ("/api/covers?id=-1", 400, JSON),
+        ("/?query=" + "+".join(f"w{i}" for i in range(1000)), 400, HTML),
+        ("/api/albums?query=" + "+".join(f"w{i}" for i in range(1000)), 400, JSON),
+        ("/?" + "&".join(f"tab={i}*" for i in range(1000)), 400, HTML),
+        ("/api/albums?" + "&".join(f"tab={i}*" for i in range(1000)), 400, JSON),
+        ("/?page=" + "9" * 5000, 400, HTML),
+        ("/api/albums?page=-3", 400, JSON),
+    ],
+)
+def test_server__input_past_the_bounds_is_a_4xx_in_the_routes_own_form(
+    start_server: Start, path: str, status: int, kind: str
+) -> None:
+    answer = start_server().get(path)
+
+    assert answer.status_code == status
+    assert answer.headers["Content-Type"] == kind
+    assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+    assert "error" in (answer.json() if kind == JSON else {"error": answer.text})
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_api_albums__a_query_repeating_a_word_counts_it_once(start_server: Start) -> None:
+    answer = start_server().get("/api/albums?query=" + "+".join(["phantom"] * 1000))
+
+    assert answer.status_code == 200
+    assert _titles(answer.json()) == ["Friend of a Phantom"]
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("[::1", 400), ("[", 400), ("[::1]:x", 400), ("localhost:99999", 400), ("evil.example", 421)],
+)
+def test_server__a_host_header_it_cannot_read_or_answer_is_a_4xx_with_the_security_headers(
+    start_server: Start, host: str, status: int
+) -> None:
+    answer = start_server().get("/api/albums", headers={"Host": host})
+
+    assert answer.status_code == status
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+
+
+def test_server__a_bug_is_a_500_with_the_security_headers_and_a_json_error(
+    start_server: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(server.site, "facets", broken)
+    monkeypatch.setattr(server.site, "syncer", None)  # GET /api/sync reads its status
+    page = server.get("/")
+    api = server.get("/api/sync")
+
+    assert [page.status_code, api.status_code] == [500, 500]
+    assert api.json() == {"error": "internal error (see the log)"}
+    assert page.headers["X-Frame-Options"] == api.headers["X-Frame-Options"] == "DENY"
+
+
 def test_server__pages_carry_a_content_security_policy(start_server: Start) -> None:
     answer = start_server().get("/")
 
     assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# -- another site's pages cannot spend Spotify calls -----------------------------------------
+
+SPENDING = ["/api/covers?id=1&id=2&then=3", "/api/albums/1/cover", "/api/albums/1"]
+FOREIGN = [
+    {"Sec-Fetch-Site": "cross-site"},  # <img src> or fetch on another site's page
+    {"Sec-Fetch-Site": "same-site"},  # another port of this host: another server
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},  # a sandboxed frame
+    {"Referer": "http://evil.example/page.html"},  # a browser without Sec-Fetch-*
+]
+
+
+@pytest.mark.parametrize("path", SPENDING)
+@pytest.mark.parametrize("headers", FOREIGN)
+def test_spotify_endpoints__refuse_another_sites_page_at_no_call(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    path: str,
+    headers: dict[str, str],
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    spotify.reset()
+
+    answer = server.get(path, headers=headers)
+
+    assert answer.status_code == 403
+    assert answer.json()["error"].startswith("refused: another site's page cannot make")
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert spotify.count() == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, a script
+        {"Sec-Fetch-Site": "none"},  # a typed URL, a bookmark
+        {"Sec-Fetch-Site": "same-origin"},  # the server's own page script
+        {"Origin": "own", "Sec-Fetch-Site": "same-origin"},
+        {"Referer": "own"},
+    ],
+)
+def test_spotify_endpoints__answer_the_servers_own_pages_and_scripts(
+    spotify: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+    headers: dict[str, str],
+) -> None:
+    _catalog(spotify, make_sheet, run, 3)
+    server = start_server()
+    spotify.reset()
+    own = {"Origin": server.url, "Referer": server.url + "/?genre=djent"}
+    sent = {name: own[name] if value == "own" else value for name, value in headers.items()}
+
+    answer = server.get("/api/covers?id=1&id=2", headers=sent)
+
+    assert answer.status_code == 200
+    assert [c["cover_state"] for c in answer.json()["covers"]] == ["fetched", "fetched"]
+    assert spotify.count() > 0
+
+
+def test_cover__offline_answers_another_sites_page_from_the_cache(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    server = start_server()
+    spotify.reset()
+
+    answer = server.get("/api/albums/1/cover?offline=1", headers={"Sec-Fetch-Site": "cross-site"})
+
+    assert answer.status_code == 200
+    assert answer.json()["cover_state"] == "not_cached"
+    assert spotify.count() == 0
+
+
+def test_album_page__a_link_from_another_site_opens_from_the_cache_at_no_call(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    _catalog(spotify, make_sheet, run, 2)
+    server = start_server()
+    spotify.reset()
+    navigation = {
+        "Sec-Fetch-Site": "cross-site",
+        "Sec-Fetch-Mode": "navigate",
+        "Referer": "https://forum.example/t/prog-2024",
+    }
+
+    page = server.get("/albums/2", headers=navigation)
+
+    assert page.status_code == 200
+    assert "Album 1" in page.text
+    assert spotify.count() == 0
 
 
 # -- covers ----------------------------------------------------------------------------------
@@ -719,6 +893,18 @@ def test_sync__from_another_origin_is_refused(
     assert [other.status_code, no_origin.status_code, other_port.status_code] == [403, 403, 403]
     assert server.get("/api/sync").json()["state"] == "idle"
     assert server.get("/api/albums").json() == []  # nothing was imported
+
+
+def test_sync__an_unreadable_referer_is_refused_in_words(
+    start_server: Start, make_sheet: MakeSheet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet(SHEET)))
+    server = start_server()
+
+    answer = server.post("/api/sync", origin=None, headers={"Referer": "http://[::1/page"})
+
+    assert answer.status_code == 403
+    assert answer.json()["error"].startswith("refused")
 
 
 def test_sync__without_a_sheet_says_how_to_set_one(start_server: Start) -> None:

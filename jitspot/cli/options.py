@@ -10,6 +10,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from jitspot.bounds import (
+    MAX_QUERY_WORDS,
+    MAX_STORE_ID,
+    OutOfBounds,
+    bounded_query,
+    bounded_tabs,
+)
 from jitspot.store import AlbumFilter
 
 R = TypeVar("R")
@@ -52,11 +59,9 @@ ArtistOpt = Annotated[
 GenreOpt = Annotated[
     str | None, typer.Option("--genre", help="A sheet genre contains NAME, e.g. djent.")
 ]
-# Bounds on what reaches SQL: every word, glob and number becomes a clause or a parameter,
-# and SQLite overflows past 64-bit integers and ~1000-deep expressions.
-MAX_QUERY_WORDS = 32
-MAX_TAB_GLOBS = 64
-SQLITE_MAX_INT = 2**63 - 1
+# Bounds on what reaches SQL (every word, glob and number becomes a clause or a parameter),
+# shared with `serve`'s query strings: jitspot/bounds.py.
+SQLITE_MAX_INT = MAX_STORE_ID
 
 
 def store_id_option(help: str) -> Any:
@@ -67,23 +72,22 @@ def store_id_option(help: str) -> Any:
 
 
 def _bounded_tabs(value: list[str] | None) -> list[str] | None:
-    if value and len(value) > MAX_TAB_GLOBS:
-        raise typer.BadParameter(f"at most {MAX_TAB_GLOBS} tab globs, got {len(value)}")
+    if value:
+        try:
+            bounded_tabs(tuple(value))
+        except OutOfBounds as exc:
+            raise typer.BadParameter(str(exc)) from None
     return value
 
 
 def _bounded_query(value: str | None) -> str | None:
-    """The query's distinct words (order kept): repeats add nothing but SQL clauses."""
+    """The query, its repeated words dropped: repeats add nothing but SQL clauses."""
     if value is None:
         return None
-    from jitspot.text import fold
-
-    words = list(dict.fromkeys(fold(value).split()))
-    if len(words) > MAX_QUERY_WORDS:
-        raise typer.BadParameter(
-            f"at most {MAX_QUERY_WORDS} different words, got {len(words)}; narrow the query"
-        )
-    return " ".join(words)
+    try:
+        return bounded_query(value)
+    except OutOfBounds as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 YearOpt = Annotated[

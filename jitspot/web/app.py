@@ -9,6 +9,7 @@ calls Spotify goes through one `Coalescer`, and "Sync now" through one
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from jitspot.bounds import MAX_STORE_ID, store_id
 from jitspot.browse import BadQuery, BrowsePage, browse, landing, parse_browse
 from jitspot.catalog import Catalog
 from jitspot.covers import WINDOW, Closed, Coalescer, Looked
@@ -260,7 +262,7 @@ def create_app(
         )
 
     def album_page(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+        album = site.album(_path_id(request))
         back = back_to_catalog(
             request.query_params.get("back"),
             request.headers.get("referer"),
@@ -273,14 +275,14 @@ def create_app(
         return JSONResponse(result.albums, headers=_paging_headers(request, result))
 
     def api_album(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+        album = site.album(_path_id(request))
         if _offline(request):
             return JSONResponse(site.offline_view(album))
         looked = site.look_up([album], details=True)
         return JSONResponse(looked.views[album.id])
 
     def api_cover(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+        album = site.album(_path_id(request))
         if _offline(request):
             looked = Looked({album.id: site.offline_view(album)}, None)
         else:
@@ -338,11 +340,11 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", catalog_page),
-            Route("/albums/{album_id:int}", album_page),
+            Route("/albums/{album_id}", album_page),
             Route("/api/albums", api_albums),
-            Route("/api/albums/{album_id:int}", api_album),
-            Route("/api/albums/{album_id:int}/cover", api_cover),
-            Route("/api/covers", api_covers),
+            Route("/api/albums/{album_id}", _spends(api_album)),
+            Route("/api/albums/{album_id}/cover", _spends(api_cover)),
+            Route("/api/covers", _spends(api_covers)),
             Route("/api/sync", api_sync_status, methods=["GET"]),
             Route("/api/sync", api_sync_start, methods=["POST"]),
             # The package's own static directory, and nothing else (Starlette refuses
@@ -371,14 +373,23 @@ def _multi(request: Request) -> dict[str, list[str]]:
     return {name: params.getlist(name) for name in params}
 
 
+def _path_id(request: Request) -> int:
+    """The album id in the path; an id no album can have (`abc`, 2^63) is a 404 too."""
+    text: str = request.path_params["album_id"]
+    album_id = store_id(text)
+    if album_id is None:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise AlbumNotFound(f"no album with id {shown}")
+    return album_id
+
+
 def _album_ids(values: list[str], *, name: str = "id") -> list[int]:
-    try:
-        ids = [int(value) for value in values]
-    except ValueError:
-        raise BadQuery(f"{name} must be a store id (a whole number)") from None
-    if len(ids) > MAX_COVERS_PER_REQUEST:
+    if len(values) > MAX_COVERS_PER_REQUEST:
         raise BadQuery(f"at most {MAX_COVERS_PER_REQUEST} {name} values per request")
-    return ids
+    ids = [store_id(value) for value in values]
+    if None in ids:
+        raise BadQuery(f"{name} must be a store id (a whole number from 1 to {MAX_STORE_ID})")
+    return [i for i in ids if i is not None]
 
 
 def _paging_headers(request: Request, result: BrowsePage) -> dict[str, str]:
@@ -420,14 +431,75 @@ def _same_origin(request: Request) -> bool:
     """
     claimed = request.headers.get("origin")
     if not claimed or claimed == "null":
-        referer = urlsplit(request.headers.get("referer", ""))
-        claimed = f"{referer.scheme}://{referer.netloc}" if referer.netloc else None
+        claimed = request.headers.get("referer")
+    return claimed is not None and _is_own(request, claimed)
+
+
+def _cross_site(request: Request) -> str | None:
+    """Why a request comes from another site's page, or None when it does not (or cannot
+    be told: curl and scripts send neither `Sec-Fetch-Site` nor `Origin`).
+
+    `Sec-Fetch-Site` is the browser's own word (`same-origin`, and `none` for a typed
+    URL or a bookmark, are this server's; `same-site` is another port of this host,
+    another server); an `Origin` must be this server's; a browser too old for either
+    still sends the page's address as `Referer`.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site in ("cross-site", "same-site"):
+        return f"Sec-Fetch-Site: {fetch_site}"
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return None if _is_own(request, origin) else f"Origin: {origin}"
+    referer = request.headers.get("referer")
+    if fetch_site is None and referer and not _is_own(request, referer):
+        return "Referer of another site"
+    return None
+
+
+def _spends(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+    """A route that may call Spotify: another site's page (an `<img src>` pointed at it)
+    cannot make this server spend calls and quota; `?offline=1` spends none, so it stays
+    open. A 403 that says why."""
+
+    @functools.wraps(handler)
+    def guarded(request: Request) -> Response:
+        why = None if _offline(request) else _cross_site(request)
+        if why is not None:
+            return JSONResponse(
+                {
+                    "error": "refused: another site's page cannot make this server call"
+                    f" Spotify ({why}); open it from the server's own pages"
+                },
+                status_code=403,
+            )
+        return handler(request)
+
+    return guarded
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL or Origin, the port filled in; None if unreadable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _is_own(request: Request, url: str) -> bool:
+    """Whether `url` (an Origin or a Referer) is on this server, as the Host header names it."""
     host = request.headers.get("host")
-    return bool(claimed and host) and claimed == f"{request.url.scheme}://{host}"
+    own = _origin(f"{request.scope['scheme']}://{host}") if host else None
+    return own is not None and _origin(url) == own
 
 
 class _Guard:
-    """Every answer gets the security headers; a Host that is not this server's is refused."""
+    """Every answer gets the security headers; a Host that is not this server's is refused
+    (421), and one that cannot be read (`[::1`) is a 400."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None) -> None:
         self.app = app
@@ -437,18 +509,39 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.allowed is not None and _host_name(scope) not in self.allowed:
-            response = Response("Unknown host: this server answers on loopback only.\n", 421)
-            await response(scope, receive, send)
-            return
+
+        started = False
 
         async def with_headers(message: Any) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = message.setdefault("headers", [])
                 headers.extend(_SECURITY_HEADERS)
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        host = _host_name(scope)
+        if host is None:
+            response = Response("Bad Host header.\n", 400)
+            await response(scope, receive, with_headers)
+            return
+        if self.allowed is not None and host not in self.allowed:
+            response = Response("Unknown host: this server answers on loopback only.\n", 421)
+            await response(scope, receive, with_headers)
+            return
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            # A bug still gets an answer with the security headers (Starlette's own 500 is
+            # sent outside this middleware, without them); the traceback goes to the log.
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            if started:
+                raise
+            if scope["path"].startswith("/api/"):
+                answer: Response = JSONResponse({"error": "internal error (see the log)"}, 500)
+            else:
+                answer = Response("Internal error (see the server's log).\n", 500)
+            await answer(scope, receive, with_headers)
 
 
 _SECURITY_HEADERS = [
@@ -459,8 +552,15 @@ _SECURITY_HEADERS = [
 ]
 
 
-def _host_name(scope: Scope) -> str:
+def _host_name(scope: Scope) -> str | None:
+    """The Host header's name, lower-case ("" when there is none), or None when it cannot
+    be read as `name[:port]` (Starlette would fail on it later, as a 500)."""
     for name, value in scope["headers"]:
         if name == b"host":
-            return (urlsplit("//" + value.decode("latin-1")).hostname or "").lower()
+            try:
+                parts = urlsplit("//" + value.decode("latin-1"))
+                parts.port  # noqa: B018 (read for its ValueError: `host:x`, `host:99999`)
+            except ValueError:
+                return None
+            return (parts.hostname or "").lower()
     return ""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
+import logging
 import socket
 from types import FrameType
 
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from jitspot.errors import ConfigError
 
@@ -16,6 +20,17 @@ from jitspot.errors import ConfigError
 # refused: a page on another site whose name resolves to 127.0.0.1 (DNS rebinding)
 # would otherwise be "same-origin" with the server.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+# What a client may hold of the server. A browser sends a request in one packet and keeps
+# at most 6 connections to a server open; a client that trickles a request or connects
+# and says nothing is closed at REQUEST_TIMEOUT, an idle kept-alive one at KEEP_ALIVE.
+REQUEST_TIMEOUT = 10.0  # seconds for a request (head and body) to arrive
+KEEP_ALIVE = 5  # seconds a connection may wait idle for its next request (uvicorn's unit: int)
+MAX_CONNECTIONS = 512  # past it a request is a 503 at once (open files stay below 1024)
+BACKLOG = 128  # connections the kernel queues before the server accepts them
+MAX_HEAD_BYTES = 16 * 1024  # what an unfinished request head may buffer (then a 400)
+
+log = logging.getLogger("jitspot.web")
 
 
 def is_loopback(host: str) -> bool:
@@ -44,7 +59,7 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((address, port))
-        sock.listen(128)
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -68,16 +83,82 @@ class Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def server_for(app: ASGIApp, *, verbose: bool = False) -> Server:
+class _DeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request to arrive whole.
+
+    uvicorn (0.55) has no such timeout (its issue #157 has asked for a
+    `--timeout-request-start` since 2018): its keep-alive timer runs only between
+    requests and the first byte received cancels it, so a client that trickles a
+    request head a byte at a time, or connects and sends nothing, holds its
+    connection for ever. An ASGI middleware cannot help, as it runs only once the
+    head is complete; the guard belongs here, where the bytes arrive. The clock
+    starts with the connection, or with the first byte of a kept-alive one's next
+    request, and stops once the request (head and body) is in; the app's own time
+    to answer is not counted.
+    """
+
+    request_timeout = REQUEST_TIMEOUT
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._deadline: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def _watch(self) -> None:
+        """Start the clock while a request is on its way in; stop it once it is in."""
+        arriving = self.conn.their_state in (h11.IDLE, h11.SEND_BODY)
+        if arriving and not self.transport.is_closing():
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(self.request_timeout, self._expired)
+        else:
+            self._stop_clock()
+
+    def _stop_clock(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.info(
+                "closing a connection whose request did not arrive in %ss", self.request_timeout
+            )
+            self.transport.close()
+
+
+def server_for(
+    app: ASGIApp,
+    *,
+    verbose: bool = False,
+    request_timeout: float = REQUEST_TIMEOUT,
+    keep_alive: int = KEEP_ALIVE,
+    max_connections: int = MAX_CONNECTIONS,
+) -> Server:
     """uvicorn for `app` (run it with `.run(sockets=[bind(...)])`): jitspot's logging,
-    access lines only when `verbose`, no Server header, the app's lifespan on."""
+    access lines only when `verbose`, no Server header, the app's lifespan on, and the
+    limits above on what slow or many clients may hold (the tests shorten them)."""
+    protocol = type("DeadlineProtocol", (_DeadlineProtocol,), {"request_timeout": request_timeout})
     config = uvicorn.Config(
         app,
         interface="asgi3",
+        http=protocol,
         log_config=None,
         log_level="info" if verbose else "warning",
         access_log=verbose,
         server_header=False,
         lifespan="on",
+        timeout_keep_alive=keep_alive,
+        limit_concurrency=max_connections,
+        backlog=BACKLOG,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     return Server(config)
