@@ -820,3 +820,31 @@ def test_covers__no_riders_when_each_album_is_a_call_of_its_own(
     assert {c["cover_state"] for c in answer["covers"]} == {"fetched"}
     assert spotify.count("oembed") == 3  # the three asked, none of the 27 that follow
     assert spotify.count("album") == 0
+
+
+WORKER_THREADS = 40  # anyio's default limit on the threads that run sync endpoints
+
+
+def test_covers__requests_waiting_for_spotify_hold_no_thread_so_pages_still_answer(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    waiting = WORKER_THREADS + 5
+    _catalog(spotify, make_sheet, run, waiting)
+    server = start_server()
+    spotify.hold_until_concurrent(10_000, timeout=120)  # every call waits for reset()
+    with ThreadPoolExecutor(waiting) as pool:
+        try:
+            covers = [pool.submit(server.get, f"/api/covers?id={i}") for i in range(1, waiting + 1)]
+            while sum(1 for path, _ in server.requests if path == "/api/covers") < waiting:
+                time.sleep(0.01)  # every cover request has reached the app
+            while spotify.count() == 0:
+                time.sleep(0.01)  # ...and the coalescer waits for Spotify
+
+            page = server.get("/", timeout=15)
+            static = server.get("/static/serve.js", timeout=15)
+        finally:
+            spotify.reset()  # Spotify answers
+        answers = [future.result().json()["covers"] for future in covers]
+    assert page.status_code == 200
+    assert static.status_code == 200
+    assert [a[0]["cover_state"] for a in answers] == ["fetched"] * waiting

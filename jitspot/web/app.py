@@ -9,6 +9,7 @@ calls Spotify goes through one `Coalescer`, and "Sync now" through one
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -126,10 +128,13 @@ class Site:
             raise AlbumNotFound(f"no album with id {album_id}")
         return album
 
-    def look_up(
+    async def look_up(
         self, albums: Sequence[StoredAlbum], *, details: bool, then: Sequence[StoredAlbum] = ()
     ) -> Looked:
-        return self.coalescer.look_up(albums, details=details, then=then, timeout=LOOKUP_TIMEOUT)
+        """The coalescer's answer, awaited on the event loop: a request waiting for Spotify
+        holds no worker thread, so pages and static files never queue behind covers."""
+        asked = self.coalescer.ask(albums, details=details, then=then)
+        return await asyncio.wait_for(asyncio.wrap_future(asked), LOOKUP_TIMEOUT)
 
     def close(self) -> None:
         self.syncer.close()
@@ -222,22 +227,26 @@ def create_app(
         result = browsed(request)
         return JSONResponse(result.albums, headers=_paging_headers(request, result))
 
-    def api_album(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+    # The endpoints that may wait for Spotify are async: the store is read on a worker
+    # thread, the wait for the coalescer happens on the event loop.
+
+    async def api_album(request: Request) -> Response:
+        album = await run_in_threadpool(site.album, request.path_params["album_id"])
         if _offline(request):
-            return JSONResponse(site.offline_view(album))
-        looked = site.look_up([album], details=True)
+            return JSONResponse(await run_in_threadpool(site.offline_view, album))
+        looked = await site.look_up([album], details=True)
         return JSONResponse(looked.views[album.id])
 
-    def api_cover(request: Request) -> Response:
-        album = site.album(request.path_params["album_id"])
+    async def api_cover(request: Request) -> Response:
+        album = await run_in_threadpool(site.album, request.path_params["album_id"])
         if _offline(request):
-            looked = Looked({album.id: site.offline_view(album)}, None)
+            view = await run_in_threadpool(site.offline_view, album)
+            looked = Looked({album.id: view}, None)
         else:
-            looked = site.look_up([album], details=False)
+            looked = await site.look_up([album], details=False)
         return JSONResponse(cover_json(looked, album.id))
 
-    def api_covers(request: Request) -> Response:
+    async def api_covers(request: Request) -> Response:
         """Covers of several albums in one request (the page asks for what came into view).
 
         `then=ID…`: the tiles that come next; fetched only in the places the batch
@@ -245,9 +254,13 @@ def create_app(
         """
         ids = _album_ids(request.query_params.getlist("id"))
         then = _album_ids(request.query_params.getlist("then"), name="then")
-        store = site.catalog().store
-        albums = store.albums_by_ids(ids)
-        looked = site.look_up(albums, details=False, then=store.albums_by_ids(then))
+
+        def read() -> tuple[list[StoredAlbum], list[StoredAlbum]]:
+            store = site.catalog().store
+            return store.albums_by_ids(ids), store.albums_by_ids(then)
+
+        albums, following = await run_in_threadpool(read)
+        looked = await site.look_up(albums, details=False, then=following)
         covers = [cover_json(looked, i) for i in dict.fromkeys(ids) if i in looked.views]
         return JSONResponse({"covers": covers})
 
