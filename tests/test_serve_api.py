@@ -7,6 +7,7 @@ counting the calls it gets; the store is a real file in the test's home.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -848,3 +849,23 @@ def test_covers__requests_waiting_for_spotify_hold_no_thread_so_pages_still_answ
     assert page.status_code == 200
     assert static.status_code == 200
     assert [a[0]["cover_state"] for a in answers] == ["fetched"] * waiting
+
+
+def test_covers__oembed_covers_of_visitors_go_more_at_once_than_a_batch_run(
+    spotify_no_credentials: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+) -> None:
+    spotify = spotify_no_credentials
+    _catalog(spotify, make_sheet, run, 12)
+    batch_run = load_settings(Path(os.environ["JITSPOT_HOME"])).concurrency
+    server = start_server()
+    # The first oEmbed calls wait for company: more than a batch run's at once.
+    # (held for less than the HTTP timeout, so no retry adds to those in flight)
+    spotify.hold_until_concurrent(batch_run * 2, endpoints={"oembed"}, timeout=5)
+
+    answer = server.get("/api/covers?" + "&".join(f"id={i}" for i in range(1, 13))).json()
+
+    assert {c["cover_state"] for c in answer["covers"]} == {"fetched"}
+    assert spotify.max_concurrent >= batch_run * 2

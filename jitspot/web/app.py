@@ -81,8 +81,13 @@ class Site:
         self._opened: list[Catalog] = []
         self._guard = threading.Lock()
         self._facets: tuple[Any, Facets] | None = None  # (store generation, facets)
+        # Visitors wait for covers: more requests in flight than a batch run (oEmbed is
+        # one call per cover), at the rate the pacing allows, as always.
         interactive = settings.model_copy(
-            update={"max_retry_after": min(settings.max_retry_after, INTERACTIVE_RETRY_WAIT)}
+            update={
+                "max_retry_after": min(settings.max_retry_after, INTERACTIVE_RETRY_WAIT),
+                "concurrency": settings.serve_concurrency,
+            }
         )
         self.coalescer = Coalescer(lambda stop: self._open(interactive, stop), window=window)
         self.syncer = Syncer(settings, lambda stop: self._open(settings, stop), clock=clock)
