@@ -101,9 +101,9 @@ class Settings(BaseModel):
     )
     concurrency: int = Field(4, ge=1, le=16, description="parallel Spotify requests")
     serve_concurrency: int = Field(
-        32,
+        64,
         ge=1,
-        le=64,
+        le=128,
         description="parallel Spotify requests of serve's tiles and album pages (visitors"
         " wait for them; the pacing still sets the rate)",
     )
