@@ -40,7 +40,8 @@ In one run:
         [--modes development[,extended]] [--url URL]... [--repeat N] [--before REV]
         [--profile DIR]
 
-    Issue 19's figures: python bench/bench_serve.py --only load --before a333465 --repeat 3
+    Issue 19's figures: python bench/bench_serve.py --only load --before a333465 --warm-up --repeat 2
+    (and --modes extended); about 20 minutes, most of it the old revision's runs.
 """
 
 from __future__ import annotations
