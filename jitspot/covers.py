@@ -14,11 +14,12 @@ one token, like any other jitspot process on the home.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from jitspot.catalog import Catalog
@@ -133,9 +134,22 @@ class Coalescer:
         `then`: albums the caller will likely ask next (the page's next tiles); the
         resolver fetches them in the places a batch call leaves free, never more calls.
         """
+        return self.ask(albums, details=details, then=then).result(timeout)
+
+    def ask(
+        self,
+        albums: Sequence[StoredAlbum],
+        *,
+        details: bool = False,
+        then: Sequence[StoredAlbum] = (),
+    ) -> Future[Looked]:
+        """`look_up` without waiting: the answer's future, for a caller that awaits it
+        (serve's event loop), so that no thread is held while Spotify answers. A future
+        cancelled before its batch starts is left out of the batch."""
         answer: Future[Looked] = Future()
         if not albums:
-            return Looked({}, None)
+            answer.set_result(Looked({}, None))
+            return answer
         with self._ready:
             if self._closed:
                 raise Closed("the server is stopping")
@@ -146,7 +160,7 @@ class Coalescer:
                 )
                 self._worker.start()
             self._ready.notify_all()
-        return answer.result(timeout)
+        return answer
 
     def close(self) -> None:
         """Stop: waits in progress end (as a signal ends them), asks left are refused."""
@@ -190,7 +204,8 @@ class Coalescer:
                     break
                 self._ready.wait(left)
             asks, self._asks = self._asks, []
-            return asks
+        # Running from here on (a cancel can no longer land); a cancelled one is dropped.
+        return [ask for ask in asks if ask.answer.set_running_or_notify_cancel()]
 
     def _answer(self, catalog: Catalog, asks: list[_Ask]) -> None:
         for details in (False, True):
@@ -238,14 +253,15 @@ class Coalescer:
             asks, self._asks = self._asks, []
             self._worker = None
         for ask in asks:
-            ask.answer.set_exception(error)
+            with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+                ask.answer.set_exception(error)
 
     def _refuse_all(self, error: BaseException) -> None:
         with self._ready:
             asks, self._asks = self._asks, []
             self._closed = True
         for ask in asks:
-            if not ask.answer.done():
+            with contextlib.suppress(InvalidStateError):  # answered or cancelled meanwhile
                 ask.answer.set_exception(error)
 
 

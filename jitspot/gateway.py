@@ -262,6 +262,11 @@ class SpotifyGateway:
         self._sleep = sleep
         self._session = requests.Session()  # no urllib3 retries: ours are the only ones
         self._session.headers["User-Agent"] = "jitspot"
+        # A kept-alive connection for every worker: past the pool's size (10 by default)
+        # each request would open, and for Spotify handshake, a connection of its own.
+        pooled = requests.adapters.HTTPAdapter(pool_maxsize=max(10, settings.concurrency))
+        self._session.mount("https://", pooled)
+        self._session.mount("http://", pooled)
         self.has_credentials = settings.has_credentials
         self._token_lock = threading.Lock()
         self._spotify: Any = None

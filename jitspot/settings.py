@@ -100,6 +100,13 @@ class Settings(BaseModel):
         " quota), api or oembed",
     )
     concurrency: int = Field(4, ge=1, le=16, description="parallel Spotify requests")
+    serve_concurrency: int = Field(
+        64,
+        ge=1,
+        le=128,
+        description="parallel Spotify requests of serve's tiles and album pages (visitors"
+        " wait for them; the pacing still sets the rate)",
+    )
     http_timeout: float = Field(
         10.0, gt=0, le=600, description="seconds before a request times out"
     )

@@ -74,7 +74,8 @@ class Served:
         self.http.close()
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.get(self.url + path, timeout=60, **kwargs)
+        kwargs.setdefault("timeout", 60)
+        return self.http.get(self.url + path, **kwargs)
 
     def post(self, path: str, *, origin: str | None = "own", **kwargs: Any) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))

@@ -238,6 +238,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, double: SpotifyDouble) -> None:
         self.double = double
         self.open_connections: set[socket.socket] = set()
+        self.connections_opened = 0  # TCP connections accepted, ever
         self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -256,6 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.server.connections_lock:
             self.server.open_connections.add(self.connection)
+            self.server.connections_opened += 1
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
@@ -831,6 +833,14 @@ class SpotifyDouble:
         """Highest number of requests being handled at the same time."""
         with self._lock:
             return self._max_concurrent
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections clients have opened to the double (kept-alive ones count once)."""
+        if self._server is None:
+            return 0
+        with self._server.connections_lock:
+            return self._server.connections_opened
 
     @property
     def tokens_issued(self) -> int:

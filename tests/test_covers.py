@@ -113,3 +113,17 @@ def test_coalescer__nothing_asked_needs_no_worker(opened: Callable[[Stop], Catal
 
     assert coalescer.look_up([]).views == {}
     assert coalescer.batches == 0
+
+
+def test_coalescer__an_ask_cancelled_before_its_batch_is_left_out_and_the_rest_answered(
+    albums: list[StoredAlbum], opened: Callable[[Stop], Catalog]
+) -> None:
+    coalescer = Coalescer(opened, window=0.5)
+
+    given_up = coalescer.ask(albums[:2])  # serve's visitor went away (or timed out)
+    assert given_up.cancel()
+    looked = coalescer.look_up(albums[2:4], timeout=30)
+    coalescer.close()
+
+    assert given_up.cancelled()
+    assert set(looked.views) == {albums[2].id, albums[3].id}

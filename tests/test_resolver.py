@@ -524,6 +524,23 @@ def test_resolve__never_more_requests_in_flight_than_concurrency(
     assert spotify.max_concurrent == 2
 
 
+def test_resolve__keeps_a_connection_per_worker_however_many_workers(
+    spotify_no_credentials: SpotifyDouble, processes: Processes, fake: FakeClock
+) -> None:
+    """A worker past the HTTP pool's size would open (and, for Spotify, handshake) a new
+    connection for every request."""
+    spotify = spotify_no_credentials
+    workers = 12  # more than requests' default pool of 10 connections per host
+    spotify.delay(0.05, endpoints={"oembed"})  # the workers stay busy side by side
+    spotify.hold_until_concurrent(workers, endpoints={"oembed"})  # all of them at once
+    ids = spotify.populate(workers * 3, 1)
+    result = processes.resolver(concurrency=workers).resolve(ids, Policy.MISSING)
+
+    assert result.fetched == set(ids)
+    assert spotify.max_concurrent == workers
+    assert spotify.connections_opened == workers
+
+
 def test_resolve__a_development_mode_apps_web_api_calls_go_one_at_a_time(
     spotify: SpotifyDouble, processes: Processes, fake: FakeClock
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -1148,3 +1149,51 @@ def test_sync__last_synced_says_what_it_counts(
 
     assert status["last_synced_text"] == "4 albums imported (4 new), 4 covers fetched"
     assert "— 4 albums imported (4 new), 4 covers fetched" in page
+
+
+WORKER_THREADS = 40  # anyio's default limit on the threads that run sync endpoints
+
+
+def test_covers__requests_waiting_for_spotify_hold_no_thread_so_pages_still_answer(
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+) -> None:
+    waiting = WORKER_THREADS + 5
+    _catalog(spotify, make_sheet, run, waiting)
+    server = start_server()
+    spotify.hold_until_concurrent(10_000, timeout=120)  # every call waits for reset()
+    with ThreadPoolExecutor(waiting) as pool:
+        try:
+            covers = [pool.submit(server.get, f"/api/covers?id={i}") for i in range(1, waiting + 1)]
+            while sum(1 for path, _ in server.requests if path == "/api/covers") < waiting:
+                time.sleep(0.01)  # every cover request has reached the app
+            while spotify.count() == 0:
+                time.sleep(0.01)  # ...and the coalescer waits for Spotify
+
+            page = server.get("/", timeout=15)
+            static = server.get("/static/serve.js", timeout=15)
+        finally:
+            spotify.reset()  # Spotify answers
+        answers = [future.result().json()["covers"] for future in covers]
+    assert page.status_code == 200
+    assert static.status_code == 200
+    assert [a[0]["cover_state"] for a in answers] == ["fetched"] * waiting
+
+
+def test_covers__oembed_covers_of_visitors_go_more_at_once_than_a_batch_run(
+    spotify_no_credentials: SpotifyDouble,
+    make_sheet: MakeSheet,
+    run: Run,
+    start_server: Start,
+) -> None:
+    spotify = spotify_no_credentials
+    _catalog(spotify, make_sheet, run, 12)
+    batch_run = load_settings(Path(os.environ["JITSPOT_HOME"])).concurrency
+    server = start_server()
+    # The first oEmbed calls wait for company: more than a batch run's at once.
+    # (held for less than the HTTP timeout, so no retry adds to those in flight)
+    spotify.hold_until_concurrent(batch_run * 2, endpoints={"oembed"}, timeout=5)
+
+    answer = server.get("/api/covers?" + "&".join(f"id={i}" for i in range(1, 13))).json()
+
+    assert {c["cover_state"] for c in answer["covers"]} == {"fetched"}
+    assert spotify.max_concurrent >= batch_run * 2

@@ -9,11 +9,12 @@ calls Spotify goes through one `Coalescer`, and "Sync now" through one
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -85,8 +87,13 @@ class Site:
         self._opened: list[Catalog] = []
         self._guard = threading.Lock()
         self._facets: tuple[Any, Facets] | None = None  # (store generation, facets)
+        # Visitors wait for covers: more requests in flight than a batch run (oEmbed is
+        # one call per cover), at the rate the pacing allows, as always.
         interactive = settings.model_copy(
-            update={"max_retry_after": min(settings.max_retry_after, INTERACTIVE_RETRY_WAIT)}
+            update={
+                "max_retry_after": min(settings.max_retry_after, INTERACTIVE_RETRY_WAIT),
+                "concurrency": settings.serve_concurrency,
+            }
         )
         self.coalescer = Coalescer(lambda stop: self._open(interactive, stop), window=window)
         self.syncer = Syncer(settings, lambda stop: self._open(settings, stop), clock=clock)
@@ -132,10 +139,13 @@ class Site:
             raise AlbumNotFound(f"no album with id {album_id}")
         return album
 
-    def look_up(
+    async def look_up(
         self, albums: Sequence[StoredAlbum], *, details: bool, then: Sequence[StoredAlbum] = ()
     ) -> Looked:
-        return self.coalescer.look_up(albums, details=details, then=then, timeout=LOOKUP_TIMEOUT)
+        """The coalescer's answer, awaited on the event loop: a request waiting for Spotify
+        holds no worker thread, so pages and static files never queue behind covers."""
+        asked = self.coalescer.ask(albums, details=details, then=then)
+        return await asyncio.wait_for(asyncio.wrap_future(asked), LOOKUP_TIMEOUT)
 
     def close(self) -> None:
         self.syncer.close()
@@ -274,22 +284,26 @@ def create_app(
         result = browsed(request)
         return JSONResponse(result.albums, headers=_paging_headers(request, result))
 
-    def api_album(request: Request) -> Response:
-        album = site.album(_path_id(request))
+    # The endpoints that may wait for Spotify are async: the store is read on a worker
+    # thread, the wait for the coalescer happens on the event loop.
+
+    async def api_album(request: Request) -> Response:
+        album = await run_in_threadpool(site.album, _path_id(request))
         if _offline(request):
-            return JSONResponse(site.offline_view(album))
-        looked = site.look_up([album], details=True)
+            return JSONResponse(await run_in_threadpool(site.offline_view, album))
+        looked = await site.look_up([album], details=True)
         return JSONResponse(looked.views[album.id])
 
-    def api_cover(request: Request) -> Response:
-        album = site.album(_path_id(request))
+    async def api_cover(request: Request) -> Response:
+        album = await run_in_threadpool(site.album, _path_id(request))
         if _offline(request):
-            looked = Looked({album.id: site.offline_view(album)}, None)
+            view = await run_in_threadpool(site.offline_view, album)
+            looked = Looked({album.id: view}, None)
         else:
-            looked = site.look_up([album], details=False)
+            looked = await site.look_up([album], details=False)
         return JSONResponse(cover_json(looked, album.id, site.clock()))
 
-    def api_covers(request: Request) -> Response:
+    async def api_covers(request: Request) -> Response:
         """Covers of several albums in one request (the page asks for what came into view).
 
         `then=ID…`: the tiles that come next; fetched only in the places the batch
@@ -297,9 +311,13 @@ def create_app(
         """
         ids = _album_ids(request.query_params.getlist("id"))
         then = _album_ids(request.query_params.getlist("then"), name="then")
-        store = site.catalog().store
-        albums = store.albums_by_ids(ids)
-        looked = site.look_up(albums, details=False, then=store.albums_by_ids(then))
+
+        def read() -> tuple[list[StoredAlbum], list[StoredAlbum]]:
+            store = site.catalog().store
+            return store.albums_by_ids(ids), store.albums_by_ids(then)
+
+        albums, following = await run_in_threadpool(read)
+        looked = await site.look_up(albums, details=False, then=following)
         now = site.clock()
         covers = [cover_json(looked, i, now) for i in dict.fromkeys(ids) if i in looked.views]
         return JSONResponse({"covers": covers})
@@ -456,13 +474,15 @@ def _cross_site(request: Request) -> str | None:
     return None
 
 
-def _spends(handler: Callable[[Request], Response]) -> Callable[[Request], Response]:
+def _spends(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     """A route that may call Spotify: another site's page (an `<img src>` pointed at it)
     cannot make this server spend calls and quota; `?offline=1` spends none, so it stays
     open. A 403 that says why."""
 
     @functools.wraps(handler)
-    def guarded(request: Request) -> Response:
+    async def guarded(request: Request) -> Response:
         why = None if _offline(request) else _cross_site(request)
         if why is not None:
             return JSONResponse(
@@ -472,7 +492,7 @@ def _spends(handler: Callable[[Request], Response]) -> Callable[[Request], Respo
                 },
                 status_code=403,
             )
-        return handler(request)
+        return await handler(request)
 
     return guarded
 
