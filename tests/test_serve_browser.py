@@ -285,6 +285,19 @@ def test_serve_page__sync_now_is_disabled_and_explained_without_a_sheet_url(
     assert server.get("/api/sync").json()["state"] == "idle"
 
 
+def _sheet_of_new_albums(
+    spotify: SpotifyDouble, make_sheet: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """JITSPOT_SHEET_URL names a sheet of 5 albums new to the store (Spotify has them)."""
+    extra = spotify.populate(5, 2)
+    rows = [
+        ["New band", f"New {i}", "2026-01-01", "LP", "Djent", "Mixed", None, None, album_url(i)]
+        for i in extra
+    ]
+    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2026 Prog": rows}, name="new.xlsx")))
+    return extra
+
+
 def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
     spotify: SpotifyDouble,
     catalog: dict[int, str | None],
@@ -294,12 +307,7 @@ def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A click in the page passes the server's same-origin check and polls to the end."""
-    extra = spotify.populate(5, 2)
-    rows = [
-        ["New band", f"New {i}", "2026-01-01", "LP", "Djent", "Mixed", None, None, album_url(i)]
-        for i in extra
-    ]
-    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2026 Prog": rows}, name="new.xlsx")))
+    extra = _sheet_of_new_albums(spotify, make_sheet, monkeypatch)
     server = start_server()
     spotify.reset()
     spotify.delay(1.0)  # long enough to see the page say it is syncing
@@ -460,12 +468,7 @@ def test_serve_page__sync_shows_the_new_albums_when_the_import_ends(
     make_sheet: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    extra = spotify.populate(5, 2)
-    rows = [
-        ["New band", f"New {i}", "2026-01-01", "LP", "Djent", "Mixed", None, None, album_url(i)]
-        for i in extra
-    ]
-    monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2026 Prog": rows}, name="new.xlsx")))
+    _sheet_of_new_albums(spotify, make_sheet, monkeypatch)
     server = start_server()
     # The cover stage lasts until the test lets Spotify answer (no call gets an answer
     # before 100 are in flight at once: none does, until reset()).
