@@ -1067,6 +1067,7 @@ def test_catalog_page__an_empty_store_says_how_to_import(
     assert "Sync now</b>" not in bare
     assert "press <b>Sync now</b>" in with_sheet
     assert "No album matches" not in bare
+    assert 'id="page-of"' not in bare  # no "Page 1 of 1" under nothing to page through
 
 
 def test_catalog_page__upto_renders_every_page_down_to_it_and_the_pager_says_so(
