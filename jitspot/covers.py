@@ -216,17 +216,21 @@ class Coalescer:
         return carried + [ask for ask in asks if ask.answer.set_running_or_notify_cancel()]
 
     def _answer(self, catalog: Catalog, asks: list[_Ask]) -> None:
+        # Nothing joins the tiles' resolve while an album page's lookup waits after it.
+        pages = any(ask.details for ask in asks)
         for details in (False, True):
             group = [ask for ask in asks if ask.details is details]
             if group:
-                self._resolve(catalog, group, details)
+                self._resolve(catalog, group, details, joins=not pages)
 
-    def _resolve(self, catalog: Catalog, group: list[_Ask], details: bool) -> None:
+    def _resolve(
+        self, catalog: Catalog, group: list[_Ask], details: bool, *, joins: bool = True
+    ) -> None:
         albums = list({a.id: a for ask in group for a in ask.albums}.values())
         then = list({a.id: a for ask in group for a in ask.then}.values())
         # A tile's lookup is answered as soon as its own covers land, and others join
         # while covers are fetched; an album page's waits for the whole resolve.
-        watch = None if details else _Watch(self, catalog, group)
+        watch = None if details else _Watch(self, catalog, group, joins=joins)
         try:
             # A tile needs its cover alone: answered as soon as the album (or its oEmbed
             # cover) arrives, never after track pages or artists. An album page needs all.
@@ -296,9 +300,12 @@ class _Watch:
     """A batch of tile lookups as its resolve goes (`resolver.Listener`): answers each
     lookup whose albums are all answered, and lets the lookups asked meanwhile join."""
 
-    def __init__(self, coalescer: Coalescer, catalog: Catalog, group: list[_Ask]) -> None:
+    def __init__(
+        self, coalescer: Coalescer, catalog: Catalog, group: list[_Ask], *, joins: bool
+    ) -> None:
         self.coalescer = coalescer
         self.catalog = catalog
+        self.joins = joins  # whether lookups asked meanwhile may join
         self.asks = list(group)  # every lookup of the batch, those joined too
         self.open = list(group)  # those not answered yet
 
@@ -309,6 +316,8 @@ class _Watch:
             _settle(ask, _looked(self.catalog, ask, result))
 
     def joining(self, result: Resolution, admit: Callable[[Sequence[str]], bool]) -> None:
+        if not self.joins:
+            return
         refused: list[_Ask] = []
         for ask in self.coalescer._joining():
             if refused or not admit([a.spotify_id for a in ask.albums if a.spotify_id]):
