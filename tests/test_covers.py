@@ -222,3 +222,30 @@ def test_coalescer__an_album_page_asked_meanwhile_waits_for_its_own_batch(
     finally:
         held.release()
         coalescer.close()
+
+
+def test_coalescer__lookups_that_join_a_running_batch_are_counted_for_stats(
+    linked: list[StoredAlbum],
+    opened: Callable[[Stop], Catalog],
+    spotify_no_credentials: SpotifyDouble,
+    settings: Settings,
+) -> None:
+    slow, late, again = linked
+    assert slow.spotify_id is not None and late.spotify_id is not None
+    held = spotify_no_credentials.hold(slow.spotify_id)
+    coalescer = Coalescer(opened, window=0.0)
+    try:
+        waiting = coalescer.ask([slow])
+        assert held.arrived.wait(20)
+        coalescer.look_up([late], timeout=20)
+        coalescer.look_up([late, again], timeout=20)  # `late` is known to the batch now
+        held.release()
+        waiting.result(20)
+    finally:
+        held.release()
+        coalescer.close()
+
+    with open_store(settings.store_path) as store:
+        counters = store.counters()
+    assert counters.get("cache.misses") == 3  # each album once, as within one batch
+    assert spotify_no_credentials.count("oembed") == 3
