@@ -319,8 +319,14 @@ class _Watch:
         if not self.joins:
             return
         refused: list[_Ask] = []
-        for ask in self.coalescer._joining():
-            if refused or not admit([a.spotify_id for a in ask.albums if a.spotify_id]):
+        joining = self.coalescer._joining()
+        for at, ask in enumerate(joining):
+            try:
+                admitted = not refused and admit([a.spotify_id for a in ask.albums if a.spotify_id])
+            except Exception:
+                self.asks += joining[at:]  # they hear of the error with the batch
+                raise
+            if not admitted:
                 refused.append(ask)  # in order: those after a refused one wait with it
                 continue
             self.asks.append(ask)
