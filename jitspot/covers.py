@@ -298,7 +298,11 @@ def _albums(asks: list[_Ask]) -> int:
 
 class _Watch:
     """A batch of tile lookups as its resolve goes (`resolver.Listener`): answers each
-    lookup whose albums are all answered, and lets the lookups asked meanwhile join."""
+    lookup whose albums are all answered, and lets the lookups asked meanwhile join.
+
+    Each answer kept looks only at the lookups waiting for the albums it brought (a
+    resolve of 2,000 covers is told of each), not at every lookup of the batch.
+    """
 
     def __init__(
         self, coalescer: Coalescer, catalog: Catalog, group: list[_Ask], *, joins: bool
@@ -307,13 +311,32 @@ class _Watch:
         self.catalog = catalog
         self.joins = joins  # whether lookups asked meanwhile may join
         self.asks = list(group)  # every lookup of the batch, those joined too
-        self.open = list(group)  # those not answered yet
+        self._unseen = list(group)  # not yet told apart: answered or waiting
+        self._waiting: dict[str, list[tuple[_Ask, set[str]]]] = {}  # album -> lookups
+        self._seen: set[str] = set()  # albums fetched that were looked at
 
     def kept(self, result: Resolution) -> None:
-        answered = [ask for ask in self.open if _answered(ask, result)]
-        for ask in answered:
-            self.open.remove(ask)
-            _settle(ask, _looked(self.catalog, ask, result))
+        for ask in self._unseen:
+            self._wait_for(ask, result)
+        self._unseen = []
+        landed = result.fetched - self._seen
+        self._seen |= landed
+        for spotify_id in landed:
+            for ask, left in self._waiting.pop(spotify_id, ()):
+                left.discard(spotify_id)
+                if not left:
+                    _settle(ask, _looked(self.catalog, ask, result))
+
+    def _wait_for(self, ask: _Ask, result: Resolution) -> None:
+        left = {
+            a.spotify_id
+            for a in ask.albums
+            if a.spotify_id and a.spotify_id in result.due and a.spotify_id not in result.fetched
+        }
+        if not left:
+            _settle(ask, _looked(self.catalog, ask, result))  # cached, or fetched already
+        for spotify_id in left:
+            self._waiting.setdefault(spotify_id, []).append((ask, left))
 
     def joining(self, result: Resolution, admit: Callable[[Sequence[str]], bool]) -> None:
         if not self.joins:
@@ -330,18 +353,16 @@ class _Watch:
                 refused.append(ask)  # in order: those after a refused one wait with it
                 continue
             self.asks.append(ask)
-            self.open.append(ask)
+            self._unseen.append(ask)
         if refused:
             self.coalescer._carry(refused)
-        self.kept(result)  # those whose covers were all cached are answered at once
+        if self._unseen:
+            self.kept(result)  # those whose covers were all cached are answered at once
 
-
-def _answered(ask: _Ask, result: Resolution) -> bool:
-    """Whether every album of `ask` is answered: cached, or fetched in this resolve."""
-    return all(
-        a.spotify_id is None or a.spotify_id not in result.due or a.spotify_id in result.fetched
-        for a in ask.albums
-    )
+    @property
+    def open(self) -> list[_Ask]:
+        """The lookups not answered yet."""
+        return [ask for ask in self.asks if not ask.answer.done()]
 
 
 def _looked(catalog: Catalog, ask: _Ask, resolution: Resolution) -> Looked:
