@@ -41,7 +41,8 @@ In one run:
         [--profile DIR]
 
     Issue 19's figures: python bench/bench_serve.py --only load --before a333465 --warm-up --repeat 2
-    (and --modes extended); about 20 minutes, most of it the old revision's runs.
+    (and --modes extended); about 20 minutes, most of it the old revision's runs. Since
+    the store's schema 5, a333465 cannot open the bench's home: compare with 82fde56.
 """
 
 from __future__ import annotations

@@ -17,7 +17,15 @@ from jitspot.gateway import Gates, Gateway
 from jitspot.links import BARE_ID, SpotifyRef, parse_spotify_ref
 from jitspot.pacing import Clock
 from jitspot.quota import Share
-from jitspot.resolver import NOT_BEFORE, WAITING, Progress, Resolution, Resolver, remembered_until
+from jitspot.resolver import (
+    NOT_BEFORE,
+    WAITING,
+    Listener,
+    Progress,
+    Resolution,
+    Resolver,
+    remembered_until,
+)
 from jitspot.settings import Settings
 from jitspot.spotify_data import AlbumData, Image, Track
 from jitspot.stopping import Stop
@@ -128,6 +136,7 @@ class Catalog:
         count: bool = True,
         artists: bool | None = True,
         prefetch: Sequence[StoredAlbum] = (),
+        listener: Listener | None = None,
     ) -> Resolution:
         ids = [a.spotify_id for a in albums if a.spotify_id]
         riders = [a.spotify_id for a in prefetch if a.spotify_id]
@@ -140,6 +149,7 @@ class Catalog:
             count_lookups=count,
             artists=artists,
             prefetch=riders,
+            listener=listener,
         )
 
     def views(

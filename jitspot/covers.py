@@ -8,6 +8,12 @@ fetches the misses 20 albums per `GET /albums` call when the app may, and one
 call each when it may not. The resolver's rules hold unchanged: cache first,
 pacing, 429s, the shared "not before".
 
+Pipelined: each caller is answered as soon as its own albums are, not when the
+last cover of its batch lands; and while a batch fetches covers from oEmbed
+(one call per cover), the cover lookups asked meanwhile join it, so they start
+at once instead of waiting for the batch to end. An album page's lookup (tracks,
+artists) waits for a batch of its own, and while one waits nothing more joins.
+
 One thread does all the Spotify work of a server: one gateway, one pacer,
 one token, like any other jitspot process on the home.
 """
@@ -25,7 +31,7 @@ from dataclasses import dataclass
 from jitspot.catalog import Catalog
 from jitspot.freshness import Need, Policy
 from jitspot.quota import Share
-from jitspot.resolver import NOT_BEFORE, remembered_until
+from jitspot.resolver import NOT_BEFORE, Resolution, remembered_until
 from jitspot.stopping import Stop
 from jitspot.store import StoredAlbum
 from jitspot.timetext import iso_time
@@ -97,7 +103,7 @@ class Closed(RuntimeError):
 class Coalescer:
     """Lookups from any thread, answered by one worker thread in batches.
 
-    `look_up` blocks its caller until the batch it joined is resolved.
+    `look_up` blocks its caller until its albums are resolved.
     `details=True` asks for everything an album page shows (albums and their
     artists, for genres); covers need the albums alone.
     """
@@ -116,6 +122,7 @@ class Coalescer:
         self._monotonic = monotonic
         self._ready = threading.Condition()
         self._asks: list[_Ask] = []
+        self._carried: list[_Ask] = []  # started, but not joined: first in the next batch
         self._closed = False
         self._stop = Stop()
         self._worker: threading.Thread | None = None
@@ -193,29 +200,37 @@ class Coalescer:
     def _gather(self) -> list[_Ask] | None:
         """The asks of one batch: the first, and all that come within the window."""
         with self._ready:
-            while not self._asks and not self._closed:
+            while not self._asks and not self._carried and not self._closed:
                 self._ready.wait()
             if self._closed:
                 return None
             deadline = self._monotonic() + self.window
-            while not self._closed and _albums(self._asks) < self.most:
+            while not self._closed and _albums([*self._carried, *self._asks]) < self.most:
                 left = deadline - self._monotonic()
                 if left <= 0:
                     break
                 self._ready.wait(left)
+            carried, self._carried = self._carried, []
             asks, self._asks = self._asks, []
         # Running from here on (a cancel can no longer land); a cancelled one is dropped.
-        return [ask for ask in asks if ask.answer.set_running_or_notify_cancel()]
+        return carried + [ask for ask in asks if ask.answer.set_running_or_notify_cancel()]
 
     def _answer(self, catalog: Catalog, asks: list[_Ask]) -> None:
+        # Nothing joins the tiles' resolve while an album page's lookup waits after it.
+        pages = any(ask.details for ask in asks)
         for details in (False, True):
             group = [ask for ask in asks if ask.details is details]
             if group:
-                self._resolve(catalog, group, details)
+                self._resolve(catalog, group, details, joins=not pages)
 
-    def _resolve(self, catalog: Catalog, group: list[_Ask], details: bool) -> None:
+    def _resolve(
+        self, catalog: Catalog, group: list[_Ask], details: bool, *, joins: bool = True
+    ) -> None:
         albums = list({a.id: a for ask in group for a in ask.albums}.values())
         then = list({a.id: a for ask in group for a in ask.then}.values())
+        # A tile's lookup is answered as soon as its own covers land, and others join
+        # while covers are fetched; an album page's waits for the whole resolve.
+        watch = None if details else _Watch(self, catalog, group, joins=joins)
         try:
             # A tile needs its cover alone: answered as soon as the album (or its oEmbed
             # cover) arrives, never after track pages or artists. An album page needs all.
@@ -226,27 +241,38 @@ class Coalescer:
                 share=Share.INTERACTIVE,
                 artists=details,
                 prefetch=then,
+                listener=watch,
             )
-            views = {view["id"]: view for view in catalog.build_views(albums, resolution)}
-            until = (
-                resolution.rate_limited_until
-                or resolution.quota_until
-                or remembered_until(catalog.store, NOT_BEFORE, catalog.clock())
-            )
+            left = watch.open if watch is not None else group
+            for ask in left:
+                _settle(ask, _looked(catalog, ask, resolution))
             # The lookups' hits and misses, for `stats` (a long-lived server has no
             # command end to add them at).
             catalog.store.flush_counters()
         except Exception as exc:
-            # This batch's callers hear of it (a damaged cache, a full disk); the
-            # next batch tries again.
+            # This batch's callers not yet answered hear of it (a damaged cache, a full
+            # disk); the next batch tries again.
             log.warning("cover lookup failed: %s", exc)
-            for ask in group:
-                ask.answer.set_exception(exc)
-            return
+            for ask in watch.asks if watch is not None else group:
+                with contextlib.suppress(InvalidStateError):  # answered already
+                    ask.answer.set_exception(exc)
         finally:
             self.batches += 1
-        for ask in group:
-            ask.answer.set_result(Looked({a.id: views[a.id] for a in ask.albums}, until))
+
+    def _joining(self) -> list[_Ask]:
+        """Cover lookups asked since the running batch started, to join it (started now);
+        none while an album page's lookup waits (it must not wait for a batch without end)."""
+        with self._ready:
+            if self._closed or any(ask.details for ask in self._asks):
+                return []
+            asks, self._asks = self._asks, []
+        return [ask for ask in asks if ask.answer.set_running_or_notify_cancel()]
+
+    def _carry(self, asks: list[_Ask]) -> None:
+        """Started lookups that could not join: the next batch takes them first."""
+        with self._ready:
+            self._carried.extend(asks)
+            self._ready.notify_all()
 
     def _give_up(self, error: Exception) -> None:
         with self._ready:
@@ -258,7 +284,8 @@ class Coalescer:
 
     def _refuse_all(self, error: BaseException) -> None:
         with self._ready:
-            asks, self._asks = self._asks, []
+            asks, self._asks = [*self._carried, *self._asks], []
+            self._carried = []
             self._closed = True
         for ask in asks:
             with contextlib.suppress(InvalidStateError):  # answered or cancelled meanwhile
@@ -267,3 +294,87 @@ class Coalescer:
 
 def _albums(asks: list[_Ask]) -> int:
     return sum(len(ask.albums) for ask in asks)
+
+
+class _Watch:
+    """A batch of tile lookups as its resolve goes (`resolver.Listener`): answers each
+    lookup whose albums are all answered, and lets the lookups asked meanwhile join.
+
+    Each answer kept looks only at the lookups waiting for the albums it brought (a
+    resolve of 2,000 covers is told of each), not at every lookup of the batch.
+    """
+
+    def __init__(
+        self, coalescer: Coalescer, catalog: Catalog, group: list[_Ask], *, joins: bool
+    ) -> None:
+        self.coalescer = coalescer
+        self.catalog = catalog
+        self.joins = joins  # whether lookups asked meanwhile may join
+        self.asks = list(group)  # every lookup of the batch, those joined too
+        self._unseen = list(group)  # not yet told apart: answered or waiting
+        self._waiting: dict[str, list[tuple[_Ask, set[str]]]] = {}  # album -> lookups
+        self._seen: set[str] = set()  # albums fetched that were looked at
+
+    def kept(self, result: Resolution) -> None:
+        for ask in self._unseen:
+            self._wait_for(ask, result)
+        self._unseen = []
+        landed = result.fetched - self._seen
+        self._seen |= landed
+        for spotify_id in landed:
+            for ask, left in self._waiting.pop(spotify_id, ()):
+                left.discard(spotify_id)
+                if not left:
+                    _settle(ask, _looked(self.catalog, ask, result))
+
+    def _wait_for(self, ask: _Ask, result: Resolution) -> None:
+        left = {
+            a.spotify_id
+            for a in ask.albums
+            if a.spotify_id and a.spotify_id in result.due and a.spotify_id not in result.fetched
+        }
+        if not left:
+            _settle(ask, _looked(self.catalog, ask, result))  # cached, or fetched already
+        for spotify_id in left:
+            self._waiting.setdefault(spotify_id, []).append((ask, left))
+
+    def joining(self, result: Resolution, admit: Callable[[Sequence[str]], bool]) -> None:
+        if not self.joins:
+            return
+        refused: list[_Ask] = []
+        joining = self.coalescer._joining()
+        for at, ask in enumerate(joining):
+            try:
+                admitted = not refused and admit([a.spotify_id for a in ask.albums if a.spotify_id])
+            except Exception:
+                self.asks += joining[at:]  # they hear of the error with the batch
+                raise
+            if not admitted:
+                refused.append(ask)  # in order: those after a refused one wait with it
+                continue
+            self.asks.append(ask)
+            self._unseen.append(ask)
+        if refused:
+            self.coalescer._carry(refused)
+        if self._unseen:
+            self.kept(result)  # those whose covers were all cached are answered at once
+
+    @property
+    def open(self) -> list[_Ask]:
+        """The lookups not answered yet."""
+        return [ask for ask in self.asks if not ask.answer.done()]
+
+
+def _looked(catalog: Catalog, ask: _Ask, resolution: Resolution) -> Looked:
+    views = {view["id"]: view for view in catalog.build_views(ask.albums, resolution)}
+    until = (
+        resolution.rate_limited_until
+        or resolution.quota_until
+        or remembered_until(catalog.store, NOT_BEFORE, catalog.clock())
+    )
+    return Looked(views, until)
+
+
+def _settle(ask: _Ask, looked: Looked) -> None:
+    with contextlib.suppress(InvalidStateError):  # answered already
+        ask.answer.set_result(looked)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jitspot.cache import Entry, SpotifyCache, cache_key
 from jitspot.errors import (
@@ -83,6 +83,7 @@ __all__ = [
     "NOT_BEFORE",
     "NO_GENRES_UNTIL",
     "OEMBED_NOT_BEFORE",
+    "Listener",
     "Need",
     "Resolution",
     "Resolver",
@@ -98,6 +99,21 @@ WAITING = frozenset({"rate_limited", "quota"})  # a later run gets it
 Progress = Callable[[str, int, int], None]  # (phase, done, total); the CLI draws it
 Task = Callable[[], list[Entry]]
 Channel = str  # "api" (the Web API) or "oembed": each is stopped on its own
+JOIN_POLL = 0.02  # seconds between offers to join while covers are fetched (a listener's)
+
+
+class Listener(Protocol):
+    """Told of a resolve as it goes, on the resolving thread (serve's coalescer).
+
+    `kept`: answers were just kept (written, and in `result`). `joining`: while
+    the resolve fetches covers from oEmbed, more covers may join it: `admit(ids)`
+    adds those albums' cover look-ups to the running resolve (the same rules:
+    cache first, the same pacer), or says False when they need more than that.
+    """
+
+    def kept(self, result: Resolution) -> None: ...
+
+    def joining(self, result: Resolution, admit: Callable[[Sequence[str]], bool]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -227,6 +243,8 @@ class Resolver:
         self._share = Share.INTERACTIVE
         self._budget: int | None = None
         self._finalizers: list[weakref.finalize[Any, Any]] = []
+        self._listener: Listener | None = None
+        self._joins: _Joins | None = None  # what may join the running resolve
         # A stop (signal, --max-time) is obeyed in every wait: the pacer's and the retries'.
         self.stop = stop
         self._wait: Sleep = stop.sleep if stop is not None else sleep
@@ -306,6 +324,7 @@ class Resolver:
         count_lookups: bool = True,
         progress: Progress | None = None,
         prefetch: Sequence[str] = (),
+        listener: Listener | None = None,
     ) -> Resolution:
         """Entries for the albums (and their artists), fetching what `policy` asks for.
 
@@ -315,6 +334,8 @@ class Resolver:
         the app is not in development mode, where each costs a call).
         `prefetch`: albums likely to be asked next, fetched only in the places a
         batch call leaves free (never a call of their own); not counted as lookups.
+        `listener`: told of each answer kept; while covers come from oEmbed (for a
+        `Need.COVER` resolve of missing ones) it may add more albums' covers.
 
         Stops early (keeping every finished batch) on a rate limit past the cap,
         the quota, an unreachable Spotify, refused credentials, or the resolver's
@@ -342,9 +363,13 @@ class Resolver:
         ):
             return result  # warm: no gateway, no token, no network
         self._enter(share, mode, now)
+        self._listener = listener
+        if listener is not None and need is Need.COVER and policy is Policy.MISSING:
+            self._joins = _Joins(set(ids), count_lookups)
         try:
             self._fetch(ids, result, plan, policy, need, share, artists, progress, prefetch)
         finally:
+            self._listener = self._joins = None
             self._flush_meter(result)
         return result
 
@@ -456,6 +481,8 @@ class Resolver:
             tasks = [self._oembed_task(i) for i in covers]
             self._run(tasks, covers, result, tally, "oembed")
         self._mark_unanswered(plan, result)
+        if self._joins is not None:
+            self._mark_unanswered(FetchPlan(covers=self._joins.covers), result)
 
     def _waited_out(self, blocked: JitspotError) -> bool:
         """Wait for a "not before" in force when it ends within the wait cap (or, for a run
@@ -915,6 +942,7 @@ class Resolver:
         pending: set[Future[list[Entry]]] = set()
         queue = [self._timed(task) for task in reversed(tasks)]
         workers = self._workers(channel, result)
+        joins = self._joins if channel == "oembed" else None
         with ThreadPoolExecutor(max_workers=workers) as pool:
             try:
                 while queue or pending:
@@ -923,8 +951,16 @@ class Resolver:
                             # No new work that would end past the deadline.
                             self.stop.check(self._task_seconds())
                         pending.add(pool.submit(queue.pop()))
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    self._collect(finished, result, tally)
+                    if joins is None:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        self._collect(finished, result, tally)
+                    else:
+                        # Woken now and then without an answer, to take in what joins.
+                        finished, pending = wait(pending, JOIN_POLL, FIRST_COMPLETED)
+                        self._collect(finished, result, tally)
+                        # Covers asked meanwhile go after those already queued.
+                        joined = self._join(joins, album_ids, result, tally)
+                        queue[:0] = [self._timed(task) for task in reversed(joined)]
             except (RateLimited, QuotaExhausted, SpotifyUnavailable, ConfigError, Stopped) as error:
                 queue.clear()
                 for future in pending:
@@ -946,6 +982,7 @@ class Resolver:
         stop (a signal noticed in a wait) at once, and an answer received is kept.
         """
         error: Exception | None = None
+        kept = False
         for future in finished:
             try:
                 entries = future.result()
@@ -955,12 +992,62 @@ class Resolver:
                 continue
             self._keep(entries, result)
             tally.add(len(entries))
+            kept = True
+        if kept and self._listener is not None:
+            self._listener.kept(result)
         if isinstance(error, EndpointForbidden) and not error.batch:
             raise SpotifyUnavailable(
                 f"Spotify refuses this app the {error.endpoint} endpoint (403)"
             ) from None
         if error is not None:
             raise error  # a batch's 403: the caller falls back to one call per item
+
+    def _join(
+        self, joins: _Joins, covers: list[str], result: Resolution, tally: _Tally
+    ) -> list[Task]:
+        """The oEmbed tasks of the covers the listener adds to this resolve now.
+
+        Each album offered is looked up as `resolve` would: cache first, counted,
+        planned; an offer that would need the Web API (or comes after a stop, or
+        once oEmbed is stopped) is refused, for a resolve of its own. The covers
+        added join `covers`, so that a stop marks them too.
+        """
+        tasks: list[Task] = []
+
+        def admit(spotify_ids: Sequence[str]) -> bool:
+            stopped = self.stop is not None and self.stop.requested
+            if stopped or "oembed" in result.blocked:
+                return False
+            ids = [i for i in dict.fromkeys(spotify_ids) if i not in joins.ids]
+            if not ids:
+                return True
+            entries = self.cached(ids)
+            now = self.clock()
+            plan = self.plan(
+                ids, entries, Policy.MISSING, need=Need.COVER, bulk=False, mode=result.mode, now=now
+            )
+            if plan.albums:
+                return False
+            for key, entry in entries.items():
+                result.entries.setdefault(key, entry)
+            result.due |= plan.due
+            joins.ids.update(ids)
+            if joins.count_lookups:
+                # Counted apart: `_count_lookups` adds a resolution's totals to the store.
+                counted = Resolution(entries=entries)
+                self._count_lookups(ids, counted, plan, Need.COVER, now, refetch=False)
+                result.hits += counted.hits
+                result.misses += counted.misses
+                result.stale_hits += counted.stale_hits
+            covers.extend(plan.covers)
+            joins.covers.extend(plan.covers)
+            tally.total += len(plan.covers)
+            tasks.extend(self._oembed_task(i) for i in plan.covers)
+            return True
+
+        if self._listener is not None:
+            self._listener.joining(result, admit)
+        return tasks
 
     def _workers(self, channel: Channel, result: Resolution) -> int:
         """Requests in flight at once. A development-mode app's Web API calls go one at a
@@ -1068,6 +1155,15 @@ class Resolver:
         for spotify_id in album_ids:  # album ids, or search queries
             if spotify_id not in answered:
                 failed.setdefault(spotify_id, reason)
+
+
+@dataclass(slots=True)
+class _Joins:
+    """The albums of a running resolve that a listener may add covers to."""
+
+    ids: set[str]  # asked so far (the resolve's and those joined)
+    count_lookups: bool
+    covers: list[str] = field(default_factory=list)  # covers joined (to mark if unanswered)
 
 
 @dataclass(slots=True)

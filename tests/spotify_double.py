@@ -307,6 +307,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
+class Held:
+    """Calls held by `SpotifyDouble.hold`: `arrived` is set when the first comes."""
+
+    def __init__(self, timeout: float) -> None:
+        self.arrived = threading.Event()
+        self._go = threading.Event()
+        self._timeout = timeout
+
+    def wait(self) -> None:
+        self.arrived.set()
+        self._go.wait(self._timeout)
+
+    def release(self) -> None:
+        self._go.set()
+
+
 class SpotifyDouble:
     """Spotify Web API + accounts + oEmbed double served on 127.0.0.1."""
 
@@ -376,6 +392,9 @@ class SpotifyDouble:
         server, thread = self._server, self._thread
         if server is None:
             return
+        with self._lock:
+            for held in self._held.values():
+                held.release()
         server.shutdown()
         with server.connections_lock:
             connections = list(server.open_connections)
@@ -643,6 +662,7 @@ class SpotifyDouble:
         self._company_endpoints: frozenset[str] = API_ENDPOINTS
         self._company_timeout = 0.0
         self._waiting = 0
+        self._held: dict[str, Held] = {}
 
     @staticmethod
     def _scope(endpoints: Iterable[str] | None) -> frozenset[str]:
@@ -779,6 +799,14 @@ class SpotifyDouble:
             self._company_timeout = timeout
             self._waiting = 0
 
+    def hold(self, album_id: str, *, timeout: float = 30.0) -> Held:
+        """Hold every call that names ``album_id`` (its album, oEmbed or a batch holding it)
+        until ``release()``: what lands before it can be told apart without timing."""
+        held = Held(timeout)
+        with self._lock:
+            self._held[album_id] = held
+        return held
+
     def expire_tokens(self) -> None:
         """Every token issued so far expires (next API call answers 401)."""
         with self._lock:
@@ -793,6 +821,8 @@ class SpotifyDouble:
         with self._lock:
             self._requests.clear()
             self._max_concurrent = self._in_flight
+            for held in self._held.values():
+                held.release()
             self._clear_faults()
             self._company_arrived.notify_all()  # held calls go on
 
@@ -924,6 +954,10 @@ class SpotifyDouble:
             return _Response(405, _error(405, "Method not allowed"))
         # Held before the token is checked: calls refused a token overlap too.
         self._wait_for_company(endpoint)
+        with self._lock:
+            holds = [held for album_id, held in self._held.items() if album_id in handler.path]
+        for held in holds:
+            held.wait()
         if endpoint in API_ENDPOINTS:
             denied = self._check_bearer(handler.headers.get("Authorization"))
             if denied is not None:

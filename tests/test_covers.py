@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Result
+from spotify_double import SpotifyDouble
 
 from jitspot.catalog import Catalog
 from jitspot.covers import Closed, Coalescer
@@ -127,3 +128,124 @@ def test_coalescer__an_ask_cancelled_before_its_batch_is_left_out_and_the_rest_a
 
     assert given_up.cancelled()
     assert set(looked.views) == {albums[2].id, albums[3].id}
+
+
+@pytest.fixture
+def linked(
+    spotify_no_credentials: SpotifyDouble,  # first: the settings point at it
+    make_sheet: Callable[..., Path],
+    run: Callable[..., Result],
+    settings: Settings,
+) -> list[StoredAlbum]:
+    """Three albums on Spotify, their covers from oEmbed (no credentials): one call each."""
+    ids = spotify_no_credentials.populate(3, 1)
+    rows = [
+        [f"Artist {i}", f"Album {i}", None, "LP", None, None, None, None,
+         f"https://open.spotify.com/album/{spotify_id}"]
+        for i, spotify_id in enumerate(ids)
+    ]  # fmt: skip
+    assert run("import", str(make_sheet({"2024": rows}))).exit_code == 0
+    with open_store(settings.store_path) as store:
+        return sorted(store.albums(), key=lambda a: a.title)
+
+
+def test_coalescer__answers_an_ask_when_its_own_albums_land_not_the_whole_batch(
+    linked: list[StoredAlbum],
+    opened: Callable[[Stop], Catalog],
+    spotify_no_credentials: SpotifyDouble,
+) -> None:
+    slow, quick = linked[0], linked[1]
+    assert slow.spotify_id is not None
+    held = spotify_no_credentials.hold(slow.spotify_id)
+    coalescer = Coalescer(opened, window=30.0, most=2)  # both asks make one batch
+    try:
+        waiting = coalescer.ask([slow])
+        answered = coalescer.look_up([quick], timeout=20)  # its cover lands first
+
+        assert answered.cover(quick.id).cover_state == "fetched"
+        assert not waiting.done()  # its own cover is still held
+        held.release()
+        assert waiting.result(20).cover(slow.id).cover_state == "fetched"
+        coalescer.close()  # the batch's end is counted after its last answer
+        assert coalescer.batches == 1
+    finally:
+        held.release()
+        coalescer.close()
+
+
+def test_coalescer__an_ask_made_while_covers_are_fetched_joins_them_without_waiting_for_the_batch(
+    linked: list[StoredAlbum],
+    opened: Callable[[Stop], Catalog],
+    spotify_no_credentials: SpotifyDouble,
+) -> None:
+    slow, late = linked[0], linked[1]
+    assert slow.spotify_id is not None
+    held = spotify_no_credentials.hold(slow.spotify_id)
+    coalescer = Coalescer(opened, window=0.0)
+    try:
+        waiting = coalescer.ask([slow])
+        assert held.arrived.wait(20)  # the batch is fetching, its one cover held
+
+        joined = coalescer.look_up([late], timeout=20)
+
+        assert joined.cover(late.id).cover_state == "fetched"
+        assert not waiting.done()
+        held.release()
+        assert waiting.result(20).cover(slow.id).cover_state == "fetched"
+        coalescer.close()
+        assert coalescer.batches == 1  # one resolve answered both
+        assert spotify_no_credentials.count("oembed") == 2
+    finally:
+        held.release()
+        coalescer.close()
+
+
+def test_coalescer__an_album_page_asked_meanwhile_waits_for_its_own_batch(
+    linked: list[StoredAlbum],
+    opened: Callable[[Stop], Catalog],
+    spotify_no_credentials: SpotifyDouble,
+) -> None:
+    slow, page = linked[0], linked[1]
+    assert slow.spotify_id is not None
+    held = spotify_no_credentials.hold(slow.spotify_id)
+    coalescer = Coalescer(opened, window=0.0)
+    try:
+        waiting = coalescer.ask([slow])
+        assert held.arrived.wait(20)
+        details = coalescer.ask([page], details=True)  # needs more than a cover: not joined
+        held.release()
+
+        assert details.result(20).cover(page.id).cover_state == "fetched"
+        assert waiting.result(20).cover(slow.id).cover_state == "fetched"
+        coalescer.close()
+        assert coalescer.batches == 2
+    finally:
+        held.release()
+        coalescer.close()
+
+
+def test_coalescer__lookups_that_join_a_running_batch_are_counted_for_stats(
+    linked: list[StoredAlbum],
+    opened: Callable[[Stop], Catalog],
+    spotify_no_credentials: SpotifyDouble,
+    settings: Settings,
+) -> None:
+    slow, late, again = linked
+    assert slow.spotify_id is not None and late.spotify_id is not None
+    held = spotify_no_credentials.hold(slow.spotify_id)
+    coalescer = Coalescer(opened, window=0.0)
+    try:
+        waiting = coalescer.ask([slow])
+        assert held.arrived.wait(20)
+        coalescer.look_up([late], timeout=20)
+        coalescer.look_up([late, again], timeout=20)  # `late` is known to the batch now
+        held.release()
+        waiting.result(20)
+    finally:
+        held.release()
+        coalescer.close()
+
+    with open_store(settings.store_path) as store:
+        counters = store.counters()
+    assert counters.get("cache.misses") == 3  # each album once, as within one batch
+    assert spotify_no_credentials.count("oembed") == 3
