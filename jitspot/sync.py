@@ -78,7 +78,7 @@ def last_synced(store: Store) -> str | None:
 def last_synced_text(store: Store) -> str | None:
     """What the last import counted, and the covers the sync after it fetched, in words.
 
-    "2,222 albums imported (5 added), 40 covers fetched": what "Last synced" stands for.
+    "2,222 albums imported (5 new), 40 covers fetched": what "Last synced" stands for.
     """
     imported = store.last_run("import", succeeded=True)
     if imported is None:
