@@ -37,12 +37,15 @@ def serve_command(
 ) -> None:
     """The catalog in a browser: pages of tiles, covers fetched as they come into view.
 
-    Covers not cached yet are fetched from Spotify when their tiles near the
-    viewport, coalesced into batch calls (20 albums per call with an
-    extended-quota app); album pages load tracks and details on demand; "Sync
-    now" imports JITSPOT_SHEET_URL and fetches what it added. The JSON API is
-    under /api/. Listens on 127.0.0.1 only, unless --host and --allow-remote
-    say otherwise. Ctrl-C stops it.
+    The first page shows the albums already released that have a Spotify link
+    (the filters and the search box choose others). Covers not cached yet are
+    fetched from Spotify when their tiles near the viewport, coalesced into
+    batch calls (20 albums per call with an extended-quota app; oEmbed, at no
+    quota, for a development-mode app); album pages load tracks and details on
+    demand; "Sync now" imports JITSPOT_SHEET_URL and fetches what it added. The
+    JSON API is under /api/; another site's page cannot make it call Spotify.
+    Listens on 127.0.0.1 only, unless --host and --allow-remote say otherwise.
+    Ctrl-C stops it.
     """
     from jitspot.web import create_app
     from jitspot.web.server import bind, is_loopback, loopback_names, server_for
