@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import SpotifyCache
-from jitspot.freshness import Need, Policy
-from jitspot.quota import ALBUMS_BATCH_ALLOWED_UNTIL
-from jitspot.resolver import Resolver
+from jitspot.catalog.cache import SpotifyCache
+from jitspot.catalog.freshness import Need, Policy
+from jitspot.catalog.resolver import Resolver
 from jitspot.settings import load_settings
+from jitspot.spotify.quota import ALBUMS_BATCH_ALLOWED_UNTIL
 from jitspot.store import open_store
 
 
@@ -70,9 +70,9 @@ from pathlib import Path
 import jitspot
 assert jitspot.__file__.startswith(sys.path[1]), jitspot.__file__  # the old tree's
 from spotify_double import SpotifyDouble
-from jitspot.cache import SpotifyCache
-from jitspot.freshness import Policy
-from jitspot.resolver import Resolver
+from jitspot.catalog.cache import SpotifyCache
+from jitspot.catalog.freshness import Policy
+from jitspot.catalog.resolver import Resolver
 from jitspot.settings import load_settings
 from jitspot.store import open_store
 albums, long, tracks, latency = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])

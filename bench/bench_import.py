@@ -3,7 +3,7 @@
 One run measures, on a real-shaped ~18k-row workbook (generated unless given):
 
   naive     openpyxl.load_workbook(path) + reading every cell of every sheet
-  read      jitspot.xlsx.read_xlsx(path) alone, in this process
+  read      jitspot.sheets.xlsx.read_xlsx(path) alone, in this process
   import    `python -m jitspot --quiet import PATH` into an empty JITSPOT_HOME
   reimport  the same command again, file unchanged
 
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.make_workbook import DEFAULT_ROWS, write_workbook  # noqa: E402
-from jitspot.xlsx import read_xlsx  # noqa: E402
+from jitspot.sheets.xlsx import read_xlsx  # noqa: E402
 
 DEFAULT_WORKBOOK = ROOT / "bench" / "out" / "releases-18k.xlsx"
 IMPORT_GOAL = 8.0
@@ -112,8 +112,8 @@ def cpu(action: Callable[[], object], runs: int) -> float:
 
 def print_phases(path: Path, runs: int) -> None:
     """Where a first import's time goes, phase by phase."""
-    from jitspot import xlsx
-    from jitspot.importer import interpret_rows
+    from jitspot.sheets import xlsx
+    from jitspot.sheets.importer import interpret_rows
     from jitspot.store import ImportReport, open_store
 
     archive = xlsx._checked_archive(path, ())

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_show import interleaved  # noqa: E402
 from bench.make_workbook import write_workbook  # noqa: E402
-from jitspot.cache import Entry, SpotifyCache  # noqa: E402
+from jitspot.catalog.cache import Entry, SpotifyCache  # noqa: E402
 from jitspot.settings import load_settings  # noqa: E402
 from jitspot.store import open_store  # noqa: E402
 

@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bench_export_pacing import SAMPLE, jitspot, serve_sample
 from spotify_double import SpotifyDouble
 
-from jitspot.quota import span_of
+from jitspot.spotify.quota import span_of
 
 SCENARIOS = ("below", "above")
 RESERVE = 0.25  # JITSPOT_QUOTA_RESERVE, set explicitly so the floor uses the same share

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import SpotifyCache
-from jitspot.freshness import Policy
-from jitspot.resolver import Resolver
+from jitspot.catalog.cache import SpotifyCache
+from jitspot.catalog.freshness import Policy
+from jitspot.catalog.resolver import Resolver
 from jitspot.settings import load_settings
 from jitspot.store import open_store
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jitspot.errors import ConfigError, DiskFull, JitspotError, read_only_home
-from jitspot.quota import EXCEEDED, LEARN_FLOOR, LEARNED, NOT_BEFORE, Taken, learned_budget
+from jitspot.spotify.quota import EXCEEDED, LEARN_FLOOR, LEARNED, NOT_BEFORE, Taken, learned_budget
 from jitspot.text import FOLD_VERSION, fold, vocal_facet
 
 if TYPE_CHECKING:
-    from jitspot.sheet import SheetRow
+    from jitspot.sheets.sheet import SheetRow
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE albums ADD COLUMN match_candidates TEXT
     """,
-    # 4: the quota ledger: every Web API call, when it was sent (see jitspot.quota).
+    # 4: the quota ledger: every Web API call, when it was sent (see jitspot.spotify.quota).
     """
     CREATE TABLE quota_ledger (
         id INTEGER PRIMARY KEY,
@@ -1473,12 +1473,12 @@ class PacingState:
 
 # -- the quota ledger ------------------------------------------------------------------------
 # Every Web API request of every process on this JITSPOT_HOME, written down just before it
-# is sent (jitspot.quota decides who may send). Like PacingState, it has its own connection:
+# is sent (jitspot.spotify.quota decides who may send). Like PacingState, it has its own connection:
 # the gateway's worker threads write here while the resolver's thread writes the cache.
 
 
 class QuotaLedger:
-    """The `quota_ledger` table, taken and refused under BEGIN IMMEDIATE (see jitspot.quota)."""
+    """The `quota_ledger` table, taken and refused under BEGIN IMMEDIATE (see spotify.quota)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path

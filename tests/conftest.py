@@ -18,13 +18,14 @@ import pytest
 from serving import Served, serve
 from spotify_double import SpotifyDouble
 
-from jitspot import cli, views
-from jitspot.cache import SpotifyCache, cache_key
-from jitspot.catalog import Catalog
-from jitspot.gateway import Gates
+from jitspot import cli
+from jitspot.catalog import views
+from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.resolver import Resolver
 from jitspot.logs import NOISY_LOGGERS
-from jitspot.resolver import Resolver
 from jitspot.settings import Settings, load_settings
+from jitspot.spotify.gateway import Gates
 from jitspot.stopping import Stop
 from jitspot.store import Store, open_store
 
@@ -389,7 +390,7 @@ def store_tables(path: Path) -> list[tuple[object, ...]]:
 
 def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
     """Make the albums' cached entries look fetched `days` earlier (as if time had passed)."""
-    from jitspot.cache import Entry
+    from jitspot.catalog.cache import Entry
 
     settings = load_settings(home)
     with open_store(settings.store_path) as store:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import Result
 
-from jitspot.browse import PER_PAGE, BadQuery, Browse, parse_browse
+from jitspot.catalog.browse import PER_PAGE, BadQuery, Browse, parse_browse
 from jitspot.store import AlbumFilter, AlbumOrder, Store
 from jitspot.text import vocal_facet
 

@@ -270,7 +270,7 @@ def test_cache__a_store_rebuilt_after_damage_keeps_the_cache(
 def test_cache__identity_is_read_from_cache_db_as_diskcache_wrote_it(
     fetched: dict[str, str], home: Path
 ) -> None:
-    from jitspot.cache import IDENTITY_KEY, DirectReader
+    from jitspot.catalog.cache import IDENTITY_KEY, DirectReader
     from jitspot.store import CACHE_IDENTITY, open_store
 
     with open_store(home / "jitspot.sqlite3") as store:

@@ -21,9 +21,9 @@ import pytest
 from conftest import Result, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import Entry, SpotifyCache, Status
-from jitspot.freshness import DAY, Lifetimes
-from jitspot.housekeeping import (
+from jitspot.catalog.cache import Entry, SpotifyCache, Status
+from jitspot.catalog.freshness import DAY, Lifetimes
+from jitspot.jobs.housekeeping import (
     CLEARED,
     EXPIRED,
     NOT_IN_STORE,

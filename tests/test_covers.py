@@ -10,8 +10,8 @@ import pytest
 from conftest import Result
 from spotify_double import SpotifyDouble
 
-from jitspot.catalog import Catalog
-from jitspot.covers import Closed, Coalescer
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.covers import Closed, Coalescer
 from jitspot.errors import ConfigError
 from jitspot.settings import Settings
 from jitspot.stopping import Stop

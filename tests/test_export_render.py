@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from conftest import ALBUM_KEYS, SPOTIFY_KEYS
 
-from jitspot.export import (
+from jitspot.catalog.views import SHEET_KEYS, AlbumView, SpotifyView
+from jitspot.render.export import (
     cover_reason,
     format_duration,
     group_albums,
@@ -25,9 +26,8 @@ from jitspot.export import (
     render_json,
     render_markdown,
 )
-from jitspot.spotify_data import Track
+from jitspot.spotify.data import Track
 from jitspot.text import fold
-from jitspot.views import SHEET_KEYS, AlbumView, SpotifyView
 
 SPOTIFY_ID = "4uLU6hMCjMI75M1A2tKUQC"
 COVER = "https://i.scdn.co/image/ab67616d0000b273cover"
@@ -237,7 +237,7 @@ def test_format_duration__half_a_second_rounds_up(ms: int, text: str) -> None:
 def test_format_duration__show_page_rounds_like_the_exports() -> None:
     from rich.console import Console
 
-    from jitspot.terminal import show_page
+    from jitspot.cli.terminal import show_page
 
     durations = [2_499, 2_500, 59_500, 3_599_500]
     tracks: list[Track] = [

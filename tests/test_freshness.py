@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jitspot.cache import Entry, Kind
-from jitspot.freshness import (
+from jitspot.catalog.cache import Entry, Kind
+from jitspot.catalog.freshness import (
     DAY,
     Freshness,
     Lifetimes,

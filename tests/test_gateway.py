@@ -22,7 +22,9 @@ import pytest
 from conftest import START, FakeClock
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.freshness import Policy
+from jitspot.catalog.resolver import NOT_BEFORE, Resolver
 from jitspot.errors import (
     ConfigError,
     QuotaExhausted,
@@ -30,12 +32,10 @@ from jitspot.errors import (
     SpotifyRefused,
     SpotifyUnavailable,
 )
-from jitspot.freshness import Policy
-from jitspot.gateway import MAX_SHORT_WAITS, Gates, SpotifyGateway, parse_retry_after
 from jitspot.logs import configure_logging
-from jitspot.pacing import Pacer
-from jitspot.resolver import NOT_BEFORE, Resolver
 from jitspot.settings import load_settings
+from jitspot.spotify.gateway import MAX_SHORT_WAITS, Gates, SpotifyGateway, parse_retry_after
+from jitspot.spotify.pacing import Pacer
 from jitspot.store import Store, open_store
 
 

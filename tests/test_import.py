@@ -14,7 +14,7 @@ import pytest
 from conftest import Result, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.views import SHEET_KEYS
+from jitspot.catalog.views import SHEET_KEYS
 
 ID1 = "4aawyAB9vmqN3uQ7FjRGTy"
 ID2 = "1aoWxOWHJNG1VPpJZwpYl2"

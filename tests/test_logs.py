@@ -67,7 +67,7 @@ def test_cli_debug__unexpected_error_is_logged_redacted_then_one_line(
 ) -> None:
     # A bug no part of jitspot expects, whose text carries a token: the boundary
     # must log it through the redacting handler and still end in one line.
-    from jitspot import importer
+    from jitspot.sheets import importer
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom with Authorization: {BEARER}")

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from jitspot.matching import (
+from jitspot.jobs.matching import (
     MAX_SEARCH_QUERY,
     artist_similarity,
     bounded_names,
@@ -18,7 +18,7 @@ from jitspot.matching import (
     sheet_year,
     title_similarity,
 )
-from jitspot.spotify_data import Candidate
+from jitspot.spotify.data import Candidate
 from jitspot.store import StoredAlbum
 
 

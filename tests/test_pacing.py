@@ -19,7 +19,7 @@ from conftest import START, FakeClock
 from spotify_double import SpotifyDouble
 
 from jitspot.errors import RateLimited
-from jitspot.pacing import (
+from jitspot.spotify.pacing import (
     BETA,
     CLIMB_SECONDS,
     DEFAULT_START_RATE,
@@ -209,7 +209,7 @@ def test_controller__the_users_ceiling_wins() -> None:
 
 
 def test_controller__peers_leave_this_process_what_they_do_not_send() -> None:
-    from jitspot.pacing import Peers
+    from jitspot.spotify.pacing import Peers
 
     controller = RateController(START, curve=Curve(low=10.0, cut_at=START, w_max=10.0))
     controller.sending.rate = 5.0
@@ -413,9 +413,9 @@ def test_shared__a_stop_in_one_process_stops_the_other(clock: FakeClock, tmp_pat
 RESOLVE_IDS = """
 import json, sys
 from pathlib import Path
-from jitspot.cache import SpotifyCache
-from jitspot.freshness import Policy
-from jitspot.resolver import Resolver
+from jitspot.catalog.cache import SpotifyCache
+from jitspot.catalog.freshness import Policy
+from jitspot.catalog.resolver import Resolver
 from jitspot.settings import load_settings
 from jitspot.store import open_store
 

@@ -8,8 +8,8 @@ import math
 import pytest
 from conftest import START
 
-from jitspot.freshness import CoverSource, Lifetimes, Need, Policy, cover_source, plan_fetch
-from jitspot.quota import (
+from jitspot.catalog.freshness import CoverSource, Lifetimes, Need, Policy, cover_source, plan_fetch
+from jitspot.spotify.quota import (
     DEVELOPMENT_BUDGET,
     LEARNED_MEMORY,
     LEAVE_MARGIN,

@@ -14,8 +14,8 @@ import pytest
 from conftest import Result, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.quota import ALBUMS_BATCH_FORBIDDEN_UNTIL, ARTISTS_BATCH_FORBIDDEN_UNTIL
 from jitspot.settings import load_settings
+from jitspot.spotify.quota import ALBUMS_BATCH_FORBIDDEN_UNTIL, ARTISTS_BATCH_FORBIDDEN_UNTIL
 from jitspot.store import open_store
 
 Run = Callable[..., Result]

@@ -11,11 +11,12 @@ import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import cache_key
-from jitspot.catalog import Catalog
+from jitspot.catalog.cache import cache_key
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.freshness import Need, Policy
+from jitspot.catalog.resolver import Resolution, Resolver
 from jitspot.errors import QuotaExhausted, RateLimited
-from jitspot.freshness import Need, Policy
-from jitspot.quota import (
+from jitspot.spotify.quota import (
     ALBUMS_BATCH_ALLOWED_UNTIL,
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -26,7 +27,6 @@ from jitspot.quota import (
     Share,
     span_of,
 )
-from jitspot.resolver import Resolution, Resolver
 from jitspot.store import QuotaLedger
 
 DAY = 86_400.0

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from conftest import Result
 
-from jitspot.readers import downloaded_csv_tab, google_export_url
+from jitspot.sheets.readers import downloaded_csv_tab, google_export_url
 
 Run = Callable[..., Result]
 MakeSheet = Callable[..., Path]

@@ -23,7 +23,7 @@ import pytest
 from conftest import Result, age_cached, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache, cache_key
 from jitspot.cli.refresh import NEEDS_APP
 from jitspot.settings import load_settings
 from jitspot.store import open_store

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from conftest import START
 
-from jitspot.cache import Entry, Kind
+from jitspot.catalog.cache import Entry, Kind
+from jitspot.catalog.freshness import DAY, Lifetimes, Policy
+from jitspot.catalog.resolver import Resolution
 from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
-from jitspot.freshness import DAY, Lifetimes, Policy
-from jitspot.pacing import DEFAULT_START_RATE, learned_rate
-from jitspot.refresh import Choice, estimate_calls, exit_code_for, tally
-from jitspot.resolver import Resolution
+from jitspot.jobs.refresh import Choice, estimate_calls, exit_code_for, tally
+from jitspot.spotify.pacing import DEFAULT_START_RATE, learned_rate
 from jitspot.store import AlbumFilter, StoredAlbum
 
 # -- Choice: what the user chose -----------------------------------------------------------

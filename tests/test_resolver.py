@@ -22,21 +22,21 @@ import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import Mode, SpotifyDouble
 
-from jitspot.cache import SpotifyCache, cache_key
-from jitspot.catalog import NEEDS_CREDENTIALS, Catalog
-from jitspot.errors import JitspotError, RateLimited
-from jitspot.freshness import DAY, Policy
-from jitspot.gateway import Gates, SpotifyGateway
-from jitspot.importer import import_source
-from jitspot.pacing import PACING_NAME
-from jitspot.resolver import (
+from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.catalog import NEEDS_CREDENTIALS, Catalog
+from jitspot.catalog.freshness import DAY, Policy
+from jitspot.catalog.resolver import (
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
     NO_GENRES_UNTIL,
     NOT_BEFORE,
     Resolver,
 )
+from jitspot.errors import JitspotError, RateLimited
 from jitspot.settings import load_settings
+from jitspot.sheets.importer import import_source
+from jitspot.spotify.gateway import Gates, SpotifyGateway
+from jitspot.spotify.pacing import PACING_NAME
 from jitspot.store import PacingState, open_store
 
 HEADER = (

@@ -18,15 +18,15 @@ import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
-from jitspot import resolver as resolver_module
-from jitspot.cache import cache_key
+from jitspot.catalog import resolver as resolver_module
+from jitspot.catalog.cache import cache_key
+from jitspot.catalog.freshness import DAY, Need, Policy
+from jitspot.catalog.resolver import Resolution, Resolver
 from jitspot.errors import Stopped
-from jitspot.freshness import DAY, Need, Policy
-from jitspot.gateway import Gates, SpotifyGateway
-from jitspot.quota import Share
-from jitspot.resolver import Resolution, Resolver
 from jitspot.settings import Settings, load_settings
-from jitspot.spotify_data import AlbumData, ArtistData
+from jitspot.spotify.data import AlbumData, ArtistData
+from jitspot.spotify.gateway import Gates, SpotifyGateway
+from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
 
 
@@ -293,7 +293,7 @@ def test_resolve__a_failing_progress_display_loses_nothing(
         calls += 1
         raise RuntimeError("the terminal went away")
 
-    with caplog.at_level(logging.WARNING, logger="jitspot.resolver"):
+    with caplog.at_level(logging.WARNING, logger="jitspot.catalog.resolver"):
         result = processes.resolver().resolve(ids, Policy.MISSING, progress=progress)
 
     assert result.error is None

@@ -20,7 +20,7 @@ from conftest import ALBUM_KEYS, Result, album_url
 from serving import Served
 from spotify_double import API_ENDPOINTS, SpotifyDouble
 
-from jitspot.resolver import NOT_BEFORE
+from jitspot.catalog.resolver import NOT_BEFORE
 from jitspot.settings import load_settings
 from jitspot.store import open_store
 

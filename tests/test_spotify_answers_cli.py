@@ -24,7 +24,7 @@ from serving import Served
 from spotify_double import SpotifyDouble
 
 from jitspot.errors import EXIT_UNAVAILABLE
-from jitspot.matching import MAX_SEARCH_QUERY
+from jitspot.jobs.matching import MAX_SEARCH_QUERY
 
 Run = Callable[..., Result]
 MakeSheet = Callable[..., Path]

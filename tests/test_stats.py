@@ -18,10 +18,10 @@ from conftest import Result, age_cached, album_url, store_tables
 from prometheus_client.parser import text_string_to_metric_families
 from spotify_double import SpotifyDouble
 
-from jitspot.cache import cache_key
+from jitspot.catalog.cache import cache_key
+from jitspot.jobs.stats import Coverage, age_histogram, ago, api_figures, coverage, run_state
 from jitspot.lock import Holder
 from jitspot.settings import load_settings
-from jitspot.stats import Coverage, age_histogram, ago, api_figures, coverage, run_state
 from jitspot.store import CacheIndexEntry
 
 Run = Callable[..., Result]
@@ -416,7 +416,7 @@ def test_api_figures__calls_by_endpoint_and_saved_by_batching() -> None:
 
 
 def test_coverage__one_state_per_album() -> None:
-    from jitspot.freshness import Lifetimes
+    from jitspot.catalog.freshness import Lifetimes
     from jitspot.store import StoredAlbum
 
     def album(n: int, spotify_id: str | None) -> StoredAlbum:

@@ -20,11 +20,11 @@ import pytest
 from conftest import Result, album_url, store_tables, without_write_rights
 from spotify_double import API_ENDPOINTS, SpotifyDouble
 
-from jitspot.catalog import Catalog
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.resolver import NOT_BEFORE
 from jitspot.errors import EXIT_CONFIG, EXIT_TEMPFAIL, ConfigError, DiskFull
-from jitspot.importer import import_source
-from jitspot.resolver import NOT_BEFORE
 from jitspot.settings import Settings, load_settings
+from jitspot.sheets.importer import import_source
 from jitspot.store import Store, _enter_wal, open_store
 from jitspot.timetext import until_text
 
@@ -334,7 +334,7 @@ SYNC_ON_THE_HOME = """
 import sys
 from pathlib import Path
 from jitspot.settings import load_settings
-from jitspot.sync import Syncer, SyncRefused
+from jitspot.jobs.sync import Syncer, SyncRefused
 
 settings = load_settings(Path(sys.argv[1]), overrides={"sheet_url": sys.argv[2]})
 try:

@@ -6,8 +6,14 @@ from datetime import date, datetime
 
 import pytest
 
-from jitspot.links import SpotifyRef, is_http_url, link_key, parse_spotify_ref, unwrap_redirect
-from jitspot.readers import google_export_url, tab_selected
+from jitspot.sheets.links import (
+    SpotifyRef,
+    is_http_url,
+    link_key,
+    parse_spotify_ref,
+    unwrap_redirect,
+)
+from jitspot.sheets.readers import google_export_url, tab_selected
 from jitspot.text import cell_text, fold, normalise_vocal_style, split_genres
 
 ID = "4aawyAB9vmqN3uQ7FjRGTy"

@@ -15,11 +15,11 @@ import openpyxl
 import pytest
 from conftest import HEADER
 
-from jitspot import xlsx
 from jitspot.errors import InputNotReadable
-from jitspot.sheet import RawRow, interpret
+from jitspot.sheets import xlsx
+from jitspot.sheets.sheet import RawRow, interpret
+from jitspot.sheets.xlsx import formula_url, read_xlsx
 from jitspot.text import cell_text
-from jitspot.xlsx import formula_url, read_xlsx
 
 ALBUM = "https://open.spotify.com/album/4ZKfH7ZJ8qx3YRE6KekuSk"
 ALBUM_ID = "4ZKfH7ZJ8qx3YRE6KekuSk"

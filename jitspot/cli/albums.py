@@ -14,11 +14,11 @@ from rich.markup import escape
 from jitspot.cli.app import app, print_json, progress_bar, state, write_stdout
 from jitspot.cli.options import JsonOpt, store_id_option, with_filters
 from jitspot.errors import EXIT_PARTIAL
-from jitspot.quota import Share
+from jitspot.spotify.quota import Share
 from jitspot.store import AlbumFilter, now_iso
 
 if TYPE_CHECKING:
-    from jitspot.catalog import Catalog
+    from jitspot.catalog.catalog import Catalog
     from jitspot.errors import AmbiguousAlbum
 
 
@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 @with_filters
 def list_command(filters: AlbumFilter, as_json: JsonOpt = False) -> None:
     """List albums in the store, one line each, with their cache state. Never calls Spotify."""
-    from jitspot.catalog import Catalog
+    from jitspot.catalog.catalog import Catalog
 
     catalog = Catalog(state.get_store(), state.get_settings())
     if as_json:
         print_json(catalog.views(catalog.store.albums(filters), offline=True, count=False))
         return
-    from jitspot.terminal import album_lines, album_text
+    from jitspot.cli.terminal import album_lines, album_text
 
     albums = catalog.store.listed_albums(filters)
     states = catalog.cache_states(albums)
@@ -88,7 +88,7 @@ def show_command(
     Fetches only what the cache is missing (nothing with --offline, everything
     with --refresh). Missing pieces say why; the exit code is 0 all the same.
     """
-    from jitspot.catalog import Catalog
+    from jitspot.catalog.catalog import Catalog
     from jitspot.errors import AmbiguousAlbum
 
     if offline and refresh:
@@ -109,7 +109,7 @@ def show_command(
     if as_json:
         print_json(view)
         return
-    from jitspot.terminal import show_page
+    from jitspot.cli.terminal import show_page
 
     state.out.print(show_page(view))
 
@@ -163,9 +163,9 @@ def export_command(
     Covers and metadata missing from the cache are fetched first, in batches,
     for the exported albums only.
     """
-    from jitspot import export
-    from jitspot.catalog import Catalog
+    from jitspot.catalog.catalog import Catalog
     from jitspot.files import check_writable, write_atomic
+    from jitspot.render import export
 
     if output is not None:
         check_writable(output)  # before any Spotify call is spent on an export going nowhere

@@ -23,7 +23,7 @@ from jitspot.settings import Settings, load_settings
 from jitspot.store import Store, open_store
 
 if TYPE_CHECKING:
-    from jitspot.resolver import Progress
+    from jitspot.catalog.resolver import Progress
 
 
 # -- a reader that went away (part of the error boundary) ---------------------------------

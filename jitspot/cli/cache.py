@@ -11,7 +11,7 @@ from jitspot.cli.options import JsonOpt, WaitLockOpt, with_filters
 from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
-    from jitspot.housekeeping import Freed
+    from jitspot.jobs.housekeeping import Freed
 
 cache_app = typer.Typer(
     name="cache",
@@ -41,7 +41,7 @@ def prune_command(
 
     Takes the refresh lock: exit 75 when a refresh (or another prune/clear) runs.
     """
-    from jitspot.housekeeping import Housekeeper
+    from jitspot.jobs.housekeeping import Housekeeper
 
     keeper = Housekeeper(state.get_store(), state.get_settings())
     try:
@@ -76,7 +76,7 @@ def clear_command(
 
     Takes the refresh lock: exit 75 when a refresh (or another prune/clear) runs.
     """
-    from jitspot.housekeeping import Housekeeper
+    from jitspot.jobs.housekeeping import Housekeeper
 
     # By the SQL it makes, not by the options given: `--query ""` narrows nothing, and
     # must not empty the cache without --all.

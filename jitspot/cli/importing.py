@@ -52,7 +52,7 @@ def import_command(
     updated, rows gone from an imported tab removed (their cached Spotify data
     is kept).
     """
-    from jitspot.importer import import_source
+    from jitspot.sheets.importer import import_source
 
     store = state.get_store()
     with _sigterm_stops_import():

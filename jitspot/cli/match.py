@@ -22,8 +22,8 @@ from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
-    from jitspot.match import Matcher, MatchPlan, MatchReport
-    from jitspot.matching import Decision
+    from jitspot.jobs.match import Matcher, MatchPlan, MatchReport
+    from jitspot.jobs.matching import Decision
     from jitspot.stopping import Stop
     from jitspot.store import StoredAlbum
 
@@ -95,7 +95,7 @@ def match_command(
     75 stopped early (rate limit, --max-time, signal, lock held), 78 configuration
     (no credentials).
     """
-    from jitspot.match import MatchChoice, Matcher
+    from jitspot.jobs.match import MatchChoice, Matcher
     from jitspot.stopping import Stop
 
     given = [
@@ -148,7 +148,7 @@ def _run(
     except Locked as locked:
         if as_json:
             from jitspot.errors import EXIT_TEMPFAIL
-            from jitspot.match import MatchReport
+            from jitspot.jobs.match import MatchReport
 
             report = MatchReport(selected=len(plan.selected), stopped_reason="locked")
             report.error, report.exit_code = str(locked), EXIT_TEMPFAIL

@@ -19,10 +19,10 @@ from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
 from jitspot.store import AlbumFilter
 
 if TYPE_CHECKING:
-    from jitspot.jobs import Job
-    from jitspot.quota import QuotaStatus
-    from jitspot.refresh import Choice, Plan, Refresher, RefreshReport
-    from jitspot.resolver import Progress
+    from jitspot.catalog.resolver import Progress
+    from jitspot.jobs.job import Job
+    from jitspot.jobs.refresh import Choice, Plan, Refresher, RefreshReport
+    from jitspot.spotify.quota import QuotaStatus
     from jitspot.stopping import Stop
 
 NEEDS_APP = (
@@ -100,7 +100,7 @@ def refresh_command(
     75 stopped early (rate limit, daily quota, --max-time, signal, lock held),
     78 configuration.
     """
-    from jitspot.refresh import Choice, Refresher
+    from jitspot.jobs.refresh import Choice, Refresher
     from jitspot.stopping import Stop
 
     choice = Choice(tuple(albums or ()), filters, everything, missing, stale, artists)
@@ -157,8 +157,8 @@ def _write_metrics(path: Path | None) -> None:
     """The same textfile as `stats --prometheus`, after every run, stopped ones too."""
     if path is None:
         return
-    from jitspot.metrics import write_textfile
-    from jitspot.stats import gather
+    from jitspot.jobs.stats import gather
+    from jitspot.render.prometheus import write_textfile
 
     write_textfile(gather(state.get_store(), state.get_settings()), path)
 
@@ -298,7 +298,7 @@ def _print_plan(plan: Plan, as_json: bool) -> None:
         state.err.print(f"{part};", markup=False, highlight=False)
     state.err.print(f"{parts[-1]}. Nothing was fetched (--dry-run).", markup=False, highlight=False)
     if estimate.if_development is not None and estimate.quota is not None:
-        from jitspot.quota import windows_needed
+        from jitspot.spotify.quota import windows_needed
 
         calls = estimate.if_development
         quota = estimate.quota
@@ -386,7 +386,7 @@ def print_not_before(until: float | None, command: str) -> None:
 
 def _locked_report(plan: Plan, message: str) -> dict[str, Any]:
     from jitspot.errors import EXIT_TEMPFAIL
-    from jitspot.refresh import RefreshReport
+    from jitspot.jobs.refresh import RefreshReport
 
     report = RefreshReport(
         selected=len(plan.selected), skipped=plan.skipped, stopped_reason="locked"

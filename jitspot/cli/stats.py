@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
-    from jitspot.stats import Effectiveness, Stats
+    from jitspot.jobs.stats import Effectiveness, Stats
 
 
 class ByOpt(StrEnum):
@@ -41,11 +41,11 @@ def stats_command(
     saved: lookups the cache answered, and calls batching spared (one per album
     and per artist, minus the batch calls). Never calls Spotify, changes nothing.
     """
-    from jitspot.stats import gather
+    from jitspot.jobs.stats import gather
 
     stats = gather(state.get_store(), state.get_settings(), by=by.value if by else None)
     if prometheus is not None:
-        from jitspot.metrics import write_textfile
+        from jitspot.render.prometheus import write_textfile
 
         write_textfile(stats, prometheus)
     if as_json:
@@ -252,7 +252,7 @@ def _quota(stats: Stats) -> Table:
 
 
 def _runs(stats: Stats) -> Table:
-    from jitspot.stats import ago, timestamp
+    from jitspot.jobs.stats import ago, timestamp
 
     table = _table("Runs")
     table.add_column("")
@@ -282,7 +282,7 @@ def _runs(stats: Stats) -> Table:
 
 
 def _refresh_text(refresh: dict[str, Any], now: float) -> str:
-    from jitspot.stats import ago, timestamp
+    from jitspot.jobs.stats import ago, timestamp
 
     started = timestamp(refresh.get("started_at"))
     if refresh.get("state") == "running":

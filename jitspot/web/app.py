@@ -30,11 +30,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jitspot.bounds import MAX_STORE_ID, store_id
-from jitspot.browse import BadQuery, BrowsePage, browse, landing, parse_browse
-from jitspot.catalog import Catalog
-from jitspot.covers import WINDOW, Closed, Coalescer, Looked
+from jitspot.catalog.browse import BadQuery, BrowsePage, browse, landing, parse_browse
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.covers import WINDOW, Closed, Coalescer, Looked
+from jitspot.catalog.resolver import NOT_BEFORE, remembered_until
+from jitspot.catalog.views import AlbumView
 from jitspot.errors import AlbumNotFound, JitspotError
-from jitspot.export import (
+from jitspot.jobs.sync import Syncer, SyncRefused, last_synced, last_synced_text
+from jitspot.render.export import (
     badges,
     cover_reason,
     format_duration,
@@ -44,15 +47,12 @@ from jitspot.export import (
     safe_links,
     total_duration_ms,
 )
-from jitspot.gateway import Gates, Gateway
-from jitspot.resolver import NOT_BEFORE, remembered_until
 from jitspot.settings import Settings
+from jitspot.spotify.gateway import Gates, Gateway
 from jitspot.stopping import Stop
 from jitspot.store import AlbumOrder, Facets, StoredAlbum, open_store
-from jitspot.sync import Syncer, SyncRefused, last_synced, last_synced_text
 from jitspot.text import vocal_facet
 from jitspot.timetext import until_text
-from jitspot.views import AlbumView
 from jitspot.web.server import LOOPBACK_HOSTS
 
 log = logging.getLogger("jitspot.web")

@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from jitspot.catalog import Catalog
-from jitspot.gateway import Gates, Gateway
+from jitspot.catalog.catalog import Catalog
 from jitspot.lock import RunLock
-from jitspot.pacing import Clock
 from jitspot.settings import Settings
+from jitspot.spotify.gateway import Gates, Gateway
+from jitspot.spotify.pacing import Clock
 from jitspot.stopping import Stop
 from jitspot.store import Store
 

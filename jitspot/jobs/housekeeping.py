@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
-from jitspot.cache import Entry, SpotifyCache
-from jitspot.freshness import Freshness, Lifetimes, freshness
+from jitspot.catalog.cache import Entry, SpotifyCache
+from jitspot.catalog.freshness import Freshness, Lifetimes, freshness
 from jitspot.lock import RunLock
-from jitspot.pacing import Clock
 from jitspot.settings import Settings
+from jitspot.spotify.pacing import Clock
 from jitspot.store import AlbumFilter, CacheIndexEntry, Store
 
 KINDS = ("album", "artist", "oembed", "search")
@@ -243,7 +243,7 @@ class Housekeeper:
         """Drop what no album in the store needs, and expired "not found" answers."""
 
         def choose(cached: list[Cached]) -> list[Drop]:
-            from jitspot.matching import search_query
+            from jitspot.jobs.matching import search_query
 
             albums = self.store.albums()
             needed = {a.spotify_id for a in albums if a.spotify_id}

@@ -24,9 +24,9 @@ from importlib import resources
 from itertools import groupby
 from urllib.parse import quote
 
-from jitspot.links import is_http_url
+from jitspot.catalog.views import SHEET_KEYS, AlbumView, match_mark
+from jitspot.sheets.links import is_http_url
 from jitspot.text import fold
-from jitspot.views import SHEET_KEYS, AlbumView, match_mark
 
 __all__ = [
     "Group",

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import ClassVar, Literal
 
-from jitspot.cache import Entry, cache_key
-from jitspot.quota import AppMode
+from jitspot.catalog.cache import Entry, cache_key
+from jitspot.spotify.quota import AppMode
 
 DAY = 86_400.0
 

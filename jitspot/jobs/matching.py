@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from rapidfuzz.fuzz import ratio
 
-from jitspot.spotify_data import Candidate
+from jitspot.spotify.data import Candidate
 from jitspot.store import StoredAlbum
 from jitspot.text import fold
 

@@ -57,7 +57,7 @@ from typing import Any, Protocol
 
 from jitspot.errors import RateLimited
 
-log = logging.getLogger("jitspot.pacing")
+log = logging.getLogger("jitspot.spotify.pacing")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]

@@ -14,10 +14,10 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from jitspot.bounds import OutOfBounds, bounded_query, bounded_tabs
-from jitspot.catalog import Catalog
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.views import AlbumView
 from jitspot.errors import JitspotError
 from jitspot.store import AlbumFilter, AlbumOrder
-from jitspot.views import AlbumView
 
 PER_PAGE = 60  # tiles per page: a few screens, fetched in ~3 batch calls when not cached
 MAX_PER_PAGE = 200

@@ -28,16 +28,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
-from jitspot.catalog import Catalog
-from jitspot.freshness import Need, Policy
-from jitspot.quota import Share
-from jitspot.resolver import NOT_BEFORE, Resolution, remembered_until
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.freshness import Need, Policy
+from jitspot.catalog.resolver import NOT_BEFORE, Resolution, remembered_until
+from jitspot.catalog.views import AlbumView, CoverState
+from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
 from jitspot.store import StoredAlbum
 from jitspot.timetext import iso_time
-from jitspot.views import AlbumView, CoverState
 
-log = logging.getLogger("jitspot.covers")
+log = logging.getLogger("jitspot.catalog.covers")
 
 WINDOW = 0.05  # seconds a first lookup waits for company before the batch goes
 MOST = 100  # albums that make a batch go at once (five calls of 20)

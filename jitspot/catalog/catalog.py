@@ -10,14 +10,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from jitspot.cache import Entry, SpotifyCache, cache_key
-from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
-from jitspot.freshness import Freshness, Lifetimes, Need, Policy, album_entry, freshness
-from jitspot.gateway import Gates, Gateway
-from jitspot.links import BARE_ID, SpotifyRef, parse_spotify_ref
-from jitspot.pacing import Clock
-from jitspot.quota import Share
-from jitspot.resolver import (
+from jitspot.catalog.cache import Entry, SpotifyCache, cache_key
+from jitspot.catalog.freshness import Freshness, Lifetimes, Need, Policy, album_entry, freshness
+from jitspot.catalog.resolver import (
     NOT_BEFORE,
     WAITING,
     Listener,
@@ -26,13 +21,18 @@ from jitspot.resolver import (
     Resolver,
     remembered_until,
 )
+from jitspot.catalog.views import AlbumView, CoverState, SpotifyView
+from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
 from jitspot.settings import Settings
-from jitspot.spotify_data import AlbumData, Image, Track
+from jitspot.sheets.links import BARE_ID, SpotifyRef, parse_spotify_ref
+from jitspot.spotify.data import AlbumData, Image, Track
+from jitspot.spotify.gateway import Gates, Gateway
+from jitspot.spotify.pacing import Clock
+from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
 from jitspot.store import ListedAlbum, Store, StoredAlbum
 from jitspot.text import fold
 from jitspot.timetext import until_text
-from jitspot.views import AlbumView, CoverState, SpotifyView
 
 # Past this many Spotify ids `list` reads the whole index instead of looking keys up.
 _WHOLE_INDEX_AT = 1_000

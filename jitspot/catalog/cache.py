@@ -15,7 +15,7 @@ The cache is only a cache: a damaged one (a garbled cache.db, a garbled
 value, a file where the folder should be) is moved aside to
 `cache.damaged-<time>` and a fresh one started; when even that fails the
 command works without a cache. Either way it is said once, as a warning on
-the `jitspot.cache` logger (the core never prints).
+the `jitspot.catalog.cache` logger (the core never prints).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
-from jitspot.catalog import Catalog
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.freshness import Need, Policy
 from jitspot.errors import (
     ConfigError,
     DiskFull,
@@ -25,17 +26,16 @@ from jitspot.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from jitspot.freshness import Need, Policy
-from jitspot.importer import import_source
 from jitspot.lock import RunLock
 from jitspot.logs import redact
-from jitspot.quota import Share
 from jitspot.settings import Settings
+from jitspot.sheets.importer import import_source
+from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
 from jitspot.store import Store, now_iso
 from jitspot.timetext import until_text
 
-log = logging.getLogger("jitspot.sync")
+log = logging.getLogger("jitspot.jobs.sync")
 
 SyncState = Literal["idle", "running", "done", "failed"]
 NO_SHEET = (

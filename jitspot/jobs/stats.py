@@ -10,7 +10,7 @@ Definitions (also in `jitspot stats --help`):
   without a request; a stale entry served is a hit, counted apart too
   (`stale_hits`); a *miss* needed a request. Offline lookups (`--offline`,
   `list`) could not call and are not counted.
-- the *quota* is the Web API's rolling daily quota (`jitspot.quota`): calls used in
+- the *quota* is the Web API's rolling daily quota (`jitspot.spotify.quota`): calls used in
   the window, the budget, what bulk work and single-album look-ups have left.
 - *API calls* are every request sent to the Web API or oEmbed, whatever the
   answer (429, 5xx and 401 included): what Spotify counts. Token requests apart.
@@ -27,13 +27,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from jitspot.cache import Entry, cache_key
-from jitspot.freshness import DAY, Freshness, Lifetimes, freshness
+from jitspot.catalog.cache import Entry, cache_key
+from jitspot.catalog.freshness import DAY, Freshness, Lifetimes, freshness
+from jitspot.catalog.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.lock import Holder, lock_holder
-from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.quota import QuotaStatus
-from jitspot.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.settings import Settings
+from jitspot.spotify.pacing import PACING_NAME, learned_rate
+from jitspot.spotify.quota import QuotaStatus
 from jitspot.store import CacheIndexEntry, Store, StoredAlbum
 
 By = Literal["tab", "year"]

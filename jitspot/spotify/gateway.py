@@ -24,12 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from jitspot.errors import ConfigError, RateLimited, SpotifyRefused, SpotifyUnavailable
-from jitspot.links import album_url
 from jitspot.logs import register_secret
-from jitspot.pacing import Clock, Pacer, Sleep
-from jitspot.quota import QuotaGate
 from jitspot.settings import Settings
-from jitspot.spotify_data import (
+from jitspot.sheets.links import album_url
+from jitspot.spotify.data import (
     AlbumData,
     ArtistData,
     Candidate,
@@ -41,6 +39,8 @@ from jitspot.spotify_data import (
     parse_oembed,
     tracks_page,
 )
+from jitspot.spotify.pacing import Clock, Pacer, Sleep
+from jitspot.spotify.quota import QuotaGate
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState

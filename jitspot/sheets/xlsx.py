@@ -28,8 +28,8 @@ from typing import IO, Any
 from xml.etree import ElementTree
 
 from jitspot.errors import InputNotReadable
-from jitspot.readers import HEADER_SEARCH_ROWS, SheetData, tab_selected
-from jitspot.sheet import RawRow, header_map
+from jitspot.sheets.readers import HEADER_SEARCH_ROWS, SheetData, tab_selected
+from jitspot.sheets.sheet import RawRow, header_map
 from jitspot.text import cell_text
 
 # -- limits against zip bombs ------------------------------------------------------------

@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from jitspot.readers import SheetData, is_stdin, is_url, read_source
 from jitspot.settings import Settings
-from jitspot.sheet import SheetRow, interpret
+from jitspot.sheets.readers import SheetData, is_stdin, is_url, read_source
+from jitspot.sheets.sheet import SheetRow, interpret
 from jitspot.store import ImportReport, Store, damaged_store, now_iso
 
 

@@ -18,17 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitspot.cache import cache_key
-from jitspot.catalog import Catalog
+from jitspot.catalog.cache import cache_key
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.freshness import Policy
+from jitspot.catalog.resolver import NOT_BEFORE, Progress, Resolution, quota_now, remembered_until
 from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
-from jitspot.freshness import Policy
-from jitspot.jobs import Job
-from jitspot.links import SpotifyRef, parse_spotify_ref
-from jitspot.matching import DECIDED, Decision, decide, search_query
-from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.quota import QuotaStatus, windows_needed
-from jitspot.refresh import exit_code_for, resumes_at, stopped_reason
-from jitspot.resolver import NOT_BEFORE, Progress, Resolution, quota_now, remembered_until
+from jitspot.jobs.job import Job
+from jitspot.jobs.matching import DECIDED, Decision, decide, search_query
+from jitspot.jobs.refresh import exit_code_for, resumes_at, stopped_reason
+from jitspot.sheets.links import SpotifyRef, parse_spotify_ref
+from jitspot.spotify.pacing import PACING_NAME, learned_rate
+from jitspot.spotify.quota import QuotaStatus, windows_needed
 from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
 from jitspot.timetext import iso_time
 

@@ -24,16 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from jitspot.cache import Entry, SpotifyCache, cache_key
-from jitspot.errors import (
-    ConfigError,
-    JitspotError,
-    QuotaExhausted,
-    RateLimited,
-    SpotifyUnavailable,
-    Stopped,
-)
-from jitspot.freshness import (
+from jitspot.catalog.cache import Entry, SpotifyCache, cache_key
+from jitspot.catalog.freshness import (
     DAY,
     FetchPlan,
     Freshness,
@@ -48,9 +40,18 @@ from jitspot.freshness import (
     freshness,
     plan_fetch,
 )
-from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gates, Gateway
-from jitspot.pacing import PACING_NAME, Clock, Pacer, Sleep
-from jitspot.quota import (
+from jitspot.errors import (
+    ConfigError,
+    JitspotError,
+    QuotaExhausted,
+    RateLimited,
+    SpotifyUnavailable,
+    Stopped,
+)
+from jitspot.settings import Settings
+from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gates, Gateway
+from jitspot.spotify.pacing import PACING_NAME, Clock, Pacer, Sleep
+from jitspot.spotify.quota import (
     ALBUMS_BATCH_ALLOWED_UNTIL,
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
     ARTISTS_BATCH_FORBIDDEN_UNTIL,
@@ -70,12 +71,11 @@ from jitspot.quota import (
     quota_status,
     span_of,
 )
-from jitspot.settings import Settings
 from jitspot.stopping import Stop
 from jitspot.store import PacingState, QuotaLedger, Store
 from jitspot.timetext import until_text
 
-log = logging.getLogger("jitspot.resolver")
+log = logging.getLogger("jitspot.catalog.resolver")
 
 __all__ = [
     "ALBUMS_BATCH_FORBIDDEN_UNTIL",
@@ -292,7 +292,7 @@ class Resolver:
             if self._gateway_factory is not None:
                 self._gateway = self._gateway_factory(gates)
             else:
-                from jitspot.gateway import SpotifyGateway
+                from jitspot.spotify.gateway import SpotifyGateway
 
                 self._gateway = SpotifyGateway(
                     self.settings, gates, clock=self.clock, sleep=self._wait

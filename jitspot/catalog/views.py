@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from jitspot.spotify_data import Image, Track
+from jitspot.spotify.data import Image, Track
 
 CoverState = Literal[
     "cached",  # served from the cache

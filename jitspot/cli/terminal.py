@@ -9,9 +9,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from jitspot.export import format_duration
+from jitspot.catalog.views import AlbumView, mark_of, match_mark
+from jitspot.render.export import format_duration
 from jitspot.store import ListedAlbum, StoredAlbum
-from jitspot.views import AlbumView, mark_of, match_mark
 
 NOT_GIVEN = "—"  # Spotify did not say
 WITHHELD = "not available to development-mode apps"  # Spotify leaves the field out

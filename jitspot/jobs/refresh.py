@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitspot.cache import Entry, cache_key
-from jitspot.catalog import Catalog
-from jitspot.errors import EXIT_PARTIAL, JitspotError, QuotaExhausted, RateLimited, Stopped
-from jitspot.freshness import (
+from jitspot.catalog.cache import Entry, cache_key
+from jitspot.catalog.catalog import Catalog
+from jitspot.catalog.freshness import (
     DAY,
     FetchPlan,
     Freshness,
@@ -27,19 +26,7 @@ from jitspot.freshness import (
     album_entry,
     freshness,
 )
-from jitspot.gateway import ALBUM_BATCH, ARTIST_BATCH
-from jitspot.jobs import Job
-from jitspot.pacing import PACING_NAME, learned_rate
-from jitspot.quota import (
-    ARTISTS_BATCH_FORBIDDEN_UNTIL,
-    NO_GENRES_UNTIL,
-    NOT_BEFORE,
-    AppMode,
-    QuotaStatus,
-    Share,
-    windows_needed,
-)
-from jitspot.resolver import (
+from jitspot.catalog.resolver import (
     OEMBED_PACING_NAME,
     WAITING,
     Progress,
@@ -47,6 +34,19 @@ from jitspot.resolver import (
     current_mode,
     quota_now,
     remembered_until,
+)
+from jitspot.errors import EXIT_PARTIAL, JitspotError, QuotaExhausted, RateLimited, Stopped
+from jitspot.jobs.job import Job
+from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH
+from jitspot.spotify.pacing import PACING_NAME, learned_rate
+from jitspot.spotify.quota import (
+    ARTISTS_BATCH_FORBIDDEN_UNTIL,
+    NO_GENRES_UNTIL,
+    NOT_BEFORE,
+    AppMode,
+    QuotaStatus,
+    Share,
+    windows_needed,
 )
 from jitspot.store import AlbumFilter, StoredAlbum
 from jitspot.timetext import iso_time

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jitspot.errors import InputNotFound, InputNotReadable
-from jitspot.sheet import RawRow, header_map
+from jitspot.sheets.sheet import RawRow, header_map
 from jitspot.text import fold
 
 HEADER_SEARCH_ROWS = 30
@@ -120,7 +120,7 @@ def read_source(
         try:
             kind = _sniff_kind(local.path, local.hint)
             if kind == "xlsx":
-                from jitspot.xlsx import read_xlsx
+                from jitspot.sheets.xlsx import read_xlsx
 
                 data = read_xlsx(local.path, tab_globs)
             elif kind == "json":

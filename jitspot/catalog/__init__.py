@@ -1,0 +1,1 @@
+"""The catalog: the cache of Spotify answers, freshness, the resolver, and album views."""

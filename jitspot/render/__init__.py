@@ -1,0 +1,1 @@
+"""Rendering albums and stats for output: JSON, CSV, Markdown, HTML, and Prometheus."""
