@@ -13,7 +13,8 @@ from jitspot.sheets.links import (
     parse_spotify_ref,
     unwrap_redirect,
 )
-from jitspot.sheets.readers import google_export_url, tab_selected
+from jitspot.sheets.readers import google_export_url
+from jitspot.sheets.sheet import tab_selected
 from jitspot.text import cell_text, fold, normalise_vocal_style, split_genres
 
 ID = "4aawyAB9vmqN3uQ7FjRGTy"

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from jitspot.settings import Settings
-from jitspot.sheets.readers import SheetData, is_stdin, is_url, read_source
-from jitspot.sheets.sheet import SheetRow, interpret
+from jitspot.sheets.readers import is_stdin, is_url, read_source
+from jitspot.sheets.sheet import SheetData, SheetRow, interpret
 from jitspot.store import ImportReport, Store, damaged_store, now_iso
 
 

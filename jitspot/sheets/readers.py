@@ -11,17 +11,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jitspot.errors import InputNotFound, InputNotReadable
-from jitspot.sheets.sheet import RawRow, header_map
+from jitspot.sheets.sheet import HEADER_SEARCH_ROWS, RawRow, SheetData, header_map, tab_selected
 from jitspot.text import fold
 
-HEADER_SEARCH_ROWS = 30
 # A Google Sheets path: `/spreadsheets/d/ID/…`, also under `/u/N/` (a signed-in
 # account) or `/a/DOMAIN/` (Workspace), and `/d/e/2PACX-…/` for a published sheet.
 _GOOGLE_SHEET = re.compile(
@@ -30,24 +28,6 @@ _GOOGLE_SHEET = re.compile(
 )
 _DOWNLOAD_CHUNK = 1 << 16
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
-
-
-@dataclass(slots=True)
-class SheetData:
-    """What a source holds: the album tabs it has and their non-empty rows.
-
-    `tabs` lists every tab that had a header row, even an empty one: a later
-    import removes rows only within these tabs.
-    """
-
-    source: str
-    tabs: list[str] = field(default_factory=list)
-    rows: list[RawRow] = field(default_factory=list)
-
-
-def tab_selected(tab: str, globs: Sequence[str]) -> bool:
-    """Whether `--tab GLOB`s select `tab` (case-insensitive; none given selects all)."""
-    return not globs or any(fnmatchcase(fold(tab), fold(glob)) for glob in globs)
 
 
 def google_export_url(url: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from jitspot.sheets.links import SpotifyRef, link_key, parse_spotify_ref, unwrap_redirect
@@ -48,6 +50,7 @@ LINK_HEADERS = {
     "soundcloud",
 }
 REQUIRED = ("artist", "title")
+HEADER_SEARCH_ROWS = 30  # rows searched for the header row of a tab
 
 
 def header_map(cells: list[str]) -> dict[str, int] | None:
@@ -81,6 +84,24 @@ class RawRow:
     row_number: int
     cells: dict[str, Any]
     links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SheetData:
+    """What a source holds: the album tabs it has and their non-empty rows.
+
+    `tabs` lists every tab that had a header row, even an empty one: a later
+    import removes rows only within these tabs.
+    """
+
+    source: str
+    tabs: list[str] = field(default_factory=list)
+    rows: list[RawRow] = field(default_factory=list)
+
+
+def tab_selected(tab: str, globs: Sequence[str]) -> bool:
+    """Whether `--tab GLOB`s select `tab` (case-insensitive; none given selects all)."""
+    return not globs or any(fnmatchcase(fold(tab), fold(glob)) for glob in globs)
 
 
 @dataclass(frozen=True, slots=True)

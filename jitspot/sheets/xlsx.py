@@ -28,8 +28,7 @@ from typing import IO, Any
 from xml.etree import ElementTree
 
 from jitspot.errors import InputNotReadable
-from jitspot.sheets.readers import HEADER_SEARCH_ROWS, SheetData, tab_selected
-from jitspot.sheets.sheet import RawRow, header_map
+from jitspot.sheets.sheet import HEADER_SEARCH_ROWS, RawRow, SheetData, header_map, tab_selected
 from jitspot.text import cell_text
 
 # -- limits against zip bombs ------------------------------------------------------------
