@@ -6,15 +6,15 @@ from datetime import date, datetime
 
 import pytest
 
-from jitspot.sheets.links import (
+from jitspot.sheets.readers import google_export_url
+from jitspot.sheets.sheet import tab_selected
+from jitspot.spotify.links import (
     SpotifyRef,
     is_http_url,
     link_key,
     parse_spotify_ref,
     unwrap_redirect,
 )
-from jitspot.sheets.readers import google_export_url
-from jitspot.sheets.sheet import tab_selected
 from jitspot.text import cell_text, fold, normalise_vocal_style, split_genres
 
 ID = "4aawyAB9vmqN3uQ7FjRGTy"

@@ -24,9 +24,9 @@ from jitspot.catalog.resolver import (
 from jitspot.catalog.views import AlbumView, CoverState, SpotifyView
 from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
 from jitspot.settings import Settings
-from jitspot.sheets.links import BARE_ID, SpotifyRef, parse_spotify_ref
 from jitspot.spotify.data import AlbumData, Image, Track
 from jitspot.spotify.gateway import Gates, Gateway
+from jitspot.spotify.links import BARE_ID, SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import Clock
 from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop

@@ -25,7 +25,7 @@ from itertools import groupby
 from urllib.parse import quote
 
 from jitspot.catalog.views import SHEET_KEYS, AlbumView, match_mark
-from jitspot.sheets.links import is_http_url
+from jitspot.spotify.links import is_http_url
 from jitspot.text import fold
 
 __all__ = [

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from jitspot.sheets.links import SpotifyRef, link_key, parse_spotify_ref, unwrap_redirect
+from jitspot.spotify.links import SpotifyRef, link_key, parse_spotify_ref, unwrap_redirect
 from jitspot.text import cell_text, fold, normalise_vocal_style, split_genres
 
 # Header names as they stand in the sheet, folded; aliases map to one field.

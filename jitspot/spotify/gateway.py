@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from jitspot.errors import ConfigError, RateLimited, SpotifyRefused, SpotifyUnavailable
 from jitspot.logs import register_secret
 from jitspot.settings import Settings
-from jitspot.sheets.links import album_url
 from jitspot.spotify.data import (
     AlbumData,
     ArtistData,
@@ -39,6 +38,7 @@ from jitspot.spotify.data import (
     parse_oembed,
     tracks_page,
 )
+from jitspot.spotify.links import album_url
 from jitspot.spotify.pacing import Clock, Pacer, Sleep
 from jitspot.spotify.quota import QuotaGate
 
