@@ -1,15 +1,40 @@
-"""How a run of refresh or match ended, as its JSON says it: the keys, their order, their values."""
+"""How a run of refresh or match ended: its exit code, and its JSON (keys, order, values)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from conftest import START
 
+from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
 from jitspot.jobs.match import MatchReport
+from jitspot.jobs.outcome import exit_code_for
 from jitspot.jobs.refresh import RefreshReport
 
 NOT_BEFORE = datetime.fromtimestamp(START + 3600, UTC).isoformat(timespec="seconds")
+
+# -- exit_code_for -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "failed", "code"),
+    [
+        (None, 0, 0),
+        (None, 1, 1),
+        (None, 12, 1),
+        (SpotifyUnavailable("unreachable"), 0, 69),
+        (RateLimited(datetime.fromtimestamp(START + 3600, UTC)), 0, 75),
+        (Stopped("signal"), 0, 75),
+        (Stopped("max_time"), 3, 75),  # the error decides, not the failures
+        (ConfigError("set SPOTIPY_CLIENT_ID"), 0, 78),
+    ],
+)
+def test_exit_code_for(error: JitspotError | None, failed: int, code: int) -> None:
+    assert exit_code_for(error, failed) == code
+
+
+# -- the reports' JSON ---------------------------------------------------------------------
 
 
 def test_refresh_report__json_keys_in_their_order_with_their_values() -> None:
