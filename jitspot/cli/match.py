@@ -10,7 +10,7 @@ import typer
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, store_id_option, with_filters
-from jitspot.cli.refresh import (
+from jitspot.cli.runs import (
     live_detail,
     print_not_before,
     print_quota,
