@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,7 @@ from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, PrometheusOpt, WaitLockOpt, with_filters
 from jitspot.cli.runs import (
     live_detail,
+    print_locked,
     print_not_before,
     print_quota,
     signals_stop,
@@ -149,7 +150,9 @@ def _plan_and_run(
             return refresher.run(plan, progress=_plain_lines(refresher, bar), wait_lock=wait_lock)
     except Locked as locked:
         if as_json:
-            print_json(_locked_report(plan, str(locked)))
+            from jitspot.jobs.refresh import RefreshReport
+
+            print_locked(RefreshReport(selected=len(plan.selected), skipped=plan.skipped), locked)
         _write_metrics(prometheus)
         raise
 
@@ -300,18 +303,6 @@ def duration_text(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"~{seconds / 60:.0f} min"
     return f"~{seconds / 3600:.1f} h"
-
-
-def _locked_report(plan: Plan, message: str) -> dict[str, Any]:
-    from jitspot.errors import EXIT_TEMPFAIL
-    from jitspot.jobs.refresh import RefreshReport
-
-    report = RefreshReport(
-        selected=len(plan.selected), skipped=plan.skipped, stopped_reason="locked"
-    )
-    report.error = message
-    report.exit_code = EXIT_TEMPFAIL
-    return report.as_json()
 
 
 def summary_line(report: RefreshReport) -> str:

@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from jitspot.cli.app import state
+from jitspot.cli.app import print_json, state
 
 if TYPE_CHECKING:
+    from jitspot.errors import Locked
     from jitspot.jobs.job import Job
+    from jitspot.jobs.outcome import RunReport
     from jitspot.spotify.quota import QuotaStatus
     from jitspot.stopping import Stop
 
@@ -52,6 +54,12 @@ def live_detail(job: Job) -> Callable[[], str]:
 
 
 # -- what it prints ------------------------------------------------------------------------
+
+
+def print_locked(report: RunReport, locked: Locked) -> None:
+    """The JSON of a run that another run's lock refused: a report of a run that did nothing."""
+    report.stop("locked", locked)
+    print_json(report.as_json())
 
 
 def spread_text(windows: float, quota: QuotaStatus | None, calls: int) -> str:

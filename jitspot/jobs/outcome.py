@@ -7,6 +7,7 @@ tail, and how it is read from a `Resolution`, live here once (pure: no I/O).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -43,7 +44,7 @@ def resumes_at(resolution: Resolution) -> float | None:
 
 
 @dataclass(slots=True)
-class RunReport:
+class RunReport(ABC):
     """What every run reports; counts are of selected albums (store rows)."""
 
     selected: int = 0
@@ -76,6 +77,10 @@ class RunReport:
         self.stopped_reason = reason
         self.error = str(error)
         self.exit_code = error.exit_code
+
+    @abstractmethod
+    def as_json(self) -> dict[str, Any]:
+        """The command's JSON: `selected`, its own counts, then the calls and the ending."""
 
     def calls_json(self) -> dict[str, Any]:
         """The JSON of what the run spent: its calls and the 429s it met."""
