@@ -47,11 +47,8 @@ class Job:
         `wait_lock`. Waiting obeys a signal and --max-time like every other wait."""
         sleep = self.stop.sleep if self.stop is not None else time.sleep
         lock = RunLock(self.settings.home, self.command, clock=self.clock, sleep=sleep)
-        lock.acquire(wait_lock)
-        try:
+        with lock.held(wait_lock):
             yield
-        finally:
-            lock.release()
 
     def live(self) -> tuple[int, int, float | None]:
         """(API calls, 429s, the current rate) of the run in progress, for a display."""
