@@ -1,5 +1,6 @@
-"""What `refresh` and `match` share: a job over chosen albums that calls Spotify
-under the home's run lock, through one `Catalog` (resolver, gateway, pacing)."""
+"""The job `refresh` and `match` both run: over chosen albums, calling Spotify under
+the home's run lock, through one `Catalog` (resolver, gateway, pacing). How a run
+ends is `outcome`'s."""
 
 from __future__ import annotations
 

@@ -241,7 +241,7 @@ class Matcher(Job):
         progress: Progress | None = None,
         wait_lock: float = 0.0,
     ) -> MatchReport:
-        """Search and score the plan's albums under the home's lock (the refresh lock).
+        """Search and score the plan's albums under the home's run lock (refresh's too).
 
         Raises Locked (75) when another run holds it past `wait_lock`.
         """
