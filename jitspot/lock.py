@@ -17,11 +17,11 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 
 from jitspot.errors import DiskFull, Locked, read_only_home
 
@@ -98,17 +98,14 @@ class RunLock:
         finally:
             os.close(fd)  # closing frees the flock
 
-    def __enter__(self) -> RunLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.release()
+    @contextmanager
+    def held(self, wait: float = 0.0) -> Iterator[RunLock]:
+        """The lock for the time of a `with` block; raises as `acquire` does."""
+        self.acquire(wait)
+        try:
+            yield self
+        finally:
+            self.release()
 
     def _unwritable(self, error: OSError) -> Exception:
         """What an OSError on the lock file means for the user: the home is read-only,
@@ -149,7 +146,7 @@ def read_holder(fd: int) -> Holder | None:
 
 
 def lock_holder(home: Path) -> Holder | None:
-    """Who holds the home's lock now, or None when nobody does (for `stats`, `serve`)."""
+    """Who holds the home's lock now, or None when nobody does (for `stats`)."""
     path = home / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDONLY)

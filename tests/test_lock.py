@@ -146,7 +146,7 @@ def test_lock__release_truncates_the_record_and_frees_the_lock(home: Path, fake:
     assert lock_holder(home) is None  # the file remains, nobody holds it
     lock.release()  # a second release is harmless
     # Free for the next run.
-    with RunLock(home, "refresh", clock=fake.now) as again:
+    with RunLock(home, "refresh", clock=fake.now).held() as again:
         assert lock_holder(home) is not None
         assert again.path == path
     assert lock_holder(home) is None

@@ -350,6 +350,53 @@ def test_match__another_run_holding_the_lock_exits_75(
     assert spotify.count("search") == 0
 
 
+def test_match__locked_json_is_the_report_of_a_run_that_did_nothing(
+    run: Run, sheet: Path, lock_holder: int
+) -> None:
+    report = run("match", "--json").json()
+    assert f"(pid {lock_holder}, since " in report.pop("error")
+    assert list(report.items()) == [
+        ("selected", 4),
+        ("searched", 0),
+        ("matched", 0),
+        ("review", 0),
+        ("no_candidate", 0),
+        ("left", 0),
+        ("api_calls", 0),
+        ("rate_limited", False),
+        ("rate_limited_responses", 0),
+        ("seconds", 0.0),
+        ("stopped_reason", "locked"),
+        ("not_before", None),
+        ("exit_code", 75),
+        ("albums", []),
+    ]
+
+
+def test_match__json_keys_come_in_their_order(run: Run, sheet: Path) -> None:
+    report = matched(run)
+    assert report.pop("seconds") >= 0
+    assert [key for key, _ in report.items()] == [
+        "selected",
+        "searched",
+        "matched",
+        "review",
+        "no_candidate",
+        "left",
+        "api_calls",
+        "rate_limited",
+        "rate_limited_responses",
+        "stopped_reason",
+        "not_before",
+        "error",
+        "exit_code",
+        "albums",
+    ]
+    assert [list(album) for album in report["albums"]] == [
+        ["id", "artist", "title", "spotify_id", "score", "state"]
+    ] * report["selected"]
+
+
 def test_match__runs_are_recorded_and_show_marks_the_match(
     run: Run, sheet: Path, home: Path
 ) -> None:

@@ -201,6 +201,30 @@ def test_refresh__all_counts_skipped_and_not_found(
     assert view["cover_state"] == "not_found"
 
 
+def test_refresh__json_keys_come_in_their_order(run: Run, sheet: Ids) -> None:
+    report = refresh_json(run, "--all")
+    assert report.pop("seconds") >= 0
+    assert list(report.items()) == [
+        ("selected", 6),
+        ("refreshed", 4),
+        ("failed", 0),
+        ("not_found", 1),
+        ("skipped", 1),
+        ("up_to_date", 0),
+        ("left", 0),
+        ("covers", 0),
+        ("artists", 3),
+        ("api_calls", 2),
+        ("rate_limited", False),
+        ("rate_limited_responses", 0),
+        ("waited_seconds", 0.0),
+        ("stopped_reason", None),
+        ("not_before", None),
+        ("error", None),
+        ("exit_code", 0),
+    ]
+
+
 def test_refresh__all_fetches_cached_albums_and_artists_again(
     run: Run, sheet: Ids, spotify: SpotifyDouble
 ) -> None:
@@ -595,6 +619,32 @@ def test_refresh__lock_held_by_another_process_exits_75_at_once(
     assert f"(pid {lock_holder}, since " in result.stderr
     assert "--wait-lock" in result.stderr
     assert spotify.requests == []
+
+
+def test_refresh__locked_json_is_the_report_of_a_run_that_did_nothing(
+    run: Run, sheet: Ids, lock_holder: int
+) -> None:
+    report = run("refresh", "--all", "--json").json()
+    assert report.pop("error").startswith(f"refresh (pid {lock_holder}, since ")
+    assert list(report.items()) == [
+        ("selected", 6),
+        ("refreshed", 0),
+        ("failed", 0),
+        ("not_found", 0),
+        ("skipped", 1),
+        ("up_to_date", 0),
+        ("left", 0),
+        ("covers", 0),
+        ("artists", 0),
+        ("api_calls", 0),
+        ("rate_limited", False),
+        ("rate_limited_responses", 0),
+        ("waited_seconds", 0.0),
+        ("seconds", 0.0),
+        ("stopped_reason", "locked"),
+        ("not_before", None),
+        ("exit_code", 75),
+    ]
 
 
 def test_refresh__wait_lock_waits_then_exits_75(

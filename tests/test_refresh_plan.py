@@ -10,8 +10,8 @@ from conftest import START
 from jitspot.catalog.cache import Entry, Kind
 from jitspot.catalog.freshness import DAY, Lifetimes, Policy
 from jitspot.catalog.resolver import Resolution
-from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
-from jitspot.jobs.refresh import Choice, estimate_calls, exit_code_for, tally
+from jitspot.errors import JitspotError, RateLimited, SpotifyUnavailable, Stopped
+from jitspot.jobs.refresh import Choice, estimate_calls, tally
 from jitspot.spotify.pacing import DEFAULT_START_RATE, learned_rate
 from jitspot.store import AlbumFilter, StoredAlbum
 
@@ -187,27 +187,7 @@ def test_learned_rate(doc: object, ceiling: float | None, expected: tuple[float,
     assert learned is expected[1]
 
 
-# -- exit_code_for -------------------------------------------------------------------------
-
-
 NOT_BEFORE = datetime.fromtimestamp(START + 3600, UTC)
-
-
-@pytest.mark.parametrize(
-    ("error", "failed", "code"),
-    [
-        (None, 0, 0),
-        (None, 1, 1),
-        (None, 12, 1),
-        (SpotifyUnavailable("unreachable"), 0, 69),
-        (RateLimited(NOT_BEFORE), 0, 75),
-        (Stopped("signal"), 0, 75),
-        (Stopped("max_time"), 3, 75),  # the error decides, not the failures
-        (ConfigError("set SPOTIPY_CLIENT_ID"), 0, 78),
-    ],
-)
-def test_exit_code_for(error: JitspotError | None, failed: int, code: int) -> None:
-    assert exit_code_for(error, failed) == code
 
 
 # -- tally ---------------------------------------------------------------------------------

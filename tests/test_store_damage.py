@@ -310,7 +310,7 @@ def read_only_home_with_lock_file(imported: Path, home: Path) -> Iterator[Path]:
     """A read-only home where an earlier run left its (unlocked) lock file."""
     from jitspot.lock import RunLock
 
-    with RunLock(home, "refresh"):
+    with RunLock(home, "refresh").held():
         pass
     paths = [*home.rglob("*"), home]
     for path in paths:

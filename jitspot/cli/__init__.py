@@ -1,7 +1,8 @@
 """The command line: parse, call the core, render. The one error boundary lives here.
 
-The app and what every command shares are in `app` and `options`; each
-command (or group) has a module of its own, registered by importing it here.
+The app and what every command shares are in `app` and `options` (what the
+job commands refresh and match share, in `runs`); each command (or group) has
+a module of its own, registered by importing it here.
 """
 
 from __future__ import annotations

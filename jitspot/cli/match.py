@@ -10,8 +10,9 @@ import typer
 from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, WaitLockOpt, store_id_option, with_filters
-from jitspot.cli.refresh import (
+from jitspot.cli.runs import (
     live_detail,
+    print_locked,
     print_not_before,
     print_quota,
     signals_stop,
@@ -147,12 +148,9 @@ def _run(
             return matcher.run(plan, min_score=min_score, progress=bar, wait_lock=wait_lock)
     except Locked as locked:
         if as_json:
-            from jitspot.errors import EXIT_TEMPFAIL
             from jitspot.jobs.match import MatchReport
 
-            report = MatchReport(selected=len(plan.selected), stopped_reason="locked")
-            report.error, report.exit_code = str(locked), EXIT_TEMPFAIL
-            print_json(report.as_json())
+            print_locked(MatchReport(selected=len(plan.selected)), locked)
         raise
 
 

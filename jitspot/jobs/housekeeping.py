@@ -280,12 +280,9 @@ class Housekeeper:
         if dry_run:  # changes nothing, so takes no lock (as `refresh --dry-run`)
             return Freed(tuple(choose(self._cached())), dry_run=True)
         lock = RunLock(self.settings.home, command, clock=self.clock, sleep=self.sleep)
-        lock.acquire(wait_lock)
-        try:
+        with lock.held(wait_lock):
             drops = choose(self._cached())
             self.cache.drop([d.item.key for d in drops])
-        finally:
-            lock.release()
         return Freed(tuple(drops), dry_run=False)
 
     def _cached(self) -> list[Cached]:

@@ -1,5 +1,6 @@
-"""What `refresh` and `match` share: a job over chosen albums that calls Spotify
-under the home's run lock, through one `Catalog` (resolver, gateway, pacing)."""
+"""The job `refresh` and `match` both run: over chosen albums, calling Spotify under
+the home's run lock, through one `Catalog` (resolver, gateway, pacing). How a run
+ends is `outcome`'s."""
 
 from __future__ import annotations
 
@@ -47,11 +48,8 @@ class Job:
         `wait_lock`. Waiting obeys a signal and --max-time like every other wait."""
         sleep = self.stop.sleep if self.stop is not None else time.sleep
         lock = RunLock(self.settings.home, self.command, clock=self.clock, sleep=sleep)
-        lock.acquire(wait_lock)
-        try:
+        with lock.held(wait_lock):
             yield
-        finally:
-            lock.release()
 
     def live(self) -> tuple[int, int, float | None]:
         """(API calls, 429s, the current rate) of the run in progress, for a display."""

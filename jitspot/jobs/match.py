@@ -1,6 +1,6 @@
 """`match`: find the Spotify album of rows that have no link, by search and scoring.
 
-Which albums to search, and how a run ended, are decisions here; the calls
+Which albums to search, and what a run decided, are pure decisions here; the calls
 go through the same `Resolver` as `refresh` (one gateway, pacing, the 429
 rules, the cache), under the same lock, recorded in the same `runs` table.
 Every search answer is cached as it lands, so a stopped or killed run costs
@@ -22,15 +22,14 @@ from jitspot.catalog.cache import cache_key
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import Policy
 from jitspot.catalog.resolver import NOT_BEFORE, Progress, Resolution, quota_now, remembered_until
-from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
+from jitspot.errors import JitspotError, NotMatchable, Stopped
 from jitspot.jobs.job import Job
 from jitspot.jobs.matching import DECIDED, Decision, decide, search_query
-from jitspot.jobs.refresh import exit_code_for, resumes_at, stopped_reason
+from jitspot.jobs.outcome import RunReport
 from jitspot.spotify.links import SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus, windows_needed
 from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
-from jitspot.timetext import iso_time
 
 COMMAND = "match"
 # What a run searches again: what was never searched, and "no candidate" answers past
@@ -120,22 +119,13 @@ class MatchPlan:
 
 
 @dataclass(slots=True)
-class MatchReport:
-    """A match run's outcome; counts are of selected albums."""
+class MatchReport(RunReport):
+    """A match run's outcome; counts are of selected albums (`left`: not searched)."""
 
-    selected: int = 0
     searched: int = 0  # searches sent to Spotify in this run
     matched: int = 0
     review: int = 0
     no_candidate: int = 0
-    left: int = 0  # not searched because the run stopped early
-    api_calls: int = 0
-    rate_limited_responses: int = 0
-    seconds: float = 0.0
-    stopped_reason: str | None = None
-    not_before: float | None = None
-    error: str | None = None
-    exit_code: int = 0
     decisions: list[Decision] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -146,14 +136,8 @@ class MatchReport:
             "review": self.review,
             "no_candidate": self.no_candidate,
             "left": self.left,
-            "api_calls": self.api_calls,
-            "rate_limited": self.stopped_reason == "rate_limited",
-            "rate_limited_responses": self.rate_limited_responses,
-            "seconds": round(self.seconds, 3),
-            "stopped_reason": self.stopped_reason,
-            "not_before": iso_time(self.not_before),
-            "error": self.error,
-            "exit_code": self.exit_code,
+            **self.calls_json(),
+            **self.ending_json(),
             "albums": [
                 {
                     "id": d.album.id,
@@ -199,13 +183,7 @@ def tally(albums: Sequence[StoredAlbum], resolution: Resolution, min_score: floa
         else:
             report.no_candidate += 1
     report.searched = len(resolution.searched)
-    report.api_calls = resolution.api_calls
-    report.rate_limited_responses = resolution.rate_limited_responses
-    report.stopped_reason = stopped_reason(resolution.error)
-    report.not_before = resumes_at(resolution)
-    if resolution.error is not None:
-        report.error = str(resolution.error)
-    report.exit_code = exit_code_for(resolution.error, 0)
+    report.end_with(resolution, failed=0)
     return report
 
 
@@ -263,7 +241,7 @@ class Matcher(Job):
         progress: Progress | None = None,
         wait_lock: float = 0.0,
     ) -> MatchReport:
-        """Search and score the plan's albums under the home's lock (the refresh lock).
+        """Search and score the plan's albums under the home's run lock (refresh's too).
 
         Raises Locked (75) when another run holds it past `wait_lock`.
         """
@@ -284,16 +262,14 @@ class Matcher(Job):
             self.store.record_matches(records(report.decisions))
         except Stopped as stopped:  # stopped before the first search went out
             report = MatchReport(selected=len(plan.selected), left=len(plan.selected))
-            report.stopped_reason, report.error = stopped.reason, str(stopped)
-            report.exit_code = stopped.exit_code
+            report.stop(stopped.reason, stopped)
         except JitspotError as error:  # no credentials, a store that takes no write...
             report = MatchReport(selected=len(plan.selected), left=len(plan.selected))
             report.error, report.exit_code = str(error), error.exit_code
             raise
         finally:
             if report is None:  # an unexpected error: record the run as failed all the same
-                report = MatchReport(selected=len(plan.selected), exit_code=EXIT_PARTIAL)
-                report.error = "the run ended on an unexpected error"
+                report = MatchReport.unexpected(len(plan.selected))
             report.seconds = self.clock() - started
             summary = report.as_json()
             summary.pop("albums")  # the albums are in the store; the runs table keeps counts

@@ -1,7 +1,8 @@
 """`refresh`: renew the cached Spotify data of chosen albums, unattended, within Spotify's limits.
 
-What to select, what a run would cost and how it ended are pure decisions
-here; `Refresher` does the I/O through the same `Resolver` as `show` and
+What to select, what a run would cost and what it did to each album are pure
+decisions here (how a run ends, `jobs/outcome.py`, is shared with `match`);
+`Refresher` does the I/O through the same `Resolver` as `show` and
 `export` (batches, the 403 fallback, retries, pacing), so a refresh spends
 exactly the calls a `show`/`export` of the same albums would. Every finished
 batch is written at once, so a run that is stopped or killed keeps it.
@@ -35,8 +36,8 @@ from jitspot.catalog.resolver import (
     quota_now,
     remembered_until,
 )
-from jitspot.errors import EXIT_PARTIAL, JitspotError, QuotaExhausted, RateLimited, Stopped
 from jitspot.jobs.job import Job
+from jitspot.jobs.outcome import RunReport
 from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import (
@@ -49,7 +50,6 @@ from jitspot.spotify.quota import (
     windows_needed,
 )
 from jitspot.store import AlbumFilter, StoredAlbum
-from jitspot.timetext import iso_time
 
 COMMAND = "refresh"
 
@@ -238,27 +238,18 @@ def describe_entry(
 
 
 @dataclass(slots=True)
-class RefreshReport:
+class RefreshReport(RunReport):
     """A refresh's outcome; counts are of selected albums (store rows)."""
 
-    selected: int = 0
     refreshed: int = 0
     not_found: int = 0
     failed: int = 0
     skipped: int = 0  # no Spotify link
     up_to_date: int = 0  # not due under --missing / --stale
-    left: int = 0  # not done because the run stopped early
     covers: int = 0  # albums whose cover came from oEmbed in this run
     artists: int = 0
-    api_calls: int = 0
-    rate_limited_responses: int = 0
     waited_seconds: float = 0.0
-    seconds: float = 0.0
-    stopped_reason: str | None = None  # rate_limited, quota, max_time, signal, locked
-    not_before: float | None = None
-    error: str | None = None
     with_credentials: bool = True
-    exit_code: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -271,40 +262,10 @@ class RefreshReport:
             "left": self.left,
             "covers": self.covers,
             "artists": self.artists,
-            "api_calls": self.api_calls,
-            "rate_limited": self.stopped_reason == "rate_limited",
-            "rate_limited_responses": self.rate_limited_responses,
+            **self.calls_json(),
             "waited_seconds": round(self.waited_seconds, 3),
-            "seconds": round(self.seconds, 3),
-            "stopped_reason": self.stopped_reason,
-            "not_before": iso_time(self.not_before),
-            "error": self.error,
-            "exit_code": self.exit_code,
+            **self.ending_json(),
         }
-
-
-def exit_code_for(error: JitspotError | None, failed: int) -> int:
-    """0 all done; 1 some albums failed; 69/75/78 from the error that ended the run."""
-    if error is not None:
-        return error.exit_code
-    return EXIT_PARTIAL if failed else 0
-
-
-def stopped_reason(error: JitspotError | None) -> str | None:
-    if isinstance(error, Stopped):
-        return error.reason
-    if isinstance(error, QuotaExhausted):
-        return "quota"
-    if isinstance(error, RateLimited):
-        return "rate_limited"
-    return None
-
-
-def resumes_at(resolution: Resolution) -> float | None:
-    """When a stopped run can go on: the quota's next free call, or the end of a rate limit."""
-    if isinstance(resolution.error, QuotaExhausted):
-        return resolution.quota_until
-    return resolution.rate_limited_until
 
 
 def tally(
@@ -341,14 +302,8 @@ def tally(
         else:
             report.up_to_date += 1
     report.artists = len(resolution.fetched_artists)
-    report.api_calls = resolution.api_calls
-    report.rate_limited_responses = resolution.rate_limited_responses
     report.waited_seconds = resolution.backoff_seconds
-    report.stopped_reason = stopped_reason(resolution.error)
-    report.not_before = resumes_at(resolution)
-    if resolution.error is not None:
-        report.error = str(resolution.error)
-    report.exit_code = exit_code_for(resolution.error, report.failed)
+    report.end_with(resolution, report.failed)
     return report
 
 
@@ -517,8 +472,7 @@ class Refresher(Job):
             )
         finally:
             if report is None:  # an unexpected error: record the run as failed all the same
-                report = RefreshReport(selected=len(plan.selected), exit_code=EXIT_PARTIAL)
-                report.error = "the run ended on an unexpected error"
+                report = RefreshReport.unexpected(len(plan.selected))
             report.seconds = self.clock() - started
             self.store.finish_run(run_id, report.exit_code, report.as_json())
         return report

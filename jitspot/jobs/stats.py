@@ -40,7 +40,6 @@ By = Literal["tab", "year"]
 # How the last run of a command stands: it ended, it runs now (its process holds the
 # home's lock), or it never recorded an end and nobody runs it (killed, crashed).
 RunState = Literal["finished", "running", "did_not_end"]
-COMMANDS = ("import", "show", "export", "refresh")
 # The freshness histogram's bins: (label, upper bound of the age in seconds).
 AGE_BINS: tuple[tuple[str, float], ...] = (
     ("< 1 d", DAY),
