@@ -5,9 +5,12 @@ its holder dies in any way (SIGKILL included), so a crashed run never leaves
 a lock behind. The holder writes who it is (pid, command, since when) into
 the locked file, so a second run can name it.
 
-Not the `filelock` package: it opens the lock file with O_TRUNC on every
-attempt, so a second run would erase the holder's record before failing to
-lock; its lock is otherwise the same flock, in the same few lines.
+Written here rather than with the `filelock` package (4.x leaves a held
+file's contents alone): its lock is the same flock call, and what this module
+is for would stay ours around it: the holder's record (written once the lock
+is held, cleared before it is freed, read by a second run, `stats` and
+`serve`), a read-only home or a full disk as exits 78 and 75, and a wait
+timed by an injected clock, so that tests move time instead of sleeping.
 """
 
 from __future__ import annotations

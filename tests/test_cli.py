@@ -27,7 +27,22 @@ def registered_commands() -> dict[str, Any]:
     return dict(group.commands)
 
 
+def walk(commands: dict[str, Any], path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every command and sub-command (`cache prune`), by the words that run it."""
+    found: dict[str, Any] = {}
+    for name, command in commands.items():
+        words = (*path, name)
+        found[" ".join(words)] = command
+        found.update(walk(dict(getattr(command, "commands", {})), words))
+    return found
+
+
 COMMANDS = sorted(registered_commands())
+EVERY_COMMAND = walk(registered_commands())
+WALKED = sorted(EVERY_COMMAND)
+# What `--json` has nothing to print for: `export` chooses its format (`--format json`),
+# `serve` serves pages, and a group only names its sub-commands.
+NO_JSON = frozenset({"export", "serve", "cache"})
 
 
 def test_cli__version(run: Run) -> None:
@@ -36,24 +51,40 @@ def test_cli__version(run: Run) -> None:
     assert result.stdout.strip() == f"jitspot {__version__}"
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", WALKED)
 def test_cli__every_command_has_help(run: Run, command: str) -> None:
-    registered = registered_commands()[command]
+    registered = EVERY_COMMAND[command]
     assert (registered.help or "").strip(), f"{command} has no docstring"
     for param in registered.params:
         assert (getattr(param, "help", None) or "").strip(), f"{command} {param.name}: no help"
-    result = run(command, "--help")
+    result = run(*command.split(), "--help")
     assert result.exit_code == 0
     assert registered.help.strip().splitlines()[0] in " ".join(result.stdout.split())
 
 
 def test_cli__every_command_is_walked() -> None:
-    assert {"import", "list", "show", "export"} <= set(COMMANDS)
+    contract = {"import", "list", "show", "export", "refresh", "stats", "match", "cache", "serve"}
+    assert contract <= set(COMMANDS)
+    assert {"cache prune", "cache clear"} <= set(WALKED)
+
+
+@pytest.mark.parametrize("command", WALKED)
+def test_cli__every_command_that_prints_data_has_json(command: str) -> None:
+    options = {opt for param in EVERY_COMMAND[command].params for opt in param.opts}
+    assert ("--json" in options) is (command not in NO_JSON)
 
 
 def test_cli__usage_error_exits_2(run: Run) -> None:
     assert run("list", "--year", "soon").exit_code == 2
     assert run("frobnicate").exit_code == 2
+    assert run("cache", "frobnicate").exit_code == 2
+
+
+@pytest.mark.parametrize("command", WALKED)
+def test_cli__every_command_calls_an_unknown_option_a_usage_error(run: Run, command: str) -> None:
+    result = run(*command.split(), "--no-such-option")
+    assert result.exit_code == 2
+    assert "--no-such-option" in result.stderr
 
 
 def test_cli__module_entry_point_runs() -> None:

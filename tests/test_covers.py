@@ -5,13 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Result
+from conftest import FakeClock, Result
 from spotify_double import SpotifyDouble
 
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.covers import Closed, Coalescer
+from jitspot.catalog.resolver import Resolution
 from jitspot.errors import ConfigError
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
@@ -30,41 +32,61 @@ def albums(
         return store.albums()
 
 
+class Opener:
+    """What the server gives its coalescer (which closes what it opens), counting the
+    catalogs it opens and the resolves asked of them: one resolve is one batch."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.opened = 0
+        self.resolves = 0
+
+    def __call__(self, stop: Stop) -> Catalog:
+        self.opened += 1
+        return _CountedCatalog(self, open_store(self.settings.store_path), self.settings, stop=stop)
+
+
+class _CountedCatalog(Catalog):
+    def __init__(self, opener: Opener, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.opener = opener
+
+    def resolve(self, *args: Any, **kwargs: Any) -> Resolution:
+        self.opener.resolves += 1
+        return super().resolve(*args, **kwargs)
+
+
 @pytest.fixture
-def opened(settings: Settings) -> Callable[[Stop], Catalog]:
-    """What the server gives its coalescer (which closes what it opens)."""
-
-    def open_catalog(stop: Stop) -> Catalog:
-        return Catalog(open_store(settings.store_path), settings, stop=stop)
-
-    return open_catalog
+def opened(settings: Settings) -> Opener:
+    return Opener(settings)
 
 
 def test_coalescer__asks_within_the_window_make_one_batch(
-    albums: list[StoredAlbum], opened: Callable[[Stop], Catalog]
+    albums: list[StoredAlbum], opened: Opener, fake: FakeClock
 ) -> None:
-    coalescer = Coalescer(opened, window=0.5)
-    start = threading.Barrier(3)
-    answers: dict[int, set[int]] = {}
+    # The window is timed by a clock that moves only when the test says: the three asks
+    # are within it however slowly they come, and the batch goes once it is over.
+    window_opened = threading.Event()
 
-    def ask(part: int) -> None:
-        start.wait()
-        looked = coalescer.look_up(albums[part * 2 : part * 2 + 2])
-        answers[part] = set(looked.views)
+    def monotonic() -> float:
+        now = fake.now()
+        window_opened.set()  # the worker read the time its window starts from
+        return now
 
-    threads = [threading.Thread(target=ask, args=(part,)) for part in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    coalescer = Coalescer(opened, window=0.2, monotonic=monotonic)
+    asked = [coalescer.ask(albums[:2])]
+    assert window_opened.wait(30)  # the first ask's batch waits for company...
+    asked += [coalescer.ask(albums[part * 2 : part * 2 + 2]) for part in (1, 2)]  # ...they come
+    fake.advance(0.2)  # and the window is over
+    answers = {part: set(answer.result(30).views) for part, answer in enumerate(asked)}
     coalescer.close()
 
-    assert coalescer.batches == 1
+    assert opened.resolves == 1
     assert answers == {part: {a.id for a in albums[part * 2 : part * 2 + 2]} for part in range(3)}
 
 
 def test_coalescer__answers_each_caller_with_its_own_albums_and_states(
-    albums: list[StoredAlbum], opened: Callable[[Stop], Catalog]
+    albums: list[StoredAlbum], opened: Opener
 ) -> None:
     coalescer = Coalescer(opened, window=0.0)
 
@@ -78,7 +100,7 @@ def test_coalescer__answers_each_caller_with_its_own_albums_and_states(
 
 
 def test_coalescer__a_catalog_that_cannot_open_fails_the_waiting_asks_and_is_tried_again(
-    albums: list[StoredAlbum], opened: Callable[[Stop], Catalog]
+    albums: list[StoredAlbum], opened: Opener
 ) -> None:
     tries: list[int] = []
 
@@ -98,9 +120,7 @@ def test_coalescer__a_catalog_that_cannot_open_fails_the_waiting_asks_and_is_tri
     assert len(tries) == 2
 
 
-def test_coalescer__refuses_asks_once_closed(
-    albums: list[StoredAlbum], opened: Callable[[Stop], Catalog]
-) -> None:
+def test_coalescer__refuses_asks_once_closed(albums: list[StoredAlbum], opened: Opener) -> None:
     coalescer = Coalescer(opened, window=0.0)
     coalescer.look_up(albums[:1])
     coalescer.close()
@@ -109,15 +129,17 @@ def test_coalescer__refuses_asks_once_closed(
         coalescer.look_up(albums[:1])
 
 
-def test_coalescer__nothing_asked_needs_no_worker(opened: Callable[[Stop], Catalog]) -> None:
+def test_coalescer__nothing_asked_needs_no_worker(opened: Opener) -> None:
     coalescer = Coalescer(opened)
 
     assert coalescer.look_up([]).views == {}
-    assert coalescer.batches == 0
+    coalescer.close()  # a worker started would be done now, its catalog opened
+    assert opened.opened == 0
+    assert opened.resolves == 0
 
 
 def test_coalescer__an_ask_cancelled_before_its_batch_is_left_out_and_the_rest_answered(
-    albums: list[StoredAlbum], opened: Callable[[Stop], Catalog]
+    albums: list[StoredAlbum], opened: Opener
 ) -> None:
     coalescer = Coalescer(opened, window=0.5)
 
@@ -151,7 +173,7 @@ def linked(
 
 def test_coalescer__answers_an_ask_when_its_own_albums_land_not_the_whole_batch(
     linked: list[StoredAlbum],
-    opened: Callable[[Stop], Catalog],
+    opened: Opener,
     spotify_no_credentials: SpotifyDouble,
 ) -> None:
     slow, quick = linked[0], linked[1]
@@ -166,8 +188,8 @@ def test_coalescer__answers_an_ask_when_its_own_albums_land_not_the_whole_batch(
         assert not waiting.done()  # its own cover is still held
         held.release()
         assert waiting.result(20).cover(slow.id).cover_state == "fetched"
-        coalescer.close()  # the batch's end is counted after its last answer
-        assert coalescer.batches == 1
+        coalescer.close()  # the worker is done: every resolve it made is counted
+        assert opened.resolves == 1
     finally:
         held.release()
         coalescer.close()
@@ -175,7 +197,7 @@ def test_coalescer__answers_an_ask_when_its_own_albums_land_not_the_whole_batch(
 
 def test_coalescer__an_ask_made_while_covers_are_fetched_joins_them_without_waiting_for_the_batch(
     linked: list[StoredAlbum],
-    opened: Callable[[Stop], Catalog],
+    opened: Opener,
     spotify_no_credentials: SpotifyDouble,
 ) -> None:
     slow, late = linked[0], linked[1]
@@ -193,7 +215,7 @@ def test_coalescer__an_ask_made_while_covers_are_fetched_joins_them_without_wait
         held.release()
         assert waiting.result(20).cover(slow.id).cover_state == "fetched"
         coalescer.close()
-        assert coalescer.batches == 1  # one resolve answered both
+        assert opened.resolves == 1  # one resolve answered both
         assert spotify_no_credentials.count("oembed") == 2
     finally:
         held.release()
@@ -202,7 +224,7 @@ def test_coalescer__an_ask_made_while_covers_are_fetched_joins_them_without_wait
 
 def test_coalescer__an_album_page_asked_meanwhile_waits_for_its_own_batch(
     linked: list[StoredAlbum],
-    opened: Callable[[Stop], Catalog],
+    opened: Opener,
     spotify_no_credentials: SpotifyDouble,
 ) -> None:
     slow, page = linked[0], linked[1]
@@ -218,7 +240,7 @@ def test_coalescer__an_album_page_asked_meanwhile_waits_for_its_own_batch(
         assert details.result(20).cover(page.id).cover_state == "fetched"
         assert waiting.result(20).cover(slow.id).cover_state == "fetched"
         coalescer.close()
-        assert coalescer.batches == 2
+        assert opened.resolves == 2
     finally:
         held.release()
         coalescer.close()
@@ -226,7 +248,7 @@ def test_coalescer__an_album_page_asked_meanwhile_waits_for_its_own_batch(
 
 def test_coalescer__lookups_that_join_a_running_batch_are_counted_for_stats(
     linked: list[StoredAlbum],
-    opened: Callable[[Stop], Catalog],
+    opened: Opener,
     spotify_no_credentials: SpotifyDouble,
     settings: Settings,
 ) -> None:

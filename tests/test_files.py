@@ -25,8 +25,20 @@ def test_write_atomic__replaces_the_file_a_symlink_points_to(tmp_path: Path) -> 
 
 
 def test_write_atomic__writes_into_a_device_in_place(tmp_path: Path) -> None:
-    write_atomic(Path(os.devnull), "nothing")  # no temp file beside /dev/null
-    check_writable(Path(os.devnull))
+    """A pipe (`-o /dev/stdout`) is written into, not replaced by a renamed temp file."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    # Opened for reading first (without waiting for a writer), so that the write finds
+    # a reader and the test reads what reached the pipe afterwards.
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        check_writable(pipe)
+        write_atomic(pipe, "through the pipe")
+        assert os.read(reader, 100) == b"through the pipe"
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)  # still the pipe, not a file renamed over it
+    assert list(tmp_path.iterdir()) == [pipe]  # no temp file beside it
 
 
 def test_write_atomic__keeps_an_unusual_mode(tmp_path: Path) -> None:

@@ -44,6 +44,28 @@ def test_freshness__found_goes_stale_not_found_expires(
     assert freshness(entry, NOW, LIFE) is state
 
 
+@pytest.mark.parametrize(
+    ("entry", "state"),
+    [
+        (found("album", "a", 30), Freshness.STALE),
+        (found("album", "a", 30 - 1 / DAY), Freshness.FRESH),
+        (missing("album", "a", 7), Freshness.MISSING),
+        (missing("album", "a", 7 - 1 / DAY), Freshness.FRESH),
+    ],
+    ids=[
+        "found-at-lifetime",
+        "found-a-second-before",
+        "not-found-at-lifetime",
+        "not-found-a-second-before",
+    ],
+)
+def test_freshness__an_entry_exactly_as_old_as_its_lifetime_has_lived_it(
+    entry: Entry, state: Freshness
+) -> None:
+    """The lifetime is how long an entry stays fresh: at that age it no longer is."""
+    assert freshness(entry, NOW, LIFE) is state
+
+
 def entries(*items: Entry) -> dict[str, Entry]:
     return {e.key: e for e in items}
 

@@ -330,7 +330,7 @@ def test_retry__timeouts_are_retried_then_unavailable(
     with pytest.raises(SpotifyUnavailable, match="Timeout"):
         gateway.album(ids[0])
     assert len(fake.sleeps) == 1
-    assert gateway.meter.peek("api.calls.album") == 3
+    assert gateway.meter.drain()["api.calls.album"] == 3
 
 
 # -- 429 ---------------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ def test_rate_limit__retry_after_past_the_cap_stops_the_gateway_without_another_
         gateway.artist(spotify.artist_ids()[0])
     assert spotify.counts() == {"token": 1, "album": 1}
     assert fake.sleeps == []
-    assert gateway.meter.peek("api.rate_limited_responses") == 1
+    assert gateway.meter.drain()["api.rate_limited_responses"] == 1
 
 
 @pytest.mark.parametrize("header", [None, 0], ids=["missing", "zero"])
@@ -414,7 +414,7 @@ def test_rate_limit__missing_retry_after_backs_off_by_itself(
     assert spotify.count("album", status=200) == 1
     assert len(fake.sleeps) == 1
     assert 0 < fake.sleeps[0] <= 30
-    assert gateway.meter.peek("api.rate_limited_responses") == 1
+    assert gateway.meter.drain()["api.rate_limited_responses"] == 1
 
 
 def test_rate_limit__repeated_short_429s_end_in_rate_limited(

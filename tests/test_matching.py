@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -193,6 +194,14 @@ def test_decide__threshold_is_one_scale_0_to_1() -> None:
     near = [candidate("Virus", ["Haken"], album_type="single")]
     low = decide(album("Haken", "Virus"), near, 0.5)
     assert low.state == "matched"
+
+
+def test_decide__a_score_exactly_at_the_threshold_is_a_match() -> None:
+    sheet = album("Haken", "Virus")
+    near = [candidate("Virus", ["Haken"], album_type="single")]
+    exact = score(sheet, near[0]).score
+    assert decide(sheet, near, exact).state == "matched"
+    assert decide(sheet, near, math.nextafter(exact, 1.0)).state == "review"
 
 
 def test_search_query__one_search_with_the_year_widened() -> None:

@@ -111,11 +111,11 @@ def test_controller__a_429_on_a_request_sent_before_the_cut_cuts_nothing() -> No
     now = send_for(controller, START, 10.0)
     assert controller.throttled(now, sent_at=now - 0.2)
     after_first = controller.total(now)
+    cut_once = controller.curve
     # Another worker's request, in flight when the first 429 came back.
     assert not controller.throttled(now + 0.1, sent_at=now - 0.1)
     assert controller.total(now + 0.1) >= after_first  # not cut a second time
-    assert controller.cuts == 1
-    assert controller.throttles == 2
+    assert controller.curve == cut_once  # one cut, at the first 429
 
 
 def test_controller__never_restarts_above_what_the_run_averaged() -> None:
@@ -422,7 +422,10 @@ from jitspot.store import open_store
 settings = load_settings(Path(sys.argv[1]))
 with open_store(settings.store_path) as store:
     cache = SpotifyCache(settings.cache_dir, store)
-    result = Resolver(store, cache, settings).resolve(json.loads(sys.argv[2]), Policy.MISSING)
+    resolver = Resolver(store, cache, settings)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the start barrier: the test says go once both are ready
+    result = resolver.resolve(json.loads(sys.argv[2]), Policy.MISSING)
     cache.close()
 sys.exit(1 if result.error else 0)
 """
@@ -434,15 +437,24 @@ def test_shared__two_processes_share_one_budget(spotify: SpotifyDouble, home: Pa
     ids = spotify.populate(60, 2)
     spotify.rolling_limit(8, 1.0)  # 8 requests/s, Retry-After as the window implies
     env = {**os.environ, "JITSPOT_HOME": str(home)}
+    halves = (ids[:30], ids[30:])
     children = [
         subprocess.Popen(
             [sys.executable, "-c", RESOLVE_IDS, str(home), json.dumps(half)],
             env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for half in (ids[:30], ids[30:])
+        for half in halves
     ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    for child in children:  # both ready: released together
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     for child in children:
         _, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
@@ -452,6 +464,13 @@ def test_shared__two_processes_share_one_budget(spotify: SpotifyDouble, home: Pa
     # Both processes were sending at the same time (each one's share, not one after the other)...
     first = {r.path for r in sent if r.path.removeprefix("/v1/albums/") in ids[:30]}
     assert first and len(first) < len(sent)
+    # ...their album requests interleave: each process began before the other had ended.
+    times = [
+        [r.time for r in sent if r.endpoint == "album" and r.path.rsplit("/", 1)[-1] in half]
+        for half in halves
+    ]
+    starts, ends = [min(each) for each in times], [max(each) for each in times]
+    assert max(starts) < min(ends)
     # ...and together they drew few 429s: without sharing, each spends the whole rate.
     assert spotify.count(status=429) <= 6
     state = PacingState(home / "jitspot.sqlite3", PACING_NAME).read()

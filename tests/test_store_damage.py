@@ -11,10 +11,10 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Result, album_url, store_tables, without_write_rights
@@ -403,11 +403,26 @@ def _writer_on_new_file(path: Path) -> sqlite3.Connection:
 
 
 def test_open_store__a_new_file_waits_for_another_writer_before_turning_to_wal(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite refuses the WAL switch at once while another holds the write lock; wait it out."""
     path = tmp_path / "jitspot.sqlite3"
     writer = _writer_on_new_file(path)
+    wal_asked = threading.Semaphore(0)
+    connect = sqlite3.connect
+
+    def traced_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        # Every statement the opener's connection starts, refused ones too: the WAL
+        # switch asked twice means the first met the held lock and was refused.
+        conn: sqlite3.Connection = connect(*args, **kwargs)
+        conn.set_trace_callback(
+            lambda sql: (
+                wal_asked.release() if "journal_mode=wal" in sql.replace(" ", "").lower() else None
+            )
+        )
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced_connect)
     opened: list[Store] = []
     failed: list[BaseException] = []
 
@@ -419,7 +434,8 @@ def test_open_store__a_new_file_waits_for_another_writer_before_turning_to_wal(
 
     opener = threading.Thread(target=open_it)
     opener.start()
-    time.sleep(0.3)  # the opener meets the held lock
+    assert wal_asked.acquire(timeout=30)  # the opener meets the held lock...
+    assert wal_asked.acquire(timeout=30)  # ...and asks again: it waits
     writer.execute("COMMIT")
     writer.close()
     opener.join(timeout=30)

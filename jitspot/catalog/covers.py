@@ -126,7 +126,6 @@ class Coalescer:
         self._closed = False
         self._stop = Stop()
         self._worker: threading.Thread | None = None
-        self.batches = 0  # resolves made: what a test or a bench can count
 
     def look_up(
         self,
@@ -256,8 +255,6 @@ class Coalescer:
             for ask in watch.asks if watch is not None else group:
                 with contextlib.suppress(InvalidStateError):  # answered already
                     ask.answer.set_exception(exc)
-        finally:
-            self.batches += 1
 
     def _joining(self) -> list[_Ask]:
         """Cover lookups asked since the running batch started, to join it (started now);

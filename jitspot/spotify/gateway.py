@@ -92,10 +92,6 @@ class Meter:
             counts, self._counts = self._counts, {}
         return counts
 
-    def peek(self, name: str) -> float:
-        with self._lock:
-            return self._counts.get(name, 0.0)
-
 
 @dataclass(frozen=True, slots=True)
 class Gates:

@@ -231,8 +231,6 @@ class RateController:
         self.curve = curve or Curve(low=max(start_rate, MIN_RATE), cut_at=now)
         self.sending = SendRate(now)
         self.peers = Peers()
-        self.throttles = 0
-        self.cuts = 0
 
     def total(self, now: float) -> float:
         """The rate allowed to all processes together now."""
@@ -253,14 +251,12 @@ class RateController:
 
     def throttled(self, now: float, sent_at: float) -> bool:
         """A 429 for a request sent at `sent_at`; True if it cut the rate."""
-        self.throttles += 1
         if sent_at < self.curve.cut_at:
             return False  # sent before the last cut: it says nothing about the new rate
         measured = self.sending.measure(now) + self.peers.rate
         rate = min(measured or self.total(now), self.total(now))
         in_window = self.sending.in_window(now) + self.peers.in_window
         self.curve = self.curve.cut(now, rate, in_window, self.sending.span(now))
-        self.cuts += 1
         return True
 
 
