@@ -1,0 +1,127 @@
+"""What jitspot knows of an album, and how albums are chosen and ordered: pure types.
+
+The store keeps these and everything else names them; nothing here reads a
+database or a file, so code that only needs to name an album (the scorer,
+the terminal, covers) never imports the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+# Match states whose id jitspot uses (`review`, `no_candidate`, `rejected`: none).
+USED_MATCH_STATES = frozenset({"matched", "accepted"})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlbum:
+    """An album row as the store holds it."""
+
+    id: int
+    tab: str
+    row_number: int
+    artist: str
+    title: str
+    release_date: str | None
+    release_text: str | None
+    year: int | None
+    kind: str | None
+    genres: list[str]
+    vocal_style: str | None
+    vocal_style_raw: str | None
+    location: str | None
+    links: dict[str, str]
+    sheet_spotify_id: str | None
+    spotify_link_invalid: bool
+    match_id: str | None
+    match_score: float | None
+    match_state: str | None
+    removed: bool
+
+    @property
+    def spotify_id(self) -> str | None:
+        """The id jitspot uses: the sheet's link, else a match (accepted, or scored at
+        or above the threshold when it was matched: `match` decides, on one scale)."""
+        return chosen_spotify_id(self.sheet_spotify_id, self.match_id, self.match_state)
+
+    @property
+    def spotify_id_source(self) -> str | None:
+        if self.sheet_spotify_id:
+            return "sheet"
+        return "match" if self.spotify_id else None
+
+
+def chosen_spotify_id(
+    sheet_id: str | None, match_id: str | None, match_state: str | None
+) -> str | None:
+    """The Spotify id an album uses: the sheet's link, else a used match (`matched` by
+    score, `accepted` by a person); `review`, `no_candidate` and `rejected`: none."""
+    if sheet_id:
+        return sheet_id
+    if match_id and match_state in USED_MATCH_STATES:
+        return match_id
+    return None
+
+
+class ListedAlbum(NamedTuple):
+    """What `list` shows of an album, read without the columns it does not show."""
+
+    id: int
+    artist: str
+    title: str
+    release: str  # the date, else the sheet's text ("TBA"), else ""
+    kind: str | None
+    tab: str
+    spotify_id: str | None
+    # When `spotify_id` comes from `match`: its state (matched, accepted) and score.
+    match_state: str | None = None
+    match_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    """What `match` decided for one album, as the store keeps it."""
+
+    album_id: int
+    state: str
+    match_id: str | None
+    score: float | None
+    candidates: Sequence[dict[str, Any]] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumFilter:
+    """The FILTERS shared by list, export and refresh. Empty means everything.
+
+    The store turns it into its query (`jitspot.store.albums.filter_sql`).
+    """
+
+    artist: str | None = None
+    genre: str | None = None
+    year: int | None = None
+    tabs: tuple[str, ...] = ()
+    vocal: str | None = None
+    query: str | None = None
+    name: str | None = None  # words of "artist title" only: an ALBUM given as free text
+    released_by: str | None = None  # ISO date: only albums released on or before it
+    linked: bool | None = None  # True: only albums with a Spotify id; False: only without
+
+
+class AlbumOrder(StrEnum):
+    """How a page of albums is sorted."""
+
+    DATE = "date"  # newest first; a date not known yet ("TBA") after its year's last day
+    ARTIST = "artist"
+    TITLE = "title"
+
+
+@dataclass(frozen=True, slots=True)
+class Facets:
+    """What the catalog holds to choose from: tabs, vocal styles, years."""
+
+    tabs: list[str]
+    vocals: list[str]
+    years: list[int]
