@@ -18,8 +18,8 @@ from jitspot.jobs.matching import (
     sheet_year,
     title_similarity,
 )
+from jitspot.model import StoredAlbum
 from jitspot.spotify.data import Candidate
-from jitspot.store import StoredAlbum
 
 
 def album(

@@ -12,8 +12,8 @@ from jitspot.catalog.freshness import DAY, Lifetimes, Policy
 from jitspot.catalog.resolver import Resolution
 from jitspot.errors import ConfigError, JitspotError, RateLimited, SpotifyUnavailable, Stopped
 from jitspot.jobs.refresh import Choice, estimate_calls, exit_code_for, tally
+from jitspot.model import AlbumFilter, StoredAlbum
 from jitspot.spotify.pacing import DEFAULT_START_RATE, learned_rate
-from jitspot.store import AlbumFilter, StoredAlbum
 
 # -- Choice: what the user chose -----------------------------------------------------------
 

@@ -417,7 +417,7 @@ def test_api_figures__calls_by_endpoint_and_saved_by_batching() -> None:
 
 def test_coverage__one_state_per_album() -> None:
     from jitspot.catalog.freshness import Lifetimes
-    from jitspot.store import StoredAlbum
+    from jitspot.model import StoredAlbum
 
     def album(n: int, spotify_id: str | None) -> StoredAlbum:
         return StoredAlbum(

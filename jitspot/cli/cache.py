@@ -8,7 +8,7 @@ import typer
 
 from jitspot.cli.app import app, print_json, state
 from jitspot.cli.options import JsonOpt, WaitLockOpt, with_filters
-from jitspot.store import AlbumFilter
+from jitspot.model import AlbumFilter
 
 if TYPE_CHECKING:
     from jitspot.jobs.housekeeping import Freed

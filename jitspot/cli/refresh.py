@@ -16,7 +16,7 @@ from jitspot.cli.albums import print_candidates
 from jitspot.cli.app import app, print_json, progress_bar, state
 from jitspot.cli.options import JsonOpt, MaxTimeOpt, PrometheusOpt, WaitLockOpt, with_filters
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
-from jitspot.store import AlbumFilter
+from jitspot.model import AlbumFilter
 
 if TYPE_CHECKING:
     from jitspot.catalog.resolver import Progress

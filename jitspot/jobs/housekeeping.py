@@ -19,9 +19,10 @@ from typing import Any
 from jitspot.catalog.cache import Entry, SpotifyCache
 from jitspot.catalog.freshness import Freshness, Lifetimes, freshness
 from jitspot.lock import RunLock
+from jitspot.model import AlbumFilter
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import Clock
-from jitspot.store import AlbumFilter, CacheIndexEntry, Store
+from jitspot.store import CacheIndexEntry, Store
 
 KINDS = ("album", "artist", "oembed", "search")
 

@@ -26,10 +26,10 @@ from jitspot.errors import EXIT_PARTIAL, JitspotError, NotMatchable, Stopped
 from jitspot.jobs.job import Job
 from jitspot.jobs.matching import DECIDED, Decision, decide, search_query
 from jitspot.jobs.refresh import exit_code_for, resumes_at, stopped_reason
+from jitspot.model import AlbumFilter, MatchRecord, StoredAlbum
 from jitspot.spotify.links import SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus, windows_needed
-from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
 from jitspot.timetext import iso_time
 
 COMMAND = "match"

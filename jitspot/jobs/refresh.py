@@ -37,6 +37,7 @@ from jitspot.catalog.resolver import (
 )
 from jitspot.errors import EXIT_PARTIAL, JitspotError, QuotaExhausted, RateLimited, Stopped
 from jitspot.jobs.job import Job
+from jitspot.model import AlbumFilter, StoredAlbum
 from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import (
@@ -48,7 +49,6 @@ from jitspot.spotify.quota import (
     Share,
     windows_needed,
 )
-from jitspot.store import AlbumFilter, StoredAlbum
 from jitspot.timetext import iso_time
 
 COMMAND = "refresh"

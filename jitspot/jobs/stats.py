@@ -31,10 +31,11 @@ from jitspot.catalog.cache import Entry, cache_key
 from jitspot.catalog.freshness import DAY, Freshness, Lifetimes, freshness
 from jitspot.catalog.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.lock import Holder, lock_holder
+from jitspot.model import StoredAlbum
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus
-from jitspot.store import CacheIndexEntry, Store, StoredAlbum
+from jitspot.store import CacheIndexEntry, Store
 
 By = Literal["tab", "year"]
 # How the last run of a command stands: it ended, it runs now (its process holds the

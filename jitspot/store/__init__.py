@@ -12,21 +12,13 @@ where a facade would make each of them name a part. A second backend would
 sit beside `db` with parts of its own.
 
 This module is the package's face: it assembles `Store` and re-exports what
-callers use.
+callers use (the album types live in `jitspot.model`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from jitspot.model import (
-    AlbumFilter,
-    AlbumOrder,
-    Facets,
-    ListedAlbum,
-    MatchRecord,
-    StoredAlbum,
-)
 from jitspot.store.albums import Albums
 from jitspot.store.cache_index import CACHE_IDENTITY, CacheIndex, CacheIndexEntry
 from jitspot.store.db import damaged_store, now_iso, refold, store_error
@@ -37,18 +29,12 @@ from jitspot.store.pacing_state import PacingDocuments, PacingState
 
 __all__ = [
     "CACHE_IDENTITY",
-    "AlbumFilter",
-    "AlbumOrder",
     "CacheIndexEntry",
-    "Facets",
     "ImportReport",
-    "ListedAlbum",
-    "MatchRecord",
     "PacingState",
     "QuotaLedger",
     "RowChange",
     "Store",
-    "StoredAlbum",
     "damaged_store",
     "now_iso",
     "open_store",
