@@ -453,8 +453,8 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
 
     # Control: without the remembered "not before" (in the store's meta and in the
     # shared pacing state) the same command does call Spotify.
-    with open_store(settings.store_path) as store:
-        store.delete_meta(NOT_BEFORE)
+    with open_store(settings.store_path) as store, store.transaction() as conn:
+        conn.execute("DELETE FROM meta WHERE key = ?", (NOT_BEFORE,))
     PacingState(settings.store_path, PACING_NAME).exchange(lambda doc: {})
     fetched = show(ids[1])
     assert fetched.returncode == 0, fetched.stderr

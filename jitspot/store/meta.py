@@ -30,10 +30,6 @@ class Meta(Database):
         with self.transaction() as conn:
             put_meta(conn, key, value)
 
-    def delete_meta(self, key: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
-
     def raise_meta_time(self, key: str, until: float) -> float:
         """Keep the later of `until` and the time stored at `key`; return the time in force.
 
