@@ -7,6 +7,7 @@ the terminal, covers) never imports the store.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,25 +18,52 @@ USED_MATCH_STATES = frozenset({"matched", "accepted"})
 
 
 @dataclass(frozen=True, slots=True)
-class StoredAlbum:
-    """An album row as the store holds it."""
+class SheetRow:
+    """An album row, interpreted: what the sheet says of an album, as the store keeps it."""
 
-    id: int
     tab: str
     row_number: int
     artist: str
     title: str
-    release_date: str | None
-    release_text: str | None
+    release_date: str | None  # ISO date
+    release_text: str | None  # the cell as written when it is not a date ("TBA")
     year: int | None
     kind: str | None
-    genres: list[str]
+    genres: tuple[str, ...]
     vocal_style: str | None
     vocal_style_raw: str | None
     location: str | None
     links: dict[str, str]
-    sheet_spotify_id: str | None
+    sheet_spotify_id: str | None  # the sheet's Spotify link (see StoredAlbum.spotify_id)
     spotify_link_invalid: bool
+
+    def content_hash(self) -> str:
+        """Digest of what the sheet says of the album (not where it stands), to skip
+        unchanged rows on re-import."""
+        payload = repr(
+            (
+                self.artist,
+                self.title,
+                self.release_date,
+                self.release_text,
+                self.year,
+                self.kind,
+                self.genres,
+                # Normalised: `Mixed ` -> `Mixed` is not an edit worth reporting.
+                self.vocal_style,
+                self.location,
+                sorted(self.links.items()),
+            )
+        )
+        return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlbum(SheetRow):
+    """An album row as the store holds it: the sheet's facts, its store id, what
+    `match` decided, and whether a later import removed it."""
+
+    id: int
     match_id: str | None
     match_score: float | None
     match_state: str | None

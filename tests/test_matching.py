@@ -35,7 +35,7 @@ def album(
         release_text=None if year else "TBA",
         year=year,
         kind=kind,
-        genres=[],
+        genres=(),
         vocal_style=None,
         vocal_style_raw=None,
         location=None,

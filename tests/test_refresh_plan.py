@@ -224,7 +224,7 @@ def stored(row: int, spotify_id: str | None) -> StoredAlbum:
         release_text=None,
         year=2021,
         kind="LP",
-        genres=["Prog"],
+        genres=("Prog",),
         vocal_style=None,
         vocal_style_raw=None,
         location=None,

@@ -422,7 +422,7 @@ def test_coverage__one_state_per_album() -> None:
     def album(n: int, spotify_id: str | None) -> StoredAlbum:
         return StoredAlbum(
             id=n, tab="2020", row_number=n, artist="A", title=f"T{n}", release_date=None,
-            release_text=None, year=2020, kind="LP", genres=[], vocal_style=None,
+            release_text=None, year=2020, kind="LP", genres=(), vocal_style=None,
             vocal_style_raw=None, location=None, links={}, sheet_spotify_id=spotify_id,
             spotify_link_invalid=False, match_id=None, match_score=None, match_state=None,
             removed=False,

@@ -42,7 +42,7 @@ def album_from_row(row: sqlite3.Row) -> StoredAlbum:
         release_text=row[6],
         year=row[7],
         kind=row[8],
-        genres=json.loads(row[9]),
+        genres=tuple(json.loads(row[9])),
         vocal_style=row[10],
         vocal_style_raw=row[11],
         location=row[12],

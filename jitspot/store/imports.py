@@ -8,14 +8,12 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from jitspot.model import SheetRow
 from jitspot.store.db import Database, json_string, now_iso, put_meta, rows_in, to_json
 from jitspot.store.folded import row_key, search_columns
 from jitspot.text import fold
-
-if TYPE_CHECKING:
-    from jitspot.sheets.sheet import SheetRow
 
 
 @dataclass(slots=True)
@@ -268,8 +266,8 @@ def _pair_edits(new_rows: list[_Keyed], leftovers: dict[str, _Existing]) -> dict
     for item in new_rows:
         key, row = item.key, item.row
         candidates: list[_Existing | None] = []
-        if row.spotify_id:
-            candidates.append(by_spotify.get((item.tab_folded, row.spotify_id)))
+        if row.sheet_spotify_id:
+            candidates.append(by_spotify.get((item.tab_folded, row.sheet_spotify_id)))
         candidates.append(by_position.get((item.tab_folded, item.artist_folded, row.row_number)))
         for candidate in candidates:
             if candidate is not None and candidate.id not in used:
@@ -310,7 +308,7 @@ def _row_values(item: _Keyed, digest: str, source: str, stamp: str) -> tuple[Any
         row.vocal_style_raw,
         row.location,
         _links_json(row.links),
-        row.spotify_id,
+        row.sheet_spotify_id,
         int(row.spotify_link_invalid),
         artist_folded,
         *search_columns(
