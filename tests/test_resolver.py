@@ -22,7 +22,7 @@ import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import Mode, SpotifyDouble
 
-from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.catalog import NEEDS_CREDENTIALS, Catalog
 from jitspot.catalog.freshness import DAY, Policy
 from jitspot.catalog.resolver import (
@@ -37,7 +37,7 @@ from jitspot.settings import load_settings
 from jitspot.sheets.importer import import_source
 from jitspot.spotify.gateway import Gates, SpotifyGateway
 from jitspot.spotify.pacing import PACING_NAME
-from jitspot.store import PacingState, open_store
+from jitspot.store import PacingState, cache_key, open_store
 
 HEADER = (
     "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State,"

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitspot.catalog.cache import Entry, cache_key
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import (
     DAY,
@@ -49,6 +48,7 @@ from jitspot.spotify.quota import (
     Share,
     windows_needed,
 )
+from jitspot.store import CacheEntry, cache_key
 from jitspot.timetext import iso_time
 
 COMMAND = "refresh"
@@ -218,7 +218,12 @@ def estimate_calls(
 
 
 def describe_entry(
-    spotify_id: str, entries: dict[str, Entry], *, now: float, lifetimes: Lifetimes, creds: bool
+    spotify_id: str,
+    entries: dict[str, CacheEntry],
+    *,
+    now: float,
+    lifetimes: Lifetimes,
+    creds: bool,
 ) -> tuple[str, float | None]:
     """The cache state of an album in words (for --dry-run), and its age."""
     entry = album_entry(spotify_id, entries, with_credentials=creds)
@@ -352,7 +357,7 @@ def tally(
     return report
 
 
-def _answer(spotify_id: str, resolution: Resolution, with_credentials: bool) -> Entry | None:
+def _answer(spotify_id: str, resolution: Resolution, with_credentials: bool) -> CacheEntry | None:
     """The entry fetched for an album: the Web API's, or oEmbed's when only a cover was due."""
     entry = album_entry(spotify_id, resolution.entries, with_credentials=with_credentials)
     if entry is None and spotify_id not in resolution.fetched_api:
@@ -396,7 +401,7 @@ class Refresher(Job):
     def _estimate(
         self,
         fetch_plan: FetchPlan,
-        entries: dict[str, Entry],
+        entries: dict[str, CacheEntry],
         choice: Choice,
         mode: AppMode,
         now: float,
@@ -461,7 +466,7 @@ class Refresher(Job):
     def _if_development(
         self,
         fetch_plan: FetchPlan,
-        entries: dict[str, Entry],
+        entries: dict[str, CacheEntry],
         choice: Choice,
         mode: AppMode,
         now: float,

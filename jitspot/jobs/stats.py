@@ -27,7 +27,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from jitspot.catalog.cache import Entry, cache_key
 from jitspot.catalog.freshness import DAY, Freshness, Lifetimes, freshness
 from jitspot.catalog.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.lock import Holder, lock_holder
@@ -35,7 +34,7 @@ from jitspot.model import StoredAlbum
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus
-from jitspot.store import CacheIndexEntry, Store
+from jitspot.store import CacheEntry, Store, cache_key
 
 By = Literal["tab", "year"]
 # How the last run of a command stands: it ended, it runs now (its process holds the
@@ -159,7 +158,7 @@ class Stats:
 
 def coverage(
     albums: Iterable[StoredAlbum],
-    index: Mapping[str, CacheIndexEntry],
+    index: Mapping[str, CacheEntry],
     *,
     now: float,
     lifetimes: Lifetimes,
@@ -180,7 +179,7 @@ def coverage(
             (row, state)
             for row in (api_row, oembed_row)
             if row is not None
-            and (state := freshness(Entry.from_index(row), now, lifetimes)) is not Freshness.MISSING
+            and (state := freshness(row, now, lifetimes)) is not Freshness.MISSING
         ]
         if not usable:
             result.never_fetched += 1
