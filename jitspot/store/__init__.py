@@ -4,7 +4,8 @@ processes, in one SQLite file in JITSPOT_HOME.
 Each part is a module with one responsibility: `db` (the file, its schema,
 opening, damage, the re-fold, and `Database`, the connection and its
 transactions), `albums`, `imports`, `matches`, `meta`, `cache_index`,
-`pacing_state`. `Store` is those parts as small mixins over the one
+`pacing_state`, and `folded` (what the folded columns hold, for an import and
+a re-fold alike). `Store` is those parts as small mixins over the one
 `Database`: every part needs the same connection and the same transactions
 (counters pending from reads go in with the next write, whichever part makes
 it), and call sites keep one object and its plain methods (`store.albums()`),
