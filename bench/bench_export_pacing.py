@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from spotify_double import SpotifyDouble
 
+from jitspot.model import AlbumFilter
 from jitspot.settings import load_settings
-from jitspot.store import AlbumFilter, open_store
+from jitspot.store import open_store
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared/samples/progmetal-releases-2017-2020.xlsx"
 YEAR = 2019

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_show import interleaved  # noqa: E402
 from bench.make_workbook import write_workbook  # noqa: E402
-from jitspot.catalog.cache import Entry, SpotifyCache  # noqa: E402
+from jitspot.catalog.cache import SpotifyCache  # noqa: E402
 from jitspot.settings import load_settings  # noqa: E402
-from jitspot.store import open_store  # noqa: E402
+from jitspot.store import CacheEntry, open_store  # noqa: E402
 
 GOAL_SECONDS = 0.6
 FILED_SECONDS = 2.7  # `jitspot list > /dev/null` when issue 12 was filed
@@ -79,24 +79,24 @@ def fill_cache(home: Path, share: float = 0.8, seed: int = 12) -> int:
     cache = SpotifyCache(settings.cache_dir, store)
     ids = sorted({a.spotify_id for a in store.albums() if a.spotify_id})
     now = time.time()
-    entries: list[Entry] = []
+    entries: list[CacheEntry] = []
     for spotify_id in ids:
         roll = rng.random()
         if roll >= share:
             continue
         fetched = now - rng.uniform(0, 40) * 86400  # some stale (the TTL is 30 days)
         if roll < 0.02:
-            entries.append(Entry("album", spotify_id, "not_found", fetched))
+            entries.append(CacheEntry("album", spotify_id, "not_found", fetched))
         elif roll < 0.05:
             data = {
                 "id": spotify_id,
                 "title": "x",
                 "thumbnail_url": f"https://i.scdn.co/{spotify_id}",
             }
-            entries.append(Entry("oembed", spotify_id, "found", fetched, data))
+            entries.append(CacheEntry("oembed", spotify_id, "found", fetched, data))
         else:
             entries.append(
-                Entry("album", spotify_id, "found", fetched, _album_data(spotify_id, rng))
+                CacheEntry("album", spotify_id, "found", fetched, _album_data(spotify_id, rng))
             )
     for start in range(0, len(entries), 2000):
         cache.put_many(entries[start : start + 2000])

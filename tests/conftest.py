@@ -20,14 +20,14 @@ from spotify_double import SpotifyDouble
 
 from jitspot import cli
 from jitspot.catalog import views
-from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.resolver import Resolver
 from jitspot.logs import NOISY_LOGGERS
 from jitspot.settings import Settings, load_settings
 from jitspot.spotify.gateway import Gates
 from jitspot.stopping import Stop
-from jitspot.store import Store, open_store
+from jitspot.store import Store, cache_key, open_store
 
 HEADER = [
     "Artist",
@@ -390,7 +390,7 @@ def store_tables(path: Path) -> list[tuple[object, ...]]:
 
 def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
     """Make the albums' cached entries look fetched `days` earlier (as if time had passed)."""
-    from jitspot.catalog.cache import Entry
+    from jitspot.store import CacheEntry
 
     settings = load_settings(home)
     with open_store(settings.store_path) as store:
@@ -399,7 +399,7 @@ def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
             entries = cache.get_many(cache_key("album", i) for i in spotify_ids)
             assert len(entries) == len(spotify_ids)
             cache.put_many(
-                Entry(e.kind, e.spotify_id, e.status, e.fetched_at - days * 86_400, e.data)
+                CacheEntry(e.kind, e.spotify_id, e.status, e.fetched_at - days * 86_400, e.data)
                 for e in entries.values()
             )
         finally:

@@ -9,7 +9,8 @@ import pytest
 from conftest import Result
 
 from jitspot.catalog.browse import PER_PAGE, BadQuery, Browse, parse_browse
-from jitspot.store import AlbumFilter, AlbumOrder, Store
+from jitspot.model import AlbumFilter, AlbumOrder
+from jitspot.store import Store
 from jitspot.text import vocal_facet
 
 

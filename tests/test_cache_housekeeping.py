@@ -21,7 +21,7 @@ import pytest
 from conftest import Result, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.catalog.cache import Entry, SpotifyCache, Status
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.freshness import DAY, Lifetimes
 from jitspot.jobs.housekeeping import (
     CLEARED,
@@ -36,7 +36,7 @@ from jitspot.jobs.housekeeping import (
     prune,
 )
 from jitspot.settings import load_settings
-from jitspot.store import Store, open_store
+from jitspot.store import CacheEntry, Status, Store, open_store
 
 Run = Callable[..., Result]
 Ids = dict[str, str]
@@ -131,7 +131,7 @@ def entry_count() -> int:
         store.close()
 
 
-def put(*entries: Entry) -> None:
+def put(*entries: CacheEntry) -> None:
     store, cache = open_cache()
     try:
         cache.put_many(entries)
@@ -228,9 +228,9 @@ def test_prune__drops_expired_not_found_entries_and_keeps_fresh_ones(
     assert run("import", str(make_sheet({"2020": rows}))).exit_code == 0
     now = time.time()
     put(
-        Entry("album", old, "not_found", now - 8 * DAY),  # past the 7-day default
-        Entry("album", recent, "not_found", now - 1 * DAY),
-        Entry("artist", old_artist, "not_found", now - 8 * DAY),
+        CacheEntry("album", old, "not_found", now - 8 * DAY),  # past the 7-day default
+        CacheEntry("album", recent, "not_found", now - 1 * DAY),
+        CacheEntry("artist", old_artist, "not_found", now - 8 * DAY),
     )
     result = run("cache", "prune", "--json")
     assert result.exit_code == 0, result.stderr
@@ -271,7 +271,7 @@ def test_prune__keeps_a_matched_album_only_when_its_match_is_used(
                 "UPDATE albums SET match_id = ?, match_score = ?, match_state = ?",
                 (matched, score, state),
             )
-        cache.put_many([Entry("album", matched, "found", time.time(), {"name": "Found"})])
+        cache.put_many([CacheEntry("album", matched, "found", time.time(), {"name": "Found"})])
     finally:
         cache.close()
         store.close()
@@ -582,12 +582,12 @@ LIFETIMES = Lifetimes()
 
 
 def album(spotify_id: str, *artists: str, status: Status = "found", age: float = 0.0) -> Cached:
-    entry = Entry("album", spotify_id, status, NOW - age)
+    entry = CacheEntry("album", spotify_id, status, NOW - age)
     return Cached(f"album:{spotify_id}", "album", spotify_id, 100, entry, artists)
 
 
 def artist(spotify_id: str, status: Status = "found", age: float = 0.0) -> Cached:
-    entry = Entry("artist", spotify_id, status, NOW - age)
+    entry = CacheEntry("artist", spotify_id, status, NOW - age)
     return Cached(f"artist:{spotify_id}", "artist", spotify_id, 10, entry)
 
 
@@ -631,7 +631,9 @@ def test_prune_choice__unreadable_entries_go_and_other_kinds_stay() -> None:
 
 
 def search(query: str, status: Status = "found", age: float = 0.0) -> Cached:
-    return Cached(f"search:{query}", "search", query, 80, Entry("search", query, status, NOW - age))
+    return Cached(
+        f"search:{query}", "search", query, 80, CacheEntry("search", query, status, NOW - age)
+    )
 
 
 def test_prune_choice__searches_no_album_would_send_go_and_expired_no_candidates_too() -> None:
@@ -656,7 +658,7 @@ def test_clear_choice__keeps_artists_that_remaining_albums_name_even_outside_the
 
 
 def test_prune_choice__an_index_row_without_its_value_and_a_value_without_its_row_go() -> None:
-    gone = Cached("album:a", "album", "a", 0, Entry("album", "a", "found", NOW), stored=False)
+    gone = Cached("album:a", "album", "a", 0, CacheEntry("album", "a", "found", NOW), stored=False)
     unindexed = replace(album("b", "x"), indexed=False)
     cached = [gone, unindexed, album("c", "y"), artist("x"), artist("y")]
     drops = prune(cached, {"a", "b", "c"}, now=NOW, lifetimes=LIFETIMES)

@@ -15,9 +15,10 @@ from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.covers import Closed, Coalescer
 from jitspot.catalog.resolver import Resolution
 from jitspot.errors import ConfigError
+from jitspot.model import StoredAlbum
 from jitspot.settings import Settings
 from jitspot.stopping import Stop
-from jitspot.store import StoredAlbum, open_store
+from jitspot.store import open_store
 
 ROWS = [[f"Band {i}", f"Album {i}", None, "LP", None, None, None, None, None] for i in range(6)]
 

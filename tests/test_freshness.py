@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from jitspot.catalog.cache import Entry, Kind
 from jitspot.catalog.freshness import (
     DAY,
     Freshness,
@@ -15,17 +14,18 @@ from jitspot.catalog.freshness import (
     chunks,
     freshness,
 )
+from jitspot.store import CacheEntry, Kind
 
 NOW = 1_000 * DAY
 LIFE = Lifetimes(found=30 * DAY, not_found=7 * DAY)
 
 
-def found(kind: Kind, spotify_id: str, age_days: float, **data: object) -> Entry:
-    return Entry(kind, spotify_id, "found", NOW - age_days * DAY, dict(data))
+def found(kind: Kind, spotify_id: str, age_days: float, **data: object) -> CacheEntry:
+    return CacheEntry(kind, spotify_id, "found", NOW - age_days * DAY, dict(data))
 
 
-def missing(kind: Kind, spotify_id: str, age_days: float) -> Entry:
-    return Entry(kind, spotify_id, "not_found", NOW - age_days * DAY)
+def missing(kind: Kind, spotify_id: str, age_days: float) -> CacheEntry:
+    return CacheEntry(kind, spotify_id, "not_found", NOW - age_days * DAY)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def missing(kind: Kind, spotify_id: str, age_days: float) -> Entry:
     ],
 )
 def test_freshness__found_goes_stale_not_found_expires(
-    entry: Entry | None, state: Freshness
+    entry: CacheEntry | None, state: Freshness
 ) -> None:
     assert freshness(entry, NOW, LIFE) is state
 
@@ -60,13 +60,13 @@ def test_freshness__found_goes_stale_not_found_expires(
     ],
 )
 def test_freshness__an_entry_exactly_as_old_as_its_lifetime_has_lived_it(
-    entry: Entry, state: Freshness
+    entry: CacheEntry, state: Freshness
 ) -> None:
     """The lifetime is how long an entry stays fresh: at that age it no longer is."""
     assert freshness(entry, NOW, LIFE) is state
 
 
-def entries(*items: Entry) -> dict[str, Entry]:
+def entries(*items: CacheEntry) -> dict[str, CacheEntry]:
     return {e.key: e for e in items}
 
 

@@ -22,7 +22,7 @@ import pytest
 from conftest import START, FakeClock
 from spotify_double import SpotifyDouble
 
-from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.freshness import Policy
 from jitspot.catalog.resolver import NOT_BEFORE, Resolver
 from jitspot.errors import (
@@ -36,7 +36,7 @@ from jitspot.logs import configure_logging
 from jitspot.settings import load_settings
 from jitspot.spotify.gateway import MAX_SHORT_WAITS, Gates, SpotifyGateway, parse_retry_after
 from jitspot.spotify.pacing import Pacer
-from jitspot.store import Store, open_store
+from jitspot.store import Store, cache_key, open_store
 
 
 class Opened:

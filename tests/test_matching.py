@@ -19,8 +19,8 @@ from jitspot.jobs.matching import (
     sheet_year,
     title_similarity,
 )
+from jitspot.model import StoredAlbum
 from jitspot.spotify.data import Candidate
-from jitspot.store import StoredAlbum
 
 
 def album(
@@ -36,7 +36,7 @@ def album(
         release_text=None if year else "TBA",
         year=year,
         kind=kind,
-        genres=[],
+        genres=(),
         vocal_style=None,
         vocal_style_raw=None,
         location=None,

@@ -11,7 +11,6 @@ import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
-from jitspot.catalog.cache import cache_key
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import Need, Policy
 from jitspot.catalog.resolver import Resolution, Resolver
@@ -27,7 +26,7 @@ from jitspot.spotify.quota import (
     Share,
     span_of,
 )
-from jitspot.store import QuotaLedger
+from jitspot.store import QuotaLedger, cache_key
 
 DAY = 86_400.0
 

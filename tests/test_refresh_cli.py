@@ -23,10 +23,10 @@ import pytest
 from conftest import Result, age_cached, album_url
 from spotify_double import SpotifyDouble
 
-from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.cli.refresh import NEEDS_APP
 from jitspot.settings import load_settings
-from jitspot.store import open_store
+from jitspot.store import cache_key, open_store
 
 Run = Callable[..., Result]
 

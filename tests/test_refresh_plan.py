@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from conftest import START
 
-from jitspot.catalog.cache import Entry, Kind
 from jitspot.catalog.freshness import DAY, Lifetimes, Policy
 from jitspot.catalog.resolver import Resolution
 from jitspot.errors import JitspotError, RateLimited, SpotifyUnavailable, Stopped
 from jitspot.jobs.refresh import Choice, estimate_calls, tally
+from jitspot.model import AlbumFilter, StoredAlbum
 from jitspot.spotify.pacing import DEFAULT_START_RATE, learned_rate
-from jitspot.store import AlbumFilter, StoredAlbum
+from jitspot.store import CacheEntry, Kind
 
 # -- Choice: what the user chose -----------------------------------------------------------
 
@@ -84,8 +84,8 @@ def test_choice__missing_and_stale_together_mean_either() -> None:
     policy = Choice(missing=True, stale_days=30).policy
     life = Lifetimes(found=90 * DAY)  # --stale DAYS decides, not the lifetime
     now = START
-    old = Entry("album", "a", "found", now - 31 * DAY, {})
-    young = Entry("album", "a", "found", now - 29 * DAY, {})
+    old = CacheEntry("album", "a", "found", now - 31 * DAY, {})
+    young = CacheEntry("album", "a", "found", now - 29 * DAY, {})
     assert policy.wants(None, now, life)  # missing
     assert policy.wants(old, now, life)  # stale
     assert not policy.wants(young, now, life)  # neither
@@ -204,7 +204,7 @@ def stored(row: int, spotify_id: str | None) -> StoredAlbum:
         release_text=None,
         year=2021,
         kind="LP",
-        genres=["Prog"],
+        genres=("Prog",),
         vocal_style=None,
         vocal_style_raw=None,
         location=None,
@@ -218,17 +218,17 @@ def stored(row: int, spotify_id: str | None) -> StoredAlbum:
     )
 
 
-def entry(kind: Kind, spotify_id: str, found: bool = True) -> Entry:
+def entry(kind: Kind, spotify_id: str, found: bool = True) -> CacheEntry:
     if found:
-        return Entry(kind, spotify_id, "found", START, {"name": spotify_id})
-    return Entry(kind, spotify_id, "not_found", START)
+        return CacheEntry(kind, spotify_id, "found", START, {"name": spotify_id})
+    return CacheEntry(kind, spotify_id, "not_found", START)
 
 
 def resolution(error: JitspotError | None = None) -> Resolution:
     result = Resolution(with_credentials=True, error=error)
     for e in [entry("album", "ok1"), entry("album", "ok2"), entry("album", "gone", found=False)]:
         result.entries[e.key] = e
-    old = Entry("album", "fresh", "found", START - DAY, {"name": "fresh"})
+    old = CacheEntry("album", "fresh", "found", START - DAY, {"name": "fresh"})
     result.entries[old.key] = old
     result.fetched = {"ok1", "ok2", "gone"}
     result.fetched_artists = {"art1", "art2", "art3"}

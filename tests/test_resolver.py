@@ -22,7 +22,7 @@ import pytest
 from conftest import START, FakeClock, Processes
 from spotify_double import Mode, SpotifyDouble
 
-from jitspot.catalog.cache import SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.catalog import NEEDS_CREDENTIALS, Catalog
 from jitspot.catalog.freshness import DAY, Policy
 from jitspot.catalog.resolver import (
@@ -37,7 +37,7 @@ from jitspot.settings import load_settings
 from jitspot.sheets.importer import import_source
 from jitspot.spotify.gateway import Gates, SpotifyGateway
 from jitspot.spotify.pacing import PACING_NAME
-from jitspot.store import PacingState, open_store
+from jitspot.store import PacingState, cache_key, open_store
 
 HEADER = (
     "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State,"
@@ -453,8 +453,8 @@ def test_show__a_rate_limit_recorded_by_one_process_stops_a_real_subprocess(
 
     # Control: without the remembered "not before" (in the store's meta and in the
     # shared pacing state) the same command does call Spotify.
-    with open_store(settings.store_path) as store:
-        store.delete_meta(NOT_BEFORE)
+    with open_store(settings.store_path) as store, store.transaction() as conn:
+        conn.execute("DELETE FROM meta WHERE key = ?", (NOT_BEFORE,))
     PacingState(settings.store_path, PACING_NAME).exchange(lambda doc: {})
     fetched = show(ids[1])
     assert fetched.returncode == 0, fetched.stderr

@@ -19,7 +19,6 @@ from conftest import START, FakeClock, Processes
 from spotify_double import SpotifyDouble
 
 from jitspot.catalog import resolver as resolver_module
-from jitspot.catalog.cache import cache_key
 from jitspot.catalog.freshness import DAY, Need, Policy
 from jitspot.catalog.resolver import Resolution, Resolver
 from jitspot.errors import Stopped
@@ -28,6 +27,7 @@ from jitspot.spotify.data import AlbumData, ArtistData
 from jitspot.spotify.gateway import Gates, SpotifyGateway
 from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
+from jitspot.store import cache_key
 
 
 def asked_albums(double: SpotifyDouble) -> list[list[str]]:

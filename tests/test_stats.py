@@ -18,11 +18,10 @@ from conftest import Result, age_cached, album_url, store_tables
 from prometheus_client.parser import text_string_to_metric_families
 from spotify_double import SpotifyDouble
 
-from jitspot.catalog.cache import cache_key
 from jitspot.jobs.stats import Coverage, age_histogram, ago, api_figures, coverage, run_state
 from jitspot.lock import Holder
 from jitspot.settings import load_settings
-from jitspot.store import CacheIndexEntry
+from jitspot.store import CacheEntry, Kind, Status
 
 Run = Callable[..., Result]
 DAY = 86_400.0
@@ -417,22 +416,21 @@ def test_api_figures__calls_by_endpoint_and_saved_by_batching() -> None:
 
 def test_coverage__one_state_per_album() -> None:
     from jitspot.catalog.freshness import Lifetimes
-    from jitspot.store import StoredAlbum
+    from jitspot.model import StoredAlbum
 
     def album(n: int, spotify_id: str | None) -> StoredAlbum:
         return StoredAlbum(
             id=n, tab="2020", row_number=n, artist="A", title=f"T{n}", release_date=None,
-            release_text=None, year=2020, kind="LP", genres=[], vocal_style=None,
+            release_text=None, year=2020, kind="LP", genres=(), vocal_style=None,
             vocal_style_raw=None, location=None, links={}, sheet_spotify_id=spotify_id,
             spotify_link_invalid=False, match_id=None, match_score=None, match_state=None,
             removed=False,
         )  # fmt: skip
 
-    def row(kind: str, spotify_id: str, status: str, days: float, cover: bool) -> CacheIndexEntry:
-        return CacheIndexEntry(
-            key=cache_key(kind, spotify_id), kind=kind, spotify_id=spotify_id, status=status,
-            source="oembed" if kind == "oembed" else "api", fetched_at=NOW - days * DAY,
-            cover_url="https://i.scdn.co/x" if cover else None,
+    def row(kind: Kind, spotify_id: str, status: Status, days: float, cover: bool) -> CacheEntry:
+        return CacheEntry(
+            kind, spotify_id, status, NOW - days * DAY,
+            indexed_cover="https://i.scdn.co/x" if cover else None,
         )  # fmt: skip
 
     rows = [

@@ -25,7 +25,8 @@ from jitspot.catalog.resolver import NOT_BEFORE
 from jitspot.errors import EXIT_CONFIG, EXIT_TEMPFAIL, ConfigError, DiskFull
 from jitspot.settings import Settings, load_settings
 from jitspot.sheets.importer import import_source
-from jitspot.store import Store, _enter_wal, open_store
+from jitspot.store import Store, open_store
+from jitspot.store.db import _enter_wal
 from jitspot.timetext import until_text
 
 Run = Callable[..., Result]

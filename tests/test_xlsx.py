@@ -244,7 +244,7 @@ def test_read_xlsx__formula_links_found_when_cached_value_empty(tmp_path: Path) 
     assert raw.links == {"spotify": ALBUM}
     sheet_row = interpret(raw)
     assert sheet_row is not None
-    assert sheet_row.spotify_id == ALBUM_ID
+    assert sheet_row.sheet_spotify_id == ALBUM_ID
 
 
 def test_read_xlsx__cell_hyperlinks_and_formulas_mixed_in_one_tab(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from jitspot.bounds import OutOfBounds, bounded_query, bounded_tabs
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.views import AlbumView
 from jitspot.errors import JitspotError
-from jitspot.store import AlbumFilter, AlbumOrder
+from jitspot.model import AlbumFilter, AlbumOrder
 
 PER_PAGE = 60  # tiles per page: a few screens, fetched in ~3 batch calls when not cached
 MAX_PER_PAGE = 200

@@ -29,18 +29,14 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from jitspot.errors import ConfigError, JitspotError
-from jitspot.store import CACHE_IDENTITY, CacheIndexEntry, Store
+from jitspot.store import CACHE_IDENTITY, CacheEntry, Store
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["album", "artist", "oembed", "search"]
-Status = Literal["found", "not_found"]
 
 # Kept in the disk cache itself (no entry key looks like it: those are "kind:id").
 IDENTITY_KEY = "jitspot:identity"
@@ -49,68 +45,6 @@ _MODE_RAW = 1  # diskcache's MODE_RAW: the value is in the row
 _MODE_BINARY = 2  # diskcache's MODE_BINARY: the value is in a file beside cache.db
 # What a garbled value raises when it is decoded (JSONDisk: zlib, then UTF-8 JSON).
 _BAD_VALUE = (zlib.error, ValueError, KeyError, TypeError)
-
-
-def cache_key(kind: str, spotify_id: str) -> str:
-    return f"{kind}:{spotify_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One cached answer: found (with its data) or not found, and when it was fetched."""
-
-    kind: Kind
-    spotify_id: str
-    status: Status
-    fetched_at: float
-    data: dict[str, Any] | None = None
-
-    @property
-    def key(self) -> str:
-        return cache_key(self.kind, self.spotify_id)
-
-    @property
-    def found(self) -> bool:
-        return self.status == "found"
-
-    @property
-    def cover_url(self) -> str | None:
-        if not self.data:
-            return None
-        if self.kind == "oembed":
-            url = self.data.get("thumbnail_url")
-            return url if isinstance(url, str) else None
-        images = self.data.get("images") or []
-        return str(images[0]["url"]) if images else None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "id": self.spotify_id,
-            "status": self.status,
-            "fetched_at": self.fetched_at,
-            "data": self.data,
-        }
-
-    @classmethod
-    def from_index(cls, row: CacheIndexEntry) -> Entry:
-        """What the store's index knows of an entry (its data stays on disk)."""
-        return cls(
-            kind=cast(Kind, row.kind),
-            spotify_id=row.spotify_id,
-            status=cast(Status, row.status),
-            fetched_at=row.fetched_at,
-        )
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> Entry:
-        return cls(
-            kind=value["kind"],
-            spotify_id=value["id"],
-            status=value["status"],
-            fetched_at=float(value["fetched_at"]),
-            data=value.get("data"),
-        )
 
 
 class SpotifyCache:
@@ -206,12 +140,12 @@ class SpotifyCache:
 
     def _rebuild_index(self, disk: Any, identity: str) -> None:
         """Index every value the disk cache holds (a store re-created beside it)."""
-        rows: list[CacheIndexEntry] = []
+        rows: list[CacheEntry] = []
         for key in disk.iterkeys():
             if key == IDENTITY_KEY:
                 continue
             try:
-                rows.append(_index_row(Entry.from_json(disk.get(key))))
+                rows.append(CacheEntry.from_json(disk.get(key)))
             except (*_BAD_VALUE, sqlite3.Error):  # dropped when met; not worth failing for
                 continue
         self.store.index_cache_entries(rows)
@@ -270,7 +204,7 @@ class SpotifyCache:
 
     # -- reading and writing -------------------------------------------------------------
 
-    def index(self, keys: Iterable[str] | None) -> dict[str, CacheIndexEntry]:
+    def index(self, keys: Iterable[str] | None) -> dict[str, CacheEntry]:
         """The store's index rows for `keys` (None: all), checked against the cache's identity.
 
         Cheap (the values are not opened): what `list` reads. Empty when the
@@ -280,7 +214,7 @@ class SpotifyCache:
             return self.store.cache_index(keys)
         return self._checked_index(keys)
 
-    def _checked_index(self, keys: Iterable[str] | None) -> dict[str, CacheIndexEntry]:
+    def _checked_index(self, keys: Iterable[str] | None) -> dict[str, CacheEntry]:
         if self._cache() is None or self._index_void:
             return {}
         return self.store.cache_index(keys)
@@ -313,24 +247,24 @@ class SpotifyCache:
         reader.close()
         return None
 
-    def _read_directly(self, keys: list[str]) -> dict[str, Entry] | None:
+    def _read_directly(self, keys: list[str]) -> dict[str, CacheEntry] | None:
         """The entries for `keys`, read without diskcache; None unless every value the
         index lists was there and readable (the full path then drops what is not)."""
         reader = self._direct_reader()
         if reader is None:
             return None
         try:
-            entries: dict[str, Entry] = {}
+            entries: dict[str, CacheEntry] = {}
             for key in self.store.cache_index(keys):
                 value = reader.get(key)
                 if value is None:
                     return None
-                entries[key] = Entry.from_json(value)
+                entries[key] = CacheEntry.from_json(value)
             return entries
         except (sqlite3.Error, OSError, *_BAD_VALUE):
             return None
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+    def get_many(self, keys: Iterable[str]) -> dict[str, CacheEntry]:
         """Entries for the keys that are cached (a key missing here was never fetched).
 
         An index row whose value is gone or unreadable is dropped, so that the
@@ -347,7 +281,7 @@ class SpotifyCache:
         if not known:
             return {}
         disk = self._cache()
-        entries: dict[str, Entry] = {}
+        entries: dict[str, CacheEntry] = {}
         gone: list[str] = []
         unreadable: list[str] = []
         reason = ""
@@ -357,7 +291,7 @@ class SpotifyCache:
                 if value is None:
                     gone.append(key)
                     continue
-                entries[key] = Entry.from_json(value)
+                entries[key] = CacheEntry.from_json(value)
             except sqlite3.Error as exc:
                 if not _is_damage(exc, self.directory):
                     raise
@@ -385,7 +319,9 @@ class SpotifyCache:
             except (sqlite3.Error, OSError):  # best effort: a later set overwrites it
                 continue
 
-    def put_many(self, entries: Iterable[Entry], counters: dict[str, float] | None = None) -> None:
+    def put_many(
+        self, entries: Iterable[CacheEntry], counters: dict[str, float] | None = None
+    ) -> None:
         """Write entries (and counters) so that a killed run keeps what it fetched.
 
         Only what reached the disk cache is indexed: without a usable cache the
@@ -403,10 +339,10 @@ class SpotifyCache:
                 self._write(disk, batch)
             if disk is None or isinstance(disk, ReadOnlyDisk):
                 batch = []
-        self.store.index_cache_entries(map(_index_row, batch), counters or {})
+        self.store.index_cache_entries(batch, counters or {})
 
     @staticmethod
-    def _write(disk: Any, batch: list[Entry]) -> None:
+    def _write(disk: Any, batch: list[CacheEntry]) -> None:
         if disk is None or isinstance(disk, ReadOnlyDisk):
             return
         with disk.transact():
@@ -415,7 +351,7 @@ class SpotifyCache:
 
     # -- housekeeping (cache prune / clear) ----------------------------------------------
 
-    def scan(self) -> Iterator[tuple[str, Entry | None, int]]:
+    def scan(self) -> Iterator[tuple[str, CacheEntry | None, int]]:
         """Every entry on disk: (key, the entry or None when unreadable, its JSON size in bytes).
 
         Read from the disk cache, not the index: a value the index lost is found too.
@@ -428,7 +364,7 @@ class SpotifyCache:
                 value = disk.get(key)
                 if value is None:  # deleted since the keys were listed
                     continue
-                yield key, Entry.from_json(value), len(json.dumps(value).encode())
+                yield key, CacheEntry.from_json(value), len(json.dumps(value).encode())
             except _BAD_VALUE:
                 yield key, None, 0
 
@@ -448,7 +384,7 @@ class SpotifyCache:
             for key in keys:
                 disk.delete(key)
 
-    def indexed(self) -> dict[str, CacheIndexEntry]:
+    def indexed(self) -> dict[str, CacheEntry]:
         """Every row of the store's index of this disk cache (for housekeeping)."""
         self._writable()  # opened and its identity checked: a void index is dropped first
         return self.store.cache_index()
@@ -469,19 +405,6 @@ class SpotifyCache:
         if disk is None:
             return 0, 0
         return len(disk), int(disk.volume())
-
-
-def _index_row(entry: Entry) -> CacheIndexEntry:
-    """What the store's index keeps of an entry."""
-    return CacheIndexEntry(
-        key=entry.key,
-        kind=entry.kind,
-        spotify_id=entry.spotify_id,
-        status=entry.status,
-        source="oembed" if entry.kind == "oembed" else "api",
-        fetched_at=entry.fetched_at,
-        cover_url=entry.cover_url,
-    )
 
 
 class DirectReader:

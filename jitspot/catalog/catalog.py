@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from jitspot.catalog.cache import Entry, SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.freshness import Freshness, Lifetimes, Need, Policy, album_entry, freshness
 from jitspot.catalog.resolver import (
     NOT_BEFORE,
@@ -23,6 +23,7 @@ from jitspot.catalog.resolver import (
 )
 from jitspot.catalog.views import AlbumView, CoverState, SpotifyView
 from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
+from jitspot.model import ListedAlbum, StoredAlbum
 from jitspot.settings import Settings
 from jitspot.spotify.data import AlbumData, Image, Track
 from jitspot.spotify.gateway import Gates, Gateway
@@ -30,7 +31,7 @@ from jitspot.spotify.links import BARE_ID, SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import Clock
 from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
-from jitspot.store import ListedAlbum, Store, StoredAlbum
+from jitspot.store import CacheEntry, Store, cache_key
 from jitspot.text import fold
 from jitspot.timetext import until_text
 
@@ -207,7 +208,7 @@ class Catalog:
         else:
             keys = [cache_key(kind, i) for i in ids for kind in _ALBUM_KINDS]
             rows = list(self.cache.index(keys).values())
-        entries = {row.key: Entry.from_index(row) for row in rows}
+        entries = {row.key: row for row in rows}
         covers = {row.key for row in rows if row.cover_url}
         now = self.clock()
         states: dict[int, str] = {}
@@ -250,8 +251,8 @@ LIST_WORDS: dict[CoverState, str] = {
 
 
 def known_state(
-    spotify_id: str | None, entries: Mapping[str, Entry], *, now: float, lifetimes: Lifetimes
-) -> tuple[CoverState, Entry | None]:
+    spotify_id: str | None, entries: Mapping[str, CacheEntry], *, now: float, lifetimes: Lifetimes
+) -> tuple[CoverState, CacheEntry | None]:
     """What the cache alone says of an album: no_spotify_link, cached, not_found or not_cached.
 
     `list` (from the index) and the album object (from the values) both ask
@@ -365,7 +366,7 @@ def _missing_state(
 
 
 def _spotify_view(
-    entry: Entry, entries: dict[str, Entry], now: float, lifetimes: Lifetimes
+    entry: CacheEntry, entries: dict[str, CacheEntry], now: float, lifetimes: Lifetimes
 ) -> SpotifyView:
     stale = freshness(entry, now, lifetimes) is Freshness.STALE
     fetched_at = datetime.fromtimestamp(entry.fetched_at).astimezone().isoformat(timespec="seconds")
@@ -429,7 +430,7 @@ def _spotify_view(
     }
 
 
-def _genres(album: AlbumData, entries: dict[str, Entry]) -> list[str] | None:
+def _genres(album: AlbumData, entries: dict[str, CacheEntry]) -> list[str] | None:
     """Spotify's genres live on artists; album genres are always [] in practice.
 
     None when the app gets no genres or the artists are not fetched yet.

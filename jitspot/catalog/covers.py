@@ -32,9 +32,9 @@ from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import Need, Policy
 from jitspot.catalog.resolver import NOT_BEFORE, Resolution, remembered_until
 from jitspot.catalog.views import AlbumView, CoverState
+from jitspot.model import StoredAlbum
 from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
-from jitspot.store import StoredAlbum
 from jitspot.timetext import iso_time
 
 log = logging.getLogger("jitspot.catalog.covers")

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import ClassVar, Literal
 
-from jitspot.catalog.cache import Entry, cache_key
 from jitspot.spotify.quota import AppMode
+from jitspot.store import CacheEntry, cache_key
 
 DAY = 86_400.0
 
@@ -35,7 +35,7 @@ class Lifetimes:
         return cls(found=found_days * DAY, not_found=not_found_days * DAY)
 
 
-def freshness(entry: Entry | None, now: float, lifetimes: Lifetimes) -> Freshness:
+def freshness(entry: CacheEntry | None, now: float, lifetimes: Lifetimes) -> Freshness:
     """A found entry goes stale but stays; a "not found" expires so the id is asked again."""
     if entry is None:
         return Freshness.MISSING
@@ -69,7 +69,7 @@ class Policy:
     def fetches_nothing(self) -> bool:
         return not (self.missing or self.stale or self.everything)
 
-    def wants(self, entry: Entry | None, now: float, lifetimes: Lifetimes) -> bool:
+    def wants(self, entry: CacheEntry | None, now: float, lifetimes: Lifetimes) -> bool:
         """Whether the entry (None: nothing cached) is to be fetched."""
         if self.everything:
             return True
@@ -92,8 +92,8 @@ Policy.ALL = Policy(everything=True)
 
 
 def album_entry(
-    spotify_id: str, entries: Mapping[str, Entry], *, with_credentials: bool
-) -> Entry | None:
+    spotify_id: str, entries: Mapping[str, CacheEntry], *, with_credentials: bool
+) -> CacheEntry | None:
     """The entry that answers for an album: the API's, else (without credentials) oEmbed's.
 
     With credentials an oEmbed-only entry is not enough: it has no tracks or
@@ -107,7 +107,7 @@ def album_entry(
 
 def albums_to_fetch(
     spotify_ids: Iterable[str],
-    entries: Mapping[str, Entry],
+    entries: Mapping[str, CacheEntry],
     *,
     policy: Policy,
     now: float,
@@ -127,8 +127,8 @@ def albums_to_fetch(
 
 
 def artists_to_fetch(
-    albums: Iterable[Entry],
-    entries: Mapping[str, Entry],
+    albums: Iterable[CacheEntry],
+    entries: Mapping[str, CacheEntry],
     *,
     policy: Policy,
     now: float,
@@ -179,7 +179,7 @@ def cover_source(setting: str, mode: AppMode) -> CoverSource:
     return "oembed" if mode is AppMode.DEVELOPMENT else "api"
 
 
-def cover_entry(spotify_id: str, entries: Mapping[str, Entry]) -> Entry | None:
+def cover_entry(spotify_id: str, entries: Mapping[str, CacheEntry]) -> CacheEntry | None:
     """The entry that gives an album's cover: the newer found one of the Web API's and
     oEmbed's, else the newer of them (a "not found"), else None."""
     candidates = [
@@ -206,7 +206,7 @@ class FetchPlan:
 
 def plan_fetch(
     spotify_ids: Iterable[str],
-    entries: Mapping[str, Entry],
+    entries: Mapping[str, CacheEntry],
     *,
     policy: Policy,
     now: float,

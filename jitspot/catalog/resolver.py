@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from jitspot.catalog.cache import Entry, SpotifyCache, cache_key
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.freshness import (
     DAY,
     FetchPlan,
@@ -72,7 +72,7 @@ from jitspot.spotify.quota import (
     span_of,
 )
 from jitspot.stopping import Stop
-from jitspot.store import PacingState, QuotaLedger, Store
+from jitspot.store import CacheEntry, PacingState, QuotaLedger, Store, cache_key
 from jitspot.timetext import until_text
 
 log = logging.getLogger("jitspot.catalog.resolver")
@@ -97,7 +97,7 @@ CAPABILITY_MEMORY = DAY  # how long a batch call's answer (403 or 200), or no ge
 WAITING = frozenset({"rate_limited", "quota"})  # a later run gets it
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total); the CLI draws it
-Task = Callable[[], list[Entry]]
+Task = Callable[[], list[CacheEntry]]
 Channel = str  # "api" (the Web API) or "oembed": each is stopped on its own
 JOIN_POLL = 0.02  # seconds between offers to join while covers are fetched (a listener's)
 
@@ -126,7 +126,7 @@ class Resolution:
     with credentials. `error` is the first error that stopped a channel.
     """
 
-    entries: dict[str, Entry] = field(default_factory=dict)
+    entries: dict[str, CacheEntry] = field(default_factory=dict)
     fetched: set[str] = field(default_factory=set)  # albums with an entry written now
     fetched_api: set[str] = field(default_factory=set)  # ...of them, from the Web API
     fetched_covers: set[str] = field(default_factory=set)  # ...of them, from oEmbed
@@ -397,7 +397,7 @@ class Resolver:
     def plan(
         self,
         ids: Sequence[str],
-        entries: dict[str, Entry],
+        entries: dict[str, CacheEntry],
         policy: Policy,
         *,
         need: Need,
@@ -613,7 +613,7 @@ class Resolver:
         ).due
         return [i for i in ids if i in due]
 
-    def cached(self, ids: list[str]) -> dict[str, Entry]:
+    def cached(self, ids: list[str]) -> dict[str, CacheEntry]:
         """The cached entries of the albums and of their artists (no network)."""
         keys = [cache_key("album", i) for i in ids] + [cache_key("oembed", i) for i in ids]
         entries = self.cache.get_many(keys)
@@ -670,7 +670,7 @@ class Resolver:
             albums, result.entries, policy=policy, now=self.clock(), lifetimes=self.lifetimes
         )
 
-    def _partial(self, ids: list[str], result: Resolution) -> list[Entry]:
+    def _partial(self, ids: list[str], result: Resolution) -> list[CacheEntry]:
         """Found albums whose entry holds only the first page of their tracks."""
         if not self.with_credentials:
             return []
@@ -874,13 +874,13 @@ class Resolver:
 
     # -- tasks: run on worker threads; they only talk to the gateway -----------------------
 
-    def _entry(self, kind: str, spotify_id: str, data: object) -> Entry:
+    def _entry(self, kind: str, spotify_id: str, data: object) -> CacheEntry:
         if data is None:
-            return Entry(kind, spotify_id, "not_found", self.clock())  # type: ignore[arg-type]
-        return Entry(kind, spotify_id, "found", self.clock(), dict(data))  # type: ignore[arg-type, call-overload]
+            return CacheEntry(kind, spotify_id, "not_found", self.clock())  # type: ignore[arg-type]
+        return CacheEntry(kind, spotify_id, "found", self.clock(), dict(data))  # type: ignore[arg-type, call-overload]
 
     def _album_batch_task(self, ids: list[str]) -> Task:
-        def task() -> list[Entry]:
+        def task() -> list[CacheEntry]:
             found = self.gateway().albums_batch(ids)
             return [self._entry("album", i, found.get(i)) for i in ids]
 
@@ -889,19 +889,19 @@ class Resolver:
     def _album_task(self, spotify_id: str) -> Task:
         return lambda: [self._entry("album", spotify_id, self.gateway().album(spotify_id))]
 
-    def _tracks_task(self, entry: Entry) -> Task:
-        def task() -> list[Entry]:
+    def _tracks_task(self, entry: CacheEntry) -> Task:
+        def task() -> list[CacheEntry]:
             data = dict(entry.data or {})
             tracks = list(data.get("tracks") or [])
             tracks += self.gateway().rest_of_tracks(entry.spotify_id, len(tracks))
             data.update(tracks=tracks, more_tracks=False)
             # The album's own facts keep their age: only the tracks were completed.
-            return [Entry("album", entry.spotify_id, "found", entry.fetched_at, data)]
+            return [CacheEntry("album", entry.spotify_id, "found", entry.fetched_at, data)]
 
         return task
 
     def _artist_batch_task(self, ids: list[str]) -> Task:
-        def task() -> list[Entry]:
+        def task() -> list[CacheEntry]:
             found = self.gateway().artists_batch(ids)
             return [self._entry("artist", i, found.get(i)) for i in ids]
 
@@ -914,7 +914,7 @@ class Resolver:
         return lambda: [self._entry("oembed", spotify_id, self.gateway().oembed(spotify_id))]
 
     def _search_task(self, query: str) -> Task:
-        def task() -> list[Entry]:
+        def task() -> list[CacheEntry]:
             candidates = self.gateway().search_albums(query)
             return [self._entry("search", query, {"albums": candidates} if candidates else None)]
 
@@ -939,7 +939,7 @@ class Resolver:
         if not tasks or channel in result.blocked:
             return
         self.gateway()  # built here, once: workers share one token, budget and meter
-        pending: set[Future[list[Entry]]] = set()
+        pending: set[Future[list[CacheEntry]]] = set()
         queue = [self._timed(task) for task in reversed(tasks)]
         workers = self._workers(channel, result)
         joins = self._joins if channel == "oembed" else None
@@ -974,7 +974,7 @@ class Resolver:
                 raise
 
     def _collect(
-        self, finished: Iterable[Future[list[Entry]]], result: Resolution, tally: _Tally
+        self, finished: Iterable[Future[list[CacheEntry]]], result: Resolution, tally: _Tally
     ) -> None:
         """Keep every answer among `finished`, then raise the error one of them ended on.
 
@@ -1060,7 +1060,7 @@ class Resolver:
     def _timed(self, task: Task) -> Task:
         """The task, timing itself (for the runner's deadline check)."""
 
-        def timed() -> list[Entry]:
+        def timed() -> list[CacheEntry]:
             started = self.clock()
             try:
                 return task()
@@ -1076,7 +1076,7 @@ class Resolver:
         with self._timing_lock:
             return self._task_total / self._task_count if self._task_count else 0.0
 
-    def _drain(self, pending: set[Future[list[Entry]]], result: Resolution) -> None:
+    def _drain(self, pending: set[Future[list[CacheEntry]]], result: Resolution) -> None:
         """Keep what in-flight requests still bring back after a stop."""
         for future in pending:
             if future.cancelled():
@@ -1086,7 +1086,7 @@ class Resolver:
             except Exception:  # noqa: S112 - the first error already stopped the run
                 continue
 
-    def _keep(self, entries: list[Entry], result: Resolution) -> None:
+    def _keep(self, entries: list[CacheEntry], result: Resolution) -> None:
         self.cache.put_many(entries, self._drain_meter(result))
         for entry in entries:
             result.entries[entry.key] = entry

@@ -14,8 +14,9 @@ from rich.markup import escape
 from jitspot.cli.app import app, print_json, progress_bar, state, write_stdout
 from jitspot.cli.options import JsonOpt, store_id_option, with_filters
 from jitspot.errors import EXIT_PARTIAL
+from jitspot.model import AlbumFilter
 from jitspot.spotify.quota import Share
-from jitspot.store import AlbumFilter, now_iso
+from jitspot.store import now_iso
 
 if TYPE_CHECKING:
     from jitspot.catalog.catalog import Catalog

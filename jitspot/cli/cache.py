@@ -8,7 +8,7 @@ import typer
 
 from jitspot.cli.app import app, print_json, state
 from jitspot.cli.options import JsonOpt, WaitLockOpt, with_filters
-from jitspot.store import AlbumFilter
+from jitspot.model import AlbumFilter
 
 if TYPE_CHECKING:
     from jitspot.jobs.housekeeping import Freed
@@ -77,10 +77,11 @@ def clear_command(
     Takes the refresh lock: exit 75 when a refresh (or another prune/clear) runs.
     """
     from jitspot.jobs.housekeeping import Housekeeper
+    from jitspot.store.albums import filter_sql
 
     # By the SQL it makes, not by the options given: `--query ""` narrows nothing, and
     # must not empty the cache without --all.
-    chosen = filters.where() != AlbumFilter().where()
+    chosen = filter_sql(filters) != filter_sql(AlbumFilter())
     if not chosen and not everything:
         ctx.fail(
             "choose the albums to forget: FILTERS (--artist, --genre, --year, --tab, --vocal,"

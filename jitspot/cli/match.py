@@ -20,13 +20,13 @@ from jitspot.cli.runs import (
     why_stopped,
 )
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
-from jitspot.store import AlbumFilter
+from jitspot.model import AlbumFilter
 
 if TYPE_CHECKING:
     from jitspot.jobs.match import Matcher, MatchPlan, MatchReport
     from jitspot.jobs.matching import Decision
+    from jitspot.model import StoredAlbum
     from jitspot.stopping import Stop
-    from jitspot.store import StoredAlbum
 
 _DECISIONS = ("--accept", "--reject", "--reset", "--review")
 

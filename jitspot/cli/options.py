@@ -17,7 +17,7 @@ from jitspot.bounds import (
     bounded_query,
     bounded_tabs,
 )
-from jitspot.store import AlbumFilter
+from jitspot.model import AlbumFilter
 
 R = TypeVar("R")
 

@@ -20,7 +20,7 @@ from jitspot.cli.runs import (
     why_stopped,
 )
 from jitspot.errors import EXIT_PARTIAL, AmbiguousAlbum, Locked
-from jitspot.store import AlbumFilter
+from jitspot.model import AlbumFilter
 
 if TYPE_CHECKING:
     from jitspot.catalog.resolver import Progress

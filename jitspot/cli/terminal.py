@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from jitspot.catalog.views import AlbumView, mark_of, match_mark
+from jitspot.model import ListedAlbum, StoredAlbum
 from jitspot.render.export import format_duration
-from jitspot.store import ListedAlbum, StoredAlbum
 
 NOT_GIVEN = "—"  # Spotify did not say
 WITHHELD = "not available to development-mode apps"  # Spotify leaves the field out

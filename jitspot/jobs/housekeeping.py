@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
-from jitspot.catalog.cache import Entry, SpotifyCache
+from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.freshness import Freshness, Lifetimes, freshness
 from jitspot.lock import RunLock
+from jitspot.model import AlbumFilter
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import Clock
-from jitspot.store import AlbumFilter, CacheIndexEntry, Store
+from jitspot.store import CacheEntry, Store
 
 KINDS = ("album", "artist", "oembed", "search")
 
@@ -43,21 +44,21 @@ class Cached:
     kind: str
     spotify_id: str
     size: int  # bytes of its JSON value
-    entry: Entry | None = None  # None: unreadable; `data` dropped, artist ids kept apart
+    entry: CacheEntry | None = None  # None: unreadable; `data` dropped, artist ids kept apart
     artist_ids: tuple[str, ...] = ()
     name: str | None = None
     indexed: bool = True  # the store's index has a row for it
     stored: bool = True  # the disk cache holds its value (False: an index row alone)
 
     @classmethod
-    def of(cls, key: str, entry: Entry | None, size: int, *, indexed: bool = True) -> Cached:
+    def of(cls, key: str, entry: CacheEntry | None, size: int, *, indexed: bool = True) -> Cached:
         kind, _, spotify_id = key.partition(":")
         if entry is None:
             return cls(key, kind, spotify_id, size, indexed=indexed)
         data = entry.data or {}
         artist_ids = data.get("artist_ids") if entry.kind == "album" and entry.found else None
         name = data.get("name") or data.get("title")
-        light = Entry(entry.kind, entry.spotify_id, entry.status, entry.fetched_at)
+        light = CacheEntry(entry.kind, entry.spotify_id, entry.status, entry.fetched_at)
         return cls(
             key,
             kind,
@@ -70,9 +71,9 @@ class Cached:
         )
 
     @classmethod
-    def index_only(cls, row: CacheIndexEntry) -> Cached:
+    def index_only(cls, row: CacheEntry) -> Cached:
         """An index row whose value the disk cache no longer holds."""
-        return cls(row.key, row.kind, row.spotify_id, 0, Entry.from_index(row), stored=False)
+        return cls(row.key, row.kind, row.spotify_id, 0, row, stored=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitspot.catalog.cache import cache_key
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import Policy
 from jitspot.catalog.resolver import NOT_BEFORE, Progress, Resolution, quota_now, remembered_until
@@ -26,10 +25,11 @@ from jitspot.errors import JitspotError, NotMatchable, Stopped
 from jitspot.jobs.job import Job
 from jitspot.jobs.matching import DECIDED, Decision, decide, search_query
 from jitspot.jobs.outcome import RunReport
+from jitspot.model import AlbumFilter, MatchRecord, StoredAlbum
 from jitspot.spotify.links import SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus, windows_needed
-from jitspot.store import AlbumFilter, MatchRecord, StoredAlbum
+from jitspot.store import cache_key
 
 COMMAND = "match"
 # What a run searches again: what was never searched, and "no candidate" answers past

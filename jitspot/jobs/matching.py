@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from rapidfuzz.fuzz import ratio
 
+from jitspot.model import StoredAlbum
 from jitspot.spotify.data import Candidate
-from jitspot.store import StoredAlbum
 from jitspot.text import fold
 
 State = Literal["matched", "review", "no_candidate", "accepted", "rejected"]

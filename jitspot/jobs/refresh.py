@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jitspot.catalog.cache import Entry, cache_key
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import (
     DAY,
@@ -38,6 +37,7 @@ from jitspot.catalog.resolver import (
 )
 from jitspot.jobs.job import Job
 from jitspot.jobs.outcome import RunReport
+from jitspot.model import AlbumFilter, StoredAlbum
 from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import (
@@ -49,7 +49,7 @@ from jitspot.spotify.quota import (
     Share,
     windows_needed,
 )
-from jitspot.store import AlbumFilter, StoredAlbum
+from jitspot.store import CacheEntry, cache_key
 
 COMMAND = "refresh"
 
@@ -218,7 +218,12 @@ def estimate_calls(
 
 
 def describe_entry(
-    spotify_id: str, entries: dict[str, Entry], *, now: float, lifetimes: Lifetimes, creds: bool
+    spotify_id: str,
+    entries: dict[str, CacheEntry],
+    *,
+    now: float,
+    lifetimes: Lifetimes,
+    creds: bool,
 ) -> tuple[str, float | None]:
     """The cache state of an album in words (for --dry-run), and its age."""
     entry = album_entry(spotify_id, entries, with_credentials=creds)
@@ -307,7 +312,7 @@ def tally(
     return report
 
 
-def _answer(spotify_id: str, resolution: Resolution, with_credentials: bool) -> Entry | None:
+def _answer(spotify_id: str, resolution: Resolution, with_credentials: bool) -> CacheEntry | None:
     """The entry fetched for an album: the Web API's, or oEmbed's when only a cover was due."""
     entry = album_entry(spotify_id, resolution.entries, with_credentials=with_credentials)
     if entry is None and spotify_id not in resolution.fetched_api:
@@ -351,7 +356,7 @@ class Refresher(Job):
     def _estimate(
         self,
         fetch_plan: FetchPlan,
-        entries: dict[str, Entry],
+        entries: dict[str, CacheEntry],
         choice: Choice,
         mode: AppMode,
         now: float,
@@ -416,7 +421,7 @@ class Refresher(Job):
     def _if_development(
         self,
         fetch_plan: FetchPlan,
-        entries: dict[str, Entry],
+        entries: dict[str, CacheEntry],
         choice: Choice,
         mode: AppMode,
         now: float,

@@ -27,14 +27,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from jitspot.catalog.cache import Entry, cache_key
 from jitspot.catalog.freshness import DAY, Freshness, Lifetimes, freshness
 from jitspot.catalog.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.lock import Holder, lock_holder
+from jitspot.model import StoredAlbum
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus
-from jitspot.store import CacheIndexEntry, Store, StoredAlbum
+from jitspot.store import CacheEntry, Store, cache_key
 
 By = Literal["tab", "year"]
 # How the last run of a command stands: it ended, it runs now (its process holds the
@@ -157,7 +157,7 @@ class Stats:
 
 def coverage(
     albums: Iterable[StoredAlbum],
-    index: Mapping[str, CacheIndexEntry],
+    index: Mapping[str, CacheEntry],
     *,
     now: float,
     lifetimes: Lifetimes,
@@ -178,7 +178,7 @@ def coverage(
             (row, state)
             for row in (api_row, oembed_row)
             if row is not None
-            and (state := freshness(Entry.from_index(row), now, lifetimes)) is not Freshness.MISSING
+            and (state := freshness(row, now, lifetimes)) is not Freshness.MISSING
         ]
         if not usable:
             result.never_fetched += 1

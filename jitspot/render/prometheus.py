@@ -20,9 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
-from jitspot.catalog.cache import Kind
 from jitspot.errors import OutputNotWritable
 from jitspot.jobs.stats import AGE_BINS, Stats, timestamp
+from jitspot.store import Kind
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

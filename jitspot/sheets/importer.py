@@ -9,9 +9,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from jitspot.model import SheetRow
 from jitspot.settings import Settings
 from jitspot.sheets.readers import is_stdin, is_url, read_source
-from jitspot.sheets.sheet import SheetData, SheetRow, interpret
+from jitspot.sheets.sheet import SheetData, interpret
 from jitspot.store import ImportReport, Store, damaged_store, now_iso
 
 
@@ -115,7 +116,7 @@ def interpret_rows(data: SheetData, report: ImportReport) -> list[SheetRow]:
             report.skipped += 1
             continue
         rows.append(row)
-        if row.spotify_id:
+        if row.sheet_spotify_id:
             report.with_spotify_link += 1
         elif row.spotify_link_invalid:
             report.invalid_spotify_links += 1

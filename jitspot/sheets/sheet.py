@@ -1,15 +1,16 @@
-"""What a sheet row is, and turning raw cells into one. Pure; readers live in `readers`."""
+"""Turning raw cells into album rows (`jitspot.model.SheetRow`): header names, tabs,
+release cells, links. Pure; readers live in `readers`."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+from jitspot.model import SheetRow
 from jitspot.spotify.links import SpotifyRef, link_key, parse_spotify_ref, unwrap_redirect
 from jitspot.text import cell_text, fold, normalise_vocal_style, split_genres
 
@@ -104,47 +105,6 @@ def tab_selected(tab: str, globs: Sequence[str]) -> bool:
     return not globs or any(fnmatchcase(fold(tab), fold(glob)) for glob in globs)
 
 
-@dataclass(frozen=True, slots=True)
-class SheetRow:
-    """An album row, interpreted: what the store keeps of the sheet."""
-
-    tab: str
-    row_number: int
-    artist: str
-    title: str
-    release_date: str | None  # ISO date
-    release_text: str | None  # the cell as written when it is not a date ("TBA")
-    year: int | None
-    kind: str | None
-    genres: tuple[str, ...]
-    vocal_style: str | None
-    vocal_style_raw: str | None
-    location: str | None
-    links: dict[str, str]
-    spotify_id: str | None
-    spotify_link_invalid: bool
-
-    def content_hash(self) -> str:
-        """Digest of what the sheet says of the album (not where it stands), to skip
-        unchanged rows on re-import."""
-        payload = repr(
-            (
-                self.artist,
-                self.title,
-                self.release_date,
-                self.release_text,
-                self.year,
-                self.kind,
-                self.genres,
-                # Normalised: `Mixed ` -> `Mixed` is not an edit worth reporting.
-                self.vocal_style,
-                self.location,
-                sorted(self.links.items()),
-            )
-        )
-        return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
-
-
 def tab_year(tab: str) -> int | None:
     """`2020 Prog-metal` -> 2020: the year a tab is about, when it says."""
     for token in tab.replace("_", " ").split():
@@ -220,6 +180,6 @@ def interpret(raw: RawRow) -> SheetRow | None:
         vocal_style_raw=vocal_raw,
         location=cell_text(raw.cells.get("location")) or None,
         links=links,
-        spotify_id=spotify_id,
+        sheet_spotify_id=spotify_id,
         spotify_link_invalid=invalid,
     )

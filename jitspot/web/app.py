@@ -37,6 +37,7 @@ from jitspot.catalog.resolver import NOT_BEFORE, remembered_until
 from jitspot.catalog.views import AlbumView
 from jitspot.errors import AlbumNotFound, JitspotError
 from jitspot.jobs.sync import Syncer, SyncRefused, last_synced, last_synced_text
+from jitspot.model import AlbumOrder, Facets, StoredAlbum
 from jitspot.render.export import (
     badges,
     cover_reason,
@@ -50,7 +51,7 @@ from jitspot.render.export import (
 from jitspot.settings import Settings
 from jitspot.spotify.gateway import Gates, Gateway
 from jitspot.stopping import Stop
-from jitspot.store import AlbumOrder, Facets, StoredAlbum, open_store
+from jitspot.store import open_store
 from jitspot.text import vocal_facet
 from jitspot.timetext import until_text
 from jitspot.web.server import LOOPBACK_HOSTS
