@@ -1,7 +1,9 @@
-"""`jitspot serve`'s pages and JSON API on a real loopback port, over the Spotify double.
+"""`jitspot serve`'s pages and JSON API, over the Spotify double.
 
-The server runs uvicorn on a free port (`start_server`); Spotify is the double,
-counting the calls it gets; the store is a real file in the test's home.
+The app runs in process (`start_server`: Starlette's test client); where the socket
+is the point (the Host a client names, a client's timeout), on a free loopback port
+behind uvicorn (`start_listening_server`). Spotify is the double, counting the calls
+it gets; the store is a real file in the test's home.
 """
 
 from __future__ import annotations
@@ -313,9 +315,9 @@ def test_static__serves_only_the_package_static_files(start_server: Start) -> No
         assert server.get(path).status_code == 404, path
 
 
-def test_server__refuses_a_host_that_is_not_loopback(start_server: Start) -> None:
+def test_server__refuses_a_host_that_is_not_loopback(start_listening_server: Start) -> None:
     """A page on another site resolving to 127.0.0.1 (DNS rebinding) gets nothing."""
-    server = start_server()
+    server = start_listening_server()
 
     assert server.get("/api/albums", headers={"Host": "evil.example:80"}).status_code == 421
     assert (
@@ -373,9 +375,9 @@ def test_api_albums__a_query_repeating_a_word_counts_it_once(start_server: Start
     [("[::1", 400), ("[", 400), ("[::1]:x", 400), ("localhost:99999", 400), ("evil.example", 421)],
 )
 def test_server__a_host_header_it_cannot_read_or_answer_is_a_4xx_with_the_security_headers(
-    start_server: Start, host: str, status: int
+    start_listening_server: Start, host: str, status: int
 ) -> None:
-    answer = start_server().get("/api/albums", headers={"Host": host})
+    answer = start_listening_server().get("/api/albums", headers={"Host": host})
 
     assert answer.status_code == status
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -390,10 +392,12 @@ def test_server__a_bug_is_a_500_with_the_security_headers_and_a_json_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(server.site, "facets", broken)
-    monkeypatch.setattr(server.site, "syncer", None)  # GET /api/sync reads its status
-    page = server.get("/")
-    api = server.get("/api/sync")
+    # Undone before the app stops: its shutdown closes the syncer.
+    with monkeypatch.context() as patch:
+        patch.setattr(server.site, "facets", broken)
+        patch.setattr(server.site, "syncer", None)  # GET /api/sync reads its status
+        page = server.get("/")
+        api = server.get("/api/sync")
 
     assert [page.status_code, api.status_code] == [500, 500]
     assert api.json() == {"error": "internal error (see the log)"}
@@ -1156,11 +1160,13 @@ WORKER_THREADS = 40  # anyio's default limit on the threads that run sync endpoi
 
 
 def test_covers__requests_waiting_for_spotify_hold_no_thread_so_pages_still_answer(
-    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_listening_server: Start
 ) -> None:
     waiting = WORKER_THREADS + 5
     _catalog(spotify, make_sheet, run, waiting)
-    server = start_server()
+    # On a port: a page queued behind the covers fails at its timeout (the test client
+    # has none: the page would wait for the held calls, answer, and pass).
+    server = start_listening_server()
     spotify.hold_until_concurrent(10_000, timeout=120)  # every call waits for reset()
     with ThreadPoolExecutor(waiting) as pool:
         try:

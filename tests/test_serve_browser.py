@@ -59,6 +59,12 @@ def chromium() -> str:
 
 
 @pytest.fixture
+def start_server(start_listening_server: Start) -> Start:
+    """Chromium opens a URL: here the app listens on a loopback port, as `jitspot serve`."""
+    return start_listening_server
+
+
+@pytest.fixture
 def page(chromium: str) -> Iterator[Browser]:
     with Browser(chromium, width=1280, height=900) as browser:
         yield browser
