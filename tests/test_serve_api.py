@@ -735,16 +735,17 @@ def test_sync__imports_the_sheet_then_fetches_what_it_added(
     start_server: Start,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows, _ = _rows(spotify, 30)
+    rows, ids = _rows(spotify, 30)
     assert run("import", str(make_sheet({"2024": rows[:10]}, name="old.xlsx"))).exit_code == 0
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
     server = start_server()
     before = server.get("/api/sync").json()
     spotify.reset()
-    spotify.delay(0.2)
+    held = spotify.hold(ids[-1])  # the covers wait until the test has seen them running
 
     started = server.post("/api/sync")
     running = _wait_sync(server, until=lambda s: s["stage"] == "covers" and s["total"] > 0)
+    held.release()
     done = _wait_sync(server, until=lambda s: s["state"] != "running")
 
     assert before["state"] == "idle" and before["last_synced"] is not None
@@ -832,13 +833,14 @@ def test_sync__a_second_press_while_one_runs_is_refused(
     start_server: Start,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows, _ = _rows(spotify, 20)
+    rows, ids = _rows(spotify, 20)
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
     server = start_server()
-    spotify.delay(0.5)
+    held = spotify.hold(ids[0])  # the sync runs until the second press is answered
 
     first = server.post("/api/sync")
     second = server.post("/api/sync")
+    held.release()
     done = _wait_sync(server, until=lambda s: s["state"] != "running")
 
     assert first.status_code == 202
@@ -854,14 +856,15 @@ def test_sync__holds_the_lock_a_refresh_asks_for(
     start_server: Start,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows, _ = _rows(spotify, 20)
+    rows, ids = _rows(spotify, 20)
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
     server = start_server()
-    spotify.delay(1.5)  # the sync is still fetching when the refresh starts
+    held = spotify.hold(ids[0])  # the sync is still fetching when the refresh starts
 
     assert server.post("/api/sync").status_code == 202
     _wait_sync(server, until=lambda s: s["stage"] == "covers")
     refresh = run("refresh", "--all")
+    held.release()
     done = _wait_sync(server, until=lambda s: s["state"] != "running")
     after = run("refresh", "--missing")
 
