@@ -411,6 +411,20 @@ def test_server__pages_carry_a_content_security_policy(start_server: Start) -> N
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.usefixtures("sheet_catalog")
+def test_server__stopping_closes_every_store_connection_it_opened(start_server: Start) -> None:
+    """The app's shutdown runs when a test's app stops (in process too)."""
+    server = start_server()
+    assert server.get("/api/covers?id=1&id=2").status_code == 200  # the coalescer's connection
+    assert server.get("/").status_code == 200  # a worker thread's
+    wal = Path(f"{load_settings(Path('unused')).store_path}-wal")
+    opened = wal.exists()
+
+    server.stop()
+
+    assert opened and not wal.exists()  # SQLite folds the WAL back when the last one closes
+
+
 # -- another site's pages cannot spend Spotify calls -----------------------------------------
 
 SPENDING = ["/api/covers?id=1&id=2&then=3", "/api/albums/1/cover", "/api/albums/1"]
