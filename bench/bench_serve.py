@@ -6,7 +6,7 @@ In one run:
      development-mode scroll, so both scrolls start with nothing cached;
   2. gives the loopback Spotify double every album of the store (serving its cover
      images itself, so the browser loads them offline);
-  3. (a) first page: with the app on a loopback port (tests/serving.py's `Served`),
+  3. (a) first page: with the app on a loopback port (tests/serving.py's `Listening`),
      times `GET /` (60 tiles) against rendering the whole catalog as one page, what
      `jitspot export --offline --format html` does (store -> album views -> the
      export's `render_html`), in the same process, interleaved, median of --runs;
@@ -80,7 +80,7 @@ sys.path.insert(0, str(ROOT))
 from bench_export_pacing import serve_sample  # noqa: E402
 from browser import Browser, find_chromium  # noqa: E402
 from make_workbook import write_workbook  # noqa: E402
-from serving import Served  # noqa: E402
+from serving import Listening  # noqa: E402
 from spotify_double import API_ENDPOINTS, Mode, SpotifyDouble  # noqa: E402
 
 from jitspot.catalog.catalog import Catalog  # noqa: E402
@@ -110,8 +110,8 @@ def settings_for(home: Path, env: dict[str, str]) -> Settings:
     return load_settings(home, env={**env, "JITSPOT_HOME": str(home)})
 
 
-def start(settings: Settings) -> Served:
-    return Served(settings).start()
+def start(settings: Settings) -> Listening:
+    return Listening(settings).start()
 
 
 # -- (a) the first page ------------------------------------------------------------------------

@@ -406,17 +406,28 @@ def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
             cache.close()
 
 
-@pytest.fixture
-def start_server() -> Iterator[Callable[..., Served]]:
-    """Starts `jitspot serve`'s app on a free loopback port (over the test's home and the
-    Spotify settings in the environment); every server started is stopped afterwards."""
+def _starter(*, listening: bool) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
     def start(**options: Any) -> Served:
-        server = serve(**options)
+        server = serve(listening=listening, **options)
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., Served]]:
+    """Starts `jitspot serve`'s app in process (over the test's home and the Spotify
+    settings in the environment); every app started is stopped afterwards."""
+    yield from _starter(listening=False)
+
+
+@pytest.fixture
+def start_listening_server() -> Iterator[Callable[..., Served]]:
+    """`start_server`, but the app listens on a free loopback port behind uvicorn, as
+    `jitspot serve` does: for what only a socket shows, and for Chromium."""
+    yield from _starter(listening=True)

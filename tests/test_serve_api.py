@@ -1,7 +1,9 @@
-"""`jitspot serve`'s pages and JSON API on a real loopback port, over the Spotify double.
+"""`jitspot serve`'s pages and JSON API, over the Spotify double.
 
-The server runs uvicorn on a free port (`start_server`); Spotify is the double,
-counting the calls it gets; the store is a real file in the test's home.
+The app runs in process (`start_server`: Starlette's test client); where the socket
+is the point (the Host a client names, a client's timeout), on a free loopback port
+behind uvicorn (`start_listening_server`). Spotify is the double, counting the calls
+it gets; the store is a real file in the test's home.
 """
 
 from __future__ import annotations
@@ -313,9 +315,9 @@ def test_static__serves_only_the_package_static_files(start_server: Start) -> No
         assert server.get(path).status_code == 404, path
 
 
-def test_server__refuses_a_host_that_is_not_loopback(start_server: Start) -> None:
+def test_server__refuses_a_host_that_is_not_loopback(start_listening_server: Start) -> None:
     """A page on another site resolving to 127.0.0.1 (DNS rebinding) gets nothing."""
-    server = start_server()
+    server = start_listening_server()
 
     assert server.get("/api/albums", headers={"Host": "evil.example:80"}).status_code == 421
     assert (
@@ -373,9 +375,9 @@ def test_api_albums__a_query_repeating_a_word_counts_it_once(start_server: Start
     [("[::1", 400), ("[", 400), ("[::1]:x", 400), ("localhost:99999", 400), ("evil.example", 421)],
 )
 def test_server__a_host_header_it_cannot_read_or_answer_is_a_4xx_with_the_security_headers(
-    start_server: Start, host: str, status: int
+    start_listening_server: Start, host: str, status: int
 ) -> None:
-    answer = start_server().get("/api/albums", headers={"Host": host})
+    answer = start_listening_server().get("/api/albums", headers={"Host": host})
 
     assert answer.status_code == status
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
@@ -390,10 +392,12 @@ def test_server__a_bug_is_a_500_with_the_security_headers_and_a_json_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(server.site, "facets", broken)
-    monkeypatch.setattr(server.site, "syncer", None)  # GET /api/sync reads its status
-    page = server.get("/")
-    api = server.get("/api/sync")
+    # Undone before the app stops: its shutdown closes the syncer.
+    with monkeypatch.context() as patch:
+        patch.setattr(server.site, "facets", broken)
+        patch.setattr(server.site, "syncer", None)  # GET /api/sync reads its status
+        page = server.get("/")
+        api = server.get("/api/sync")
 
     assert [page.status_code, api.status_code] == [500, 500]
     assert api.json() == {"error": "internal error (see the log)"}
@@ -405,6 +409,20 @@ def test_server__pages_carry_a_content_security_policy(start_server: Start) -> N
 
     assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.usefixtures("sheet_catalog")
+def test_server__stopping_closes_every_store_connection_it_opened(start_server: Start) -> None:
+    """The app's shutdown runs when a test's app stops (in process too)."""
+    server = start_server()
+    assert server.get("/api/covers?id=1&id=2").status_code == 200  # the coalescer's connection
+    assert server.get("/").status_code == 200  # a worker thread's
+    wal = Path(f"{load_settings(Path('unused')).store_path}-wal")
+    opened = wal.exists()
+
+    server.stop()
+
+    assert opened and not wal.exists()  # SQLite folds the WAL back when the last one closes
 
 
 # -- another site's pages cannot spend Spotify calls -----------------------------------------
@@ -731,16 +749,17 @@ def test_sync__imports_the_sheet_then_fetches_what_it_added(
     start_server: Start,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows, _ = _rows(spotify, 30)
+    rows, ids = _rows(spotify, 30)
     assert run("import", str(make_sheet({"2024": rows[:10]}, name="old.xlsx"))).exit_code == 0
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
     server = start_server()
     before = server.get("/api/sync").json()
     spotify.reset()
-    spotify.delay(0.2)
+    held = spotify.hold(ids[-1])  # the covers wait until the test has seen them running
 
     started = server.post("/api/sync")
     running = _wait_sync(server, until=lambda s: s["stage"] == "covers" and s["total"] > 0)
+    held.release()
     done = _wait_sync(server, until=lambda s: s["state"] != "running")
 
     assert before["state"] == "idle" and before["last_synced"] is not None
@@ -828,13 +847,14 @@ def test_sync__a_second_press_while_one_runs_is_refused(
     start_server: Start,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows, _ = _rows(spotify, 20)
+    rows, ids = _rows(spotify, 20)
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
     server = start_server()
-    spotify.delay(0.5)
+    held = spotify.hold(ids[0])  # the sync runs until the second press is answered
 
     first = server.post("/api/sync")
     second = server.post("/api/sync")
+    held.release()
     done = _wait_sync(server, until=lambda s: s["state"] != "running")
 
     assert first.status_code == 202
@@ -850,14 +870,15 @@ def test_sync__holds_the_lock_a_refresh_asks_for(
     start_server: Start,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rows, _ = _rows(spotify, 20)
+    rows, ids = _rows(spotify, 20)
     monkeypatch.setenv("JITSPOT_SHEET_URL", str(make_sheet({"2024": rows})))
     server = start_server()
-    spotify.delay(1.5)  # the sync is still fetching when the refresh starts
+    held = spotify.hold(ids[0])  # the sync is still fetching when the refresh starts
 
     assert server.post("/api/sync").status_code == 202
     _wait_sync(server, until=lambda s: s["stage"] == "covers")
     refresh = run("refresh", "--all")
+    held.release()
     done = _wait_sync(server, until=lambda s: s["state"] != "running")
     after = run("refresh", "--missing")
 
@@ -1156,11 +1177,13 @@ WORKER_THREADS = 40  # anyio's default limit on the threads that run sync endpoi
 
 
 def test_covers__requests_waiting_for_spotify_hold_no_thread_so_pages_still_answer(
-    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_server: Start
+    spotify: SpotifyDouble, make_sheet: MakeSheet, run: Run, start_listening_server: Start
 ) -> None:
     waiting = WORKER_THREADS + 5
     _catalog(spotify, make_sheet, run, waiting)
-    server = start_server()
+    # On a port: a page queued behind the covers fails at its timeout (the test client
+    # has none: the page would wait for the held calls, answer, and pass).
+    server = start_listening_server()
     spotify.hold_until_concurrent(10_000, timeout=120)  # every call waits for reset()
     with ThreadPoolExecutor(waiting) as pool:
         try:

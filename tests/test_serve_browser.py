@@ -59,6 +59,12 @@ def chromium() -> str:
 
 
 @pytest.fixture
+def start_server(start_listening_server: Start) -> Start:
+    """Chromium opens a URL: here the app listens on a loopback port, as `jitspot serve`."""
+    return start_listening_server
+
+
+@pytest.fixture
 def page(chromium: str) -> Iterator[Browser]:
     with Browser(chromium, width=1280, height=900) as browser:
         yield browser
@@ -310,7 +316,7 @@ def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
     extra = _sheet_of_new_albums(spotify, make_sheet, monkeypatch)
     server = start_server()
     spotify.reset()
-    spotify.delay(1.0)  # long enough to see the page say it is syncing
+    held = spotify.hold(extra[0])  # the sync runs until the page has been seen saying so
     page.navigate(server.url + EVERYTHING)
 
     page.evaluate("document.getElementById('sync-now').click()")
@@ -318,6 +324,7 @@ def test_serve_page__sync_now_runs_shows_progress_and_says_what_it_did(
         "(t => t.startsWith('Syncing') && t)(document.getElementById('sync-status').textContent)"
     )
     disabled = page.evaluate("document.getElementById('sync-now').disabled")
+    held.release()
     done = page.wait_for(
         "(t => t.startsWith('Synced') && t)(document.getElementById('sync-status').textContent)",
         timeout=30,

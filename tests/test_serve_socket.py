@@ -94,17 +94,17 @@ def _trickle(server: Served) -> list[socket.socket]:
 
 
 def test_serve__clients_trickling_a_request_are_closed_at_the_deadline(
-    start_server: Start,
+    start_listening_server: Start,
 ) -> None:
-    server = start_server(server={"request_timeout": 1.0})
+    server = start_listening_server(server={"request_timeout": 1.0})
 
     held = _trickle(server)
 
     assert _closed_by_server(held) == [True] * len(held)
 
 
-def test_serve__a_client_is_served_while_40_others_trickle(start_server: Start) -> None:
-    server = start_server(server={"request_timeout": 600.0})
+def test_serve__a_client_is_served_while_40_others_trickle(start_listening_server: Start) -> None:
+    server = start_listening_server(server={"request_timeout": 600.0})
     held = _trickle(server)
 
     try:
@@ -117,9 +117,9 @@ def test_serve__a_client_is_served_while_40_others_trickle(start_server: Start) 
 
 
 def test_serve__a_kept_alive_connection_trickling_its_next_request_is_closed(
-    start_server: Start,
+    start_listening_server: Start,
 ) -> None:
-    server = start_server(server={"request_timeout": 1.0, "keep_alive": 600})
+    server = start_listening_server(server={"request_timeout": 1.0, "keep_alive": 600})
     sock = _connect(server)
     sock.sendall(HEAD_START + b"\r\n")
     answer = b""
@@ -132,8 +132,10 @@ def test_serve__a_kept_alive_connection_trickling_its_next_request_is_closed(
     assert _closed_by_server([sock]) == [True]
 
 
-def test_serve__past_the_connection_limit_a_request_is_a_503_at_once(start_server: Start) -> None:
-    server = start_server(server={"max_connections": 3})
+def test_serve__past_the_connection_limit_a_request_is_a_503_at_once(
+    start_listening_server: Start,
+) -> None:
+    server = start_listening_server(server={"max_connections": 3})
     held = [_connect(server) for _ in range(3)]
     for sock in held:
         _send(sock, HEAD_START)
