@@ -16,7 +16,7 @@ import pytest
 from conftest import HEADER
 
 from jitspot.errors import InputNotReadable
-from jitspot.sheets import xlsx
+from jitspot.sheets import zipguard
 from jitspot.sheets.sheet import RawRow, interpret
 from jitspot.sheets.xlsx import formula_url, read_xlsx
 from jitspot.text import cell_text
@@ -553,11 +553,11 @@ def test_read_xlsx__too_big_or_too_many_members_are_refused(
 ) -> None:
     path = workbook(tmp_path / "w.xlsx", {"2020": [album()]})
 
-    monkeypatch.setattr(xlsx, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(zipguard, "MAX_MEMBERS", 3)
     with pytest.raises(InputNotReadable, match="too many parts"):
         read_xlsx(path)
-    monkeypatch.setattr(xlsx, "MAX_MEMBERS", 10_000)
-    monkeypatch.setattr(xlsx, "MAX_UNCOMPRESSED_BYTES", 1000)
+    monkeypatch.setattr(zipguard, "MAX_MEMBERS", 10_000)
+    monkeypatch.setattr(zipguard, "MAX_UNCOMPRESSED_BYTES", 1000)
     with pytest.raises(InputNotReadable, match="inflates to more than"):
         read_xlsx(path)
 

@@ -6,9 +6,9 @@ a scan of each selected sheet's XML bytes: the `<hyperlinks>` part (targets in
 the sheet's relationships) and `HYPERLINK("url", "S")` formulas, whose cached
 value is usually empty in Google Sheets exports.
 
-Before anything parses the file, the zip container is checked: member count,
-declared sizes, compression ratios, the real inflated size of every XML part,
-and no DTD declarations (entity-expansion attacks).
+Before anything parses the file, `zipguard` checks the zip container (zip
+bombs, DTD declarations, encryption); this module keeps, of the parts it
+inflated, the ones the link scan reads.
 """
 
 from __future__ import annotations
@@ -17,45 +17,17 @@ import functools
 import html
 import posixpath
 import re
-import struct
-import zipfile
-import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from xml.etree import ElementTree
 
 from jitspot.errors import InputNotReadable
 from jitspot.sheets.sheet import HEADER_SEARCH_ROWS, RawRow, SheetData, header_map, tab_selected
+from jitspot.sheets.zipguard import checked_zip
 from jitspot.text import cell_text
-
-# -- limits against zip bombs ------------------------------------------------------------
-
-# The 18k-row real workbook inflates to ~30 MB; 1 GiB leaves room for far bigger sheets
-# while keeping a hostile file from exhausting memory or disk.
-MAX_UNCOMPRESSED_BYTES = 1 << 30
-# Real xlsx parts compress 5-30x (the 2017-2020 sample's worst is styles.xml at 28x);
-# deflate bombs reach ~1000x. 200x is a wide margin for legit files, far below bombs.
-MAX_COMPRESSION_RATIO = 200
-# Small members cannot do harm whatever their ratio (a 50 KB run of spaces in a style
-# part is legit); the ratio is only enforced above this declared size.
-RATIO_CHECK_MIN_BYTES = 1 << 20
-# A workbook has tens of parts (a few hundred with comments and images).
-MAX_MEMBERS = 10_000
-
-_CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE container: encrypted xlsx, or .xls
-_WORKBOOK_PART = "xl/workbook.xml"
-_XML_SUFFIXES = (".xml", ".rels", ".vml")
-_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name length, extra length
-_CHUNK = 1 << 16
-
-# A markup declaration (`<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`...) is `<!` and a letter;
-# comments (`<!--`) and CDATA (`<![`) pass. `<` cannot appear unescaped elsewhere in XML.
-_UTF16_DECLARATION = re.compile(rb"<\x00!\x00[A-Za-z]\x00|\x00<\x00!\x00[A-Za-z]")
-_UTF16_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
-_DECLARATION_OVERLAP = 6  # longest pattern - 1: a match split across two chunks is found
 
 # -- sheet XML scanning --------------------------------------------------------------------
 
@@ -140,15 +112,15 @@ def read_xlsx(path: Path, tab_globs: Sequence[str] = ()) -> SheetData:
 
     Raises InputNotReadable for anything that is not a safe, readable workbook.
     """
-    archive = _checked_archive(path, tab_globs)
-    if tab_globs and not archive.sheet_parts:
+    workbook = _checked_workbook(path, tab_globs)
+    if tab_globs and not workbook.sheet_parts:
         raise InputNotReadable(f"{path}: no tab matches {', '.join(tab_globs)}")
 
     # Calamine parses in Rust and lets go of the GIL for part of it: scanning the links
     # meanwhile saves ~20% of the read. Only now: the archive has passed its checks.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jitspot-xlsx") as pool:
         sheets = pool.submit(_calamine_sheets, path, tab_globs)
-        links = {tab: archive.sheet_links(tab) for tab in archive.sheet_parts}
+        links = {tab: workbook.sheet_links(tab) for tab in workbook.sheet_parts}
         values_by_tab = sheets.result()
 
     data = SheetData(source=str(path))
@@ -162,7 +134,7 @@ def read_xlsx(path: Path, tab_globs: Sequence[str] = ()) -> SheetData:
         tab_links = links.get(tab, {})
         if tab_links is None:  # formula cells without `r`: their place needs a real parser
             if fallback_links is None:
-                fallback_links = _openpyxl_links(path, list(archive.sheet_parts))
+                fallback_links = _openpyxl_links(path, list(workbook.sheet_parts))
             tab_links = fallback_links.get(tab, {})
         data.rows.extend(_rows(tab, values, start, header_index, columns, tab_links))
     if not data.tabs:
@@ -286,11 +258,14 @@ def _reason(exc: BaseException) -> str:
     return text[:200] or type(exc).__name__
 
 
-# -- the zip container ------------------------------------------------------------------------
+# -- workbook structure ------------------------------------------------------------------------
+
+_WORKBOOK_PART = "xl/workbook.xml"
+_WORKSHEET_REL = "/worksheet"
 
 
 @dataclass(slots=True)
-class _Archive:
+class _Workbook:
     """A checked workbook: its selected tabs and the XML bytes the link scan needs."""
 
     path: Path
@@ -306,169 +281,28 @@ class _Archive:
         return _scan_links(self.parts[part], _hyperlink_targets(rels) if rels else {})
 
 
-def _checked_archive(path: Path, tab_globs: Sequence[str]) -> _Archive:
-    """Open `path` as an xlsx, refusing anything unsafe before any XML parser sees it."""
-    try:
-        with path.open("rb") as fp:
-            if fp.read(len(_CFB_MAGIC)) == _CFB_MAGIC:
-                raise InputNotReadable(
-                    f"{path}: encrypted (password-protected) workbook or old .xls format; "
-                    "save it as an unprotected .xlsx"
-                )
-            fp.seek(0)
-            try:
-                archive = zipfile.ZipFile(fp)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
-                raise InputNotReadable(
-                    f"{path}: not an xlsx file (not a zip archive: {exc})"
-                ) from None
-            with archive:
-                return _read_archive(path, fp, archive, tab_globs)
-    except OSError as exc:
-        raise InputNotReadable(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def _read_archive(
-    path: Path, fp: IO[bytes], archive: zipfile.ZipFile, tab_globs: Sequence[str]
-) -> _Archive:
-    infos = archive.infolist()
-    _check_members(path, infos)
-    by_name = {info.filename: info for info in infos}
-    if _WORKBOOK_PART not in by_name:
-        raise InputNotReadable(f"{path}: not an xlsx file (no {_WORKBOOK_PART})")
-
-    # Every XML part is inflated once, by us, with the real size enforced: declared sizes
-    # can lie, and calamine's zip reader trusts them. Only what the link scan needs is kept.
-    workbook_rels = _rels_part(_WORKBOOK_PART)
-    kept: dict[str, bytes] = {}
-    for name in (_WORKBOOK_PART, workbook_rels):
-        if name in by_name:
-            kept[name] = _inflate(path, fp, by_name[name], keep=True)
-    sheet_parts = {
-        tab: part
-        for tab, part in _sheet_parts(path, kept, set(by_name)).items()
-        if tab_selected(tab, tab_globs)
-    }
-    wanted = {part for part in sheet_parts.values() if part is not None}
-    wanted |= {_rels_part(part) for part in wanted}
-    for info in infos:
-        name = info.filename
-        if name in kept or not name.lower().endswith(_XML_SUFFIXES):
-            continue
-        data = _inflate(path, fp, info, keep=name in wanted)
-        if name in wanted:
-            kept[name] = data
-    return _Archive(path=path, sheet_parts=sheet_parts, parts=kept)
-
-
-def _check_members(path: Path, infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse zip bombs and encrypted members from the central directory alone."""
-    if len(infos) > MAX_MEMBERS:
-        raise InputNotReadable(f"{path}: too many parts in the archive ({len(infos)})")
-    total = 0
-    for info in infos:
-        if info.flag_bits & 0x1:
-            raise InputNotReadable(f"{path}: encrypted workbook; save it without a password")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise InputNotReadable(f"{path}: unsupported compression in {info.filename}")
-        total += info.file_size
-        if total > MAX_UNCOMPRESSED_BYTES:
-            raise InputNotReadable(
-                f"{path}: refusing a workbook that inflates to more than "
-                f"{MAX_UNCOMPRESSED_BYTES >> 20} MiB (zip bomb?)"
-            )
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > RATIO_CHECK_MIN_BYTES and ratio > MAX_COMPRESSION_RATIO:
-            raise InputNotReadable(
-                f"{path}: refusing {info.filename}: compression ratio {ratio:.0f}:1 "
-                f"exceeds {MAX_COMPRESSION_RATIO}:1 (zip bomb?)"
-            )
-
-
-def _inflate(path: Path, fp: IO[bytes], info: zipfile.ZipInfo, *, keep: bool) -> bytes:
-    """A member's bytes (b"" unless `keep`), checked as it streams.
-
-    The output may not exceed the declared size (checked while inflating, so a lying
-    header cannot make us allocate more), must match it and its CRC, and may hold no
-    DTD declaration.
-    """
-    name = info.filename
-    fp.seek(info.header_offset)
-    header = fp.read(_LOCAL_HEADER.size)
-    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
-        raise InputNotReadable(f"{path}: corrupt archive (bad header for {name})")
-    _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
-    fp.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
-
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS) if info.compress_type else None
-    limit = info.file_size
-    produced = 0
-    crc = 0
-    tail: bytes | None = None  # the end of the previous piece; None before the first
-    utf16 = False
-    pieces: list[bytes] = []
-
-    def take(data: bytes) -> None:
-        nonlocal produced, crc, tail, utf16
-        if not data:
-            return
-        produced += len(data)
-        if produced > limit:
-            raise InputNotReadable(f"{path}: {name} inflates beyond its declared size (zip bomb?)")
-        crc = zlib.crc32(data, crc)
-        if tail is None:
-            utf16 = data.startswith(_UTF16_STARTS)
-            tail = b""
-        window = tail + data
-        if _has_declaration(window, utf16):
-            raise InputNotReadable(
-                f"{path}: {name} holds a DTD declaration (<!DOCTYPE/<!ENTITY); refused"
-            )
-        tail = window[-_DECLARATION_OVERLAP:]
-        if keep:
-            pieces.append(data)
-
-    remaining = info.compress_size
-    try:
-        while remaining > 0:
-            chunk = fp.read(min(remaining, _CHUNK))
-            if not chunk:
-                raise InputNotReadable(f"{path}: corrupt archive ({name} is truncated)")
-            remaining -= len(chunk)
-            if inflater is None:
-                take(chunk)
-                continue
-            while chunk and not inflater.eof:
-                # max_length caps what one call may allocate: one byte past the limit
-                # is enough to know the member lies about its size.
-                take(inflater.decompress(chunk, limit - produced + 1))
-                chunk = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-        if inflater is not None:
-            take(inflater.flush())
-    except zlib.error as exc:
-        raise InputNotReadable(f"{path}: corrupt archive ({name}: {exc})") from None
-    if produced != limit or crc != info.CRC:
-        raise InputNotReadable(f"{path}: corrupt archive ({name} fails its size/CRC check)")
-    return b"".join(pieces)
-
-
-def _has_declaration(window: bytes, utf16: bool) -> bool:
-    if utf16:  # rare enough for a slower regex
-        return _UTF16_DECLARATION.search(window) is not None
-    # bytes.find is several times faster than a regex over megabytes of sheet XML.
-    index = window.find(b"<!")
-    while index >= 0:
-        if window[index + 2 : index + 3].isalpha():
-            return True
-        index = window.find(b"<!", index + 2)
-    return False
-
-
-# -- workbook structure ------------------------------------------------------------------------
-
-_WORKSHEET_REL = "/worksheet"
+def _checked_workbook(path: Path, tab_globs: Sequence[str]) -> _Workbook:
+    """Open `path` as an xlsx through the zip guard; keep the parts the link scan needs."""
+    with checked_zip(path) as archive:
+        if _WORKBOOK_PART not in archive.members:
+            raise InputNotReadable(f"{path}: not an xlsx file (no {_WORKBOOK_PART})")
+        # Every XML part is inflated once, by the guard, with the real size enforced:
+        # declared sizes can lie, and calamine's zip reader trusts them. Only what the
+        # link scan needs is kept.
+        kept = {
+            name: archive.read(name)
+            for name in (_WORKBOOK_PART, _rels_part(_WORKBOOK_PART))
+            if name in archive.members
+        }
+        sheet_parts = {
+            tab: part
+            for tab, part in _sheet_parts(path, kept, set(archive.members)).items()
+            if tab_selected(tab, tab_globs)
+        }
+        wanted = {part for part in sheet_parts.values() if part is not None}
+        wanted |= {_rels_part(part) for part in wanted}
+        kept |= archive.check_xml_parts(keep=wanted, skip=kept)
+    return _Workbook(path=path, sheet_parts=sheet_parts, parts=kept)
 
 
 def _sheet_parts(path: Path, parts: dict[str, bytes], members: set[str]) -> dict[str, str | None]:
