@@ -17,15 +17,9 @@ import pytest
 from conftest import ALBUM_KEYS, SPOTIFY_KEYS
 
 from jitspot.catalog.views import SHEET_KEYS, AlbumView, SpotifyView
-from jitspot.render.export import (
-    cover_reason,
-    format_duration,
-    group_albums,
-    render_csv,
-    render_html,
-    render_json,
-    render_markdown,
-)
+from jitspot.render.formats import render_csv, render_json, render_markdown
+from jitspot.render.gallery import group_albums, render_html
+from jitspot.render.presentation import cover_reason, format_duration
 from jitspot.spotify.data import Track
 from jitspot.text import fold
 

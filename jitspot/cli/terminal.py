@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jitspot.catalog.views import AlbumView, mark_of, match_mark
-from jitspot.render.export import format_duration
+from jitspot.render.presentation import format_duration
 from jitspot.store import ListedAlbum, StoredAlbum
 
 NOT_GIVEN = "—"  # Spotify did not say

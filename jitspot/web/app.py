@@ -37,7 +37,7 @@ from jitspot.catalog.resolver import NOT_BEFORE, remembered_until
 from jitspot.catalog.views import AlbumView
 from jitspot.errors import AlbumNotFound, JitspotError
 from jitspot.jobs.sync import Syncer, SyncRefused, last_synced, last_synced_text
-from jitspot.render.export import (
+from jitspot.render.presentation import (
     badges,
     cover_reason,
     format_duration,
