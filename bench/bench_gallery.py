@@ -12,6 +12,8 @@ In one run:
      host (`--host-resolver-rules`), so cover requests fail at once and the figure
      does not depend on the network;
   4. prints the ratio big / small. Goal: <= 2x.
+It also prints how long each `export --format html` took (Python and rendering, no
+browser): the gallery's template must not make the big export slow.
 
     python bench/bench_gallery.py [--small 300] [--big 17600] [--runs 7] [--keep DIR]
 """
@@ -47,8 +49,9 @@ def jitspot(home: Path, env: dict[str, str], *args: str) -> None:
     )
 
 
-def build_page(work: Path, rows: int) -> Path:
-    """The gallery of a `rows`-row workbook of the real shape, every cover cached."""
+def build_page(work: Path, rows: int) -> tuple[Path, float]:
+    """The gallery of a `rows`-row workbook of the real shape, every cover cached,
+    and the seconds its `export --format html` took."""
     sheet = write_workbook(work / f"sheet-{rows}.xlsx", rows=rows, tabs=18)
     home = work / f"home-{rows}"
     jitspot(home, {}, "import", str(sheet))
@@ -56,8 +59,9 @@ def build_page(work: Path, rows: int) -> Path:
         serve_sample(double, home, year=None)
         jitspot(home, double.env(), "export", "--format", "json", "-o", os.devnull)
     page = work / f"gallery-{rows}.html"
+    started = time.perf_counter()
     jitspot(home, {}, "export", "--offline", "--format", "html", "-o", str(page))
-    return page
+    return page, time.perf_counter() - started
 
 
 def chromium() -> str:
@@ -116,8 +120,11 @@ def main() -> None:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        pages = {rows: build_page(work, rows) for rows in (args.small, args.big)}
+        built = {rows: build_page(work, rows) for rows in (args.small, args.big)}
         print(f"built both pages in {time.perf_counter() - started:.0f} s")
+        pages = {rows: page for rows, (page, _) in built.items()}
+        for rows, (_, seconds) in built.items():
+            print(f"{rows:>6} rows: export --offline --format html took {seconds:.2f} s")
         times: dict[int, list[float]] = {rows: [] for rows in pages}
         for _ in range(args.runs):
             for rows, page in pages.items():  # interleaved: both see the same load

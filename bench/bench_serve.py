@@ -84,7 +84,7 @@ from serving import Listening  # noqa: E402
 from spotify_double import API_ENDPOINTS, Mode, SpotifyDouble  # noqa: E402
 
 from jitspot.catalog.catalog import Catalog  # noqa: E402
-from jitspot.render.export import render_html  # noqa: E402
+from jitspot.render.gallery import render_html  # noqa: E402
 from jitspot.settings import Settings, load_settings  # noqa: E402
 from jitspot.store import open_store  # noqa: E402
 

@@ -166,7 +166,7 @@ def export_command(
     """
     from jitspot.catalog.catalog import Catalog
     from jitspot.files import check_writable, write_atomic
-    from jitspot.render import export
+    from jitspot.render import formats, gallery
 
     if output is not None:
         check_writable(output)  # before any Spotify call is spent on an export going nowhere
@@ -188,13 +188,13 @@ def export_command(
         catalog.record("export", started_at, len(albums))
     catalog.close()
     if fmt is ExportFormat.json:
-        text = export.render_json(views)
+        text = formats.render_json(views)
     elif fmt is ExportFormat.csv:
-        text = export.render_csv(views)
+        text = formats.render_csv(views)
     elif fmt is ExportFormat.md:
-        text = export.render_markdown(views)
+        text = formats.render_markdown(views)
     else:
-        text = export.render_html(views, generated_at=now_iso())
+        text = gallery.render_html(views, generated_at=now_iso())
     if output is None:
         write_stdout(text)
     else:

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from jitspot.catalog.views import AlbumView, mark_of, match_mark
 from jitspot.model import ListedAlbum, StoredAlbum
-from jitspot.render.export import format_duration
+from jitspot.render.presentation import format_duration
 
 NOT_GIVEN = "—"  # Spotify did not say
 WITHHELD = "not available to development-mode apps"  # Spotify leaves the field out

@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,16 +38,8 @@ from jitspot.catalog.views import AlbumView
 from jitspot.errors import AlbumNotFound, JitspotError
 from jitspot.jobs.sync import Syncer, SyncRefused, last_synced, last_synced_text
 from jitspot.model import AlbumOrder, Facets, StoredAlbum
-from jitspot.render.export import (
-    badges,
-    cover_reason,
-    format_duration,
-    has_cover,
-    hue,
-    initials,
-    safe_links,
-    total_duration_ms,
-)
+from jitspot.render.presentation import cover_reason, has_cover
+from jitspot.render.templating import environment
 from jitspot.settings import Settings
 from jitspot.spotify.gateway import Gates, Gateway
 from jitspot.stopping import Stop
@@ -162,21 +154,8 @@ class Site:
 
 
 def _templates() -> Environment:
-    env = Environment(
-        loader=PackageLoader("jitspot.web", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = environment(PackageLoader("jitspot.web", "templates"))
     env.globals.update(
-        badges=badges,
-        cover_reason=cover_reason,
-        format_duration=format_duration,
-        has_cover=has_cover,
-        hue=hue,
-        initials=initials,
-        safe_links=safe_links,
-        total_duration_ms=total_duration_ms,
         vocal_facet=vocal_facet,
         orders=[
             (AlbumOrder.DATE, "Newest first"),
