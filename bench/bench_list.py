@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_show import interleaved  # noqa: E402
 from bench.make_workbook import write_workbook  # noqa: E402
 from jitspot.catalog.cache import SpotifyCache  # noqa: E402
+from jitspot.model import CacheEntry  # noqa: E402
 from jitspot.settings import load_settings  # noqa: E402
-from jitspot.store import CacheEntry, open_store  # noqa: E402
+from jitspot.store import open_store  # noqa: E402
 
 GOAL_SECONDS = 0.6
 FILED_SECONDS = 2.7  # `jitspot list > /dev/null` when issue 12 was filed

@@ -1,8 +1,9 @@
-"""What jitspot knows of an album, and how albums are chosen and ordered: pure types.
+"""What jitspot knows of an album, how albums are chosen and ordered, and what a
+cached Spotify answer is: pure types.
 
 The store keeps these and everything else names them; nothing here reads a
-database or a file, so code that only needs to name an album (the scorer,
-the terminal, covers) never imports the store.
+database or a file, so code that only needs to name an album or a cached answer
+(the scorer, freshness, the terminal, covers, the metrics) never imports the store.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 # Match states whose id jitspot uses (`review`, `no_candidate`, `rejected`: none).
 USED_MATCH_STATES = frozenset({"matched", "accepted"})
@@ -158,3 +159,75 @@ class Facets:
     tabs: list[str]
     vocals: list[str]
     years: list[int]
+
+
+# -- cached Spotify answers ----------------------------------------------------------------
+
+Kind = Literal["album", "artist", "oembed", "search"]
+Status = Literal["found", "not_found"]
+
+
+def cache_key(kind: str, spotify_id: str) -> str:
+    """The key of a cached answer, in the disk cache and in its index."""
+    return f"{kind}:{spotify_id}"
+
+
+class CacheEntry(NamedTuple):
+    """One cached Spotify answer: found (with its data) or not found, and when it was
+    fetched. Read from the disk cache it has its data; read from the index it has none,
+    and its cover URL is the one the index keeps.
+
+    A named tuple: `list` and `stats` read the whole index, one per cached entry.
+    """
+
+    kind: Kind
+    spotify_id: str
+    status: Status
+    fetched_at: float
+    data: dict[str, Any] | None = None
+    indexed_cover: str | None = None  # the index's cover URL (an entry without its data)
+
+    @property
+    def key(self) -> str:
+        return cache_key(self.kind, self.spotify_id)
+
+    @property
+    def found(self) -> bool:
+        return self.status == "found"
+
+    @property
+    def source(self) -> str:
+        """Where the answer came from: the Web API, or the public oEmbed endpoint."""
+        return "oembed" if self.kind == "oembed" else "api"
+
+    @property
+    def cover_url(self) -> str | None:
+        """The cover's URL: from the data, or as the index keeps it when there is none."""
+        if self.data is None:
+            return self.indexed_cover
+        if self.kind == "oembed":
+            url = self.data.get("thumbnail_url")
+            return url if isinstance(url, str) else None
+        images = self.data.get("images") or []
+        return str(images[0]["url"]) if images else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The value the disk cache keeps."""
+        return {
+            "kind": self.kind,
+            "id": self.spotify_id,
+            "status": self.status,
+            "fetched_at": self.fetched_at,
+            "data": self.data,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> CacheEntry:
+        """An entry from the value the disk cache keeps."""
+        return cls(
+            kind=value["kind"],
+            spotify_id=value["id"],
+            status=value["status"],
+            fetched_at=float(value["fetched_at"]),
+            data=value.get("data"),
+        )

@@ -24,10 +24,11 @@ from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.resolver import Resolver
 from jitspot.logs import NOISY_LOGGERS
+from jitspot.model import cache_key
 from jitspot.settings import Settings, load_settings
 from jitspot.spotify.gateway import Gates
 from jitspot.stopping import Stop
-from jitspot.store import Store, cache_key, open_store
+from jitspot.store import Store, open_store
 
 HEADER = [
     "Artist",
@@ -390,7 +391,7 @@ def store_tables(path: Path) -> list[tuple[object, ...]]:
 
 def age_cached(home: Path, spotify_ids: Sequence[str], days: float) -> None:
     """Make the albums' cached entries look fetched `days` earlier (as if time had passed)."""
-    from jitspot.store import CacheEntry
+    from jitspot.model import CacheEntry
 
     settings = load_settings(home)
     with open_store(settings.store_path) as store:

@@ -35,8 +35,9 @@ from jitspot.jobs.housekeeping import (
     clear,
     prune,
 )
+from jitspot.model import CacheEntry, Status
 from jitspot.settings import load_settings
-from jitspot.store import CacheEntry, Status, Store, open_store
+from jitspot.store import Store, open_store
 
 Run = Callable[..., Result]
 Ids = dict[str, str]

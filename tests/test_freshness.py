@@ -14,7 +14,7 @@ from jitspot.catalog.freshness import (
     chunks,
     freshness,
 )
-from jitspot.store import CacheEntry, Kind
+from jitspot.model import CacheEntry, Kind
 
 NOW = 1_000 * DAY
 LIFE = Lifetimes(found=30 * DAY, not_found=7 * DAY)

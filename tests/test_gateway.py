@@ -33,10 +33,11 @@ from jitspot.errors import (
     SpotifyUnavailable,
 )
 from jitspot.logs import configure_logging
+from jitspot.model import cache_key
 from jitspot.settings import load_settings
 from jitspot.spotify.gateway import MAX_SHORT_WAITS, Gates, SpotifyGateway, parse_retry_after
 from jitspot.spotify.pacing import Pacer
-from jitspot.store import Store, cache_key, open_store
+from jitspot.store import Store, open_store
 
 
 class Opened:

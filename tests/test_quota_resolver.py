@@ -15,6 +15,7 @@ from jitspot.catalog.catalog import Catalog
 from jitspot.catalog.freshness import Need, Policy
 from jitspot.catalog.resolver import Resolution, Resolver
 from jitspot.errors import QuotaExhausted, RateLimited
+from jitspot.model import cache_key
 from jitspot.spotify.quota import (
     ALBUMS_BATCH_ALLOWED_UNTIL,
     ALBUMS_BATCH_FORBIDDEN_UNTIL,
@@ -26,7 +27,7 @@ from jitspot.spotify.quota import (
     Share,
     span_of,
 )
-from jitspot.store import QuotaLedger, cache_key
+from jitspot.store import QuotaLedger
 
 DAY = 86_400.0
 

@@ -25,8 +25,9 @@ from spotify_double import SpotifyDouble
 
 from jitspot.catalog.cache import SpotifyCache
 from jitspot.cli.refresh import NEEDS_APP
+from jitspot.model import cache_key
 from jitspot.settings import load_settings
-from jitspot.store import cache_key, open_store
+from jitspot.store import open_store
 
 Run = Callable[..., Result]
 

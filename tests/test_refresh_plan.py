@@ -11,9 +11,8 @@ from jitspot.catalog.freshness import DAY, Lifetimes, Policy
 from jitspot.catalog.resolver import Resolution
 from jitspot.errors import JitspotError, RateLimited, SpotifyUnavailable, Stopped
 from jitspot.jobs.refresh import Choice, estimate_calls, tally
-from jitspot.model import AlbumFilter, StoredAlbum
+from jitspot.model import AlbumFilter, CacheEntry, Kind, StoredAlbum
 from jitspot.spotify.pacing import DEFAULT_START_RATE, learned_rate
-from jitspot.store import CacheEntry, Kind
 
 # -- Choice: what the user chose -----------------------------------------------------------
 

@@ -33,11 +33,12 @@ from jitspot.catalog.resolver import (
     Resolver,
 )
 from jitspot.errors import JitspotError, RateLimited
+from jitspot.model import cache_key
 from jitspot.settings import load_settings
 from jitspot.sheets.importer import import_source
 from jitspot.spotify.gateway import Gates, SpotifyGateway
 from jitspot.spotify.pacing import PACING_NAME
-from jitspot.store import PacingState, cache_key, open_store
+from jitspot.store import PacingState, open_store
 
 HEADER = (
     "Artist,Album,Release Date,Length,Genre / Subgenres,Vocal Style,Country / State,"

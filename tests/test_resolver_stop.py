@@ -22,12 +22,12 @@ from jitspot.catalog import resolver as resolver_module
 from jitspot.catalog.freshness import DAY, Need, Policy
 from jitspot.catalog.resolver import Resolution, Resolver
 from jitspot.errors import Stopped
+from jitspot.model import cache_key
 from jitspot.settings import Settings, load_settings
 from jitspot.spotify.data import AlbumData, ArtistData
 from jitspot.spotify.gateway import Gates, SpotifyGateway
 from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
-from jitspot.store import cache_key
 
 
 def asked_albums(double: SpotifyDouble) -> list[list[str]]:

@@ -20,8 +20,8 @@ from spotify_double import SpotifyDouble
 
 from jitspot.jobs.stats import Coverage, age_histogram, ago, api_figures, coverage, run_state
 from jitspot.lock import Holder
+from jitspot.model import CacheEntry, Kind, Status
 from jitspot.settings import load_settings
-from jitspot.store import CacheEntry, Kind, Status
 
 Run = Callable[..., Result]
 DAY = 86_400.0

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from jitspot.errors import ConfigError, JitspotError
-from jitspot.store import CACHE_IDENTITY, CacheEntry, Store
+from jitspot.model import CacheEntry
+from jitspot.store import CACHE_IDENTITY, Store
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from jitspot.catalog.resolver import (
 )
 from jitspot.catalog.views import AlbumView, CoverState, SpotifyView
 from jitspot.errors import AlbumNotFound, AmbiguousAlbum, RateLimited
-from jitspot.model import ListedAlbum, StoredAlbum
+from jitspot.model import CacheEntry, ListedAlbum, StoredAlbum, cache_key
 from jitspot.settings import Settings
 from jitspot.spotify.data import AlbumData, Image, Track
 from jitspot.spotify.gateway import Gates, Gateway
@@ -31,7 +31,7 @@ from jitspot.spotify.links import BARE_ID, SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import Clock
 from jitspot.spotify.quota import Share
 from jitspot.stopping import Stop
-from jitspot.store import CacheEntry, Store, cache_key
+from jitspot.store import Store
 from jitspot.text import fold
 from jitspot.timetext import until_text
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import ClassVar, Literal
 
+from jitspot.model import CacheEntry, cache_key
 from jitspot.spotify.quota import AppMode
-from jitspot.store import CacheEntry, cache_key
 
 DAY = 86_400.0
 

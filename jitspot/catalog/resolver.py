@@ -48,6 +48,7 @@ from jitspot.errors import (
     SpotifyUnavailable,
     Stopped,
 )
+from jitspot.model import CacheEntry, cache_key
 from jitspot.settings import Settings
 from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH, EndpointForbidden, Gates, Gateway
 from jitspot.spotify.pacing import PACING_NAME, Clock, Pacer, Sleep
@@ -72,7 +73,7 @@ from jitspot.spotify.quota import (
     span_of,
 )
 from jitspot.stopping import Stop
-from jitspot.store import CacheEntry, PacingState, QuotaLedger, Store, cache_key
+from jitspot.store import PacingState, QuotaLedger, Store
 from jitspot.timetext import until_text
 
 log = logging.getLogger("jitspot.catalog.resolver")

@@ -19,10 +19,10 @@ from typing import Any
 from jitspot.catalog.cache import SpotifyCache
 from jitspot.catalog.freshness import Freshness, Lifetimes, freshness
 from jitspot.lock import RunLock
-from jitspot.model import AlbumFilter
+from jitspot.model import AlbumFilter, CacheEntry
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import Clock
-from jitspot.store import CacheEntry, Store
+from jitspot.store import Store
 
 KINDS = ("album", "artist", "oembed", "search")
 

@@ -25,11 +25,10 @@ from jitspot.errors import JitspotError, NotMatchable, Stopped
 from jitspot.jobs.job import Job
 from jitspot.jobs.matching import DECIDED, Decision, decide, search_query
 from jitspot.jobs.outcome import RunReport
-from jitspot.model import AlbumFilter, MatchRecord, StoredAlbum
+from jitspot.model import AlbumFilter, MatchRecord, StoredAlbum, cache_key
 from jitspot.spotify.links import SpotifyRef, parse_spotify_ref
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus, windows_needed
-from jitspot.store import cache_key
 
 COMMAND = "match"
 # What a run searches again: what was never searched, and "no candidate" answers past

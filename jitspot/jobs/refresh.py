@@ -37,7 +37,7 @@ from jitspot.catalog.resolver import (
 )
 from jitspot.jobs.job import Job
 from jitspot.jobs.outcome import RunReport
-from jitspot.model import AlbumFilter, StoredAlbum
+from jitspot.model import AlbumFilter, CacheEntry, StoredAlbum, cache_key
 from jitspot.spotify.gateway import ALBUM_BATCH, ARTIST_BATCH
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import (
@@ -49,7 +49,6 @@ from jitspot.spotify.quota import (
     Share,
     windows_needed,
 )
-from jitspot.store import CacheEntry, cache_key
 
 COMMAND = "refresh"
 

@@ -30,11 +30,11 @@ from typing import Any, Literal
 from jitspot.catalog.freshness import DAY, Freshness, Lifetimes, freshness
 from jitspot.catalog.resolver import NOT_BEFORE, quota_now, remembered_until
 from jitspot.lock import Holder, lock_holder
-from jitspot.model import StoredAlbum
+from jitspot.model import CacheEntry, StoredAlbum, cache_key
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import PACING_NAME, learned_rate
 from jitspot.spotify.quota import QuotaStatus
-from jitspot.store import CacheEntry, Store, cache_key
+from jitspot.store import Store
 
 By = Literal["tab", "year"]
 # How the last run of a command stands: it ended, it runs now (its process holds the

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from jitspot.errors import OutputNotWritable
 from jitspot.jobs.stats import AGE_BINS, Stats, timestamp
-from jitspot.store import Kind
+from jitspot.model import Kind
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

@@ -21,14 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from jitspot.store.albums import Albums
-from jitspot.store.cache_index import (
-    CACHE_IDENTITY,
-    CacheEntry,
-    CacheIndex,
-    Kind,
-    Status,
-    cache_key,
-)
+from jitspot.store.cache_index import CACHE_IDENTITY, CacheIndex
 from jitspot.store.db import damaged_store, now_iso, refold, store_error
 from jitspot.store.imports import ImportReport, Imports, RowChange
 from jitspot.store.matches import Matches
@@ -37,15 +30,11 @@ from jitspot.store.pacing_state import PacingDocuments, PacingState
 
 __all__ = [
     "CACHE_IDENTITY",
-    "CacheEntry",
     "ImportReport",
-    "Kind",
     "PacingState",
     "QuotaLedger",
     "RowChange",
-    "Status",
     "Store",
-    "cache_key",
     "damaged_store",
     "now_iso",
     "open_store",

@@ -5,82 +5,12 @@ cover, so that listing 18k albums or computing stats never opens a cached value
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, NamedTuple
 
+from jitspot.model import CacheEntry
 from jitspot.store.db import Database, add_counters, put_meta, rows_in
 
 # meta key: the identity of the disk cache that the cache_index describes.
 CACHE_IDENTITY = "cache_identity"
-
-
-Kind = Literal["album", "artist", "oembed", "search"]
-Status = Literal["found", "not_found"]
-
-
-def cache_key(kind: str, spotify_id: str) -> str:
-    """The key of a cached answer, in the disk cache and in its index."""
-    return f"{kind}:{spotify_id}"
-
-
-class CacheEntry(NamedTuple):
-    """One cached Spotify answer: found (with its data) or not found, and when it was
-    fetched. Read from the disk cache it has its data; read from the index it has none,
-    and its cover URL is the one the index keeps.
-
-    A named tuple: `list` and `stats` read the whole index, one per cached entry.
-    """
-
-    kind: Kind
-    spotify_id: str
-    status: Status
-    fetched_at: float
-    data: dict[str, Any] | None = None
-    indexed_cover: str | None = None  # the index's cover URL (an entry without its data)
-
-    @property
-    def key(self) -> str:
-        return cache_key(self.kind, self.spotify_id)
-
-    @property
-    def found(self) -> bool:
-        return self.status == "found"
-
-    @property
-    def source(self) -> str:
-        """Where the answer came from: the Web API, or the public oEmbed endpoint."""
-        return "oembed" if self.kind == "oembed" else "api"
-
-    @property
-    def cover_url(self) -> str | None:
-        """The cover's URL: from the data, or as the index keeps it when there is none."""
-        if self.data is None:
-            return self.indexed_cover
-        if self.kind == "oembed":
-            url = self.data.get("thumbnail_url")
-            return url if isinstance(url, str) else None
-        images = self.data.get("images") or []
-        return str(images[0]["url"]) if images else None
-
-    def as_json(self) -> dict[str, Any]:
-        """The value the disk cache keeps."""
-        return {
-            "kind": self.kind,
-            "id": self.spotify_id,
-            "status": self.status,
-            "fetched_at": self.fetched_at,
-            "data": self.data,
-        }
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> CacheEntry:
-        """An entry from the value the disk cache keeps."""
-        return cls(
-            kind=value["kind"],
-            spotify_id=value["id"],
-            status=value["status"],
-            fetched_at=float(value["fetched_at"]),
-            data=value.get("data"),
-        )
 
 
 _INDEX_COLUMNS = "key, kind, spotify_id, status, source, fetched_at, cover_url"
