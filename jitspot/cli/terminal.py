@@ -10,18 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from jitspot.catalog.views import AlbumView, mark_of, match_mark
-from jitspot.model import ListedAlbum, StoredAlbum
-from jitspot.render.presentation import format_duration
+from jitspot.model import ListedAlbum
+from jitspot.render.presentation import format_duration, release
 
 NOT_GIVEN = "—"  # Spotify did not say
 WITHHELD = "not available to development-mode apps"  # Spotify leaves the field out
 _STATE_STYLE = {"cover": "green", "not found": "red", "no link": "dim", "not cached": "yellow"}
-
-
-def release_of(album: StoredAlbum | AlbumView) -> str:
-    if isinstance(album, StoredAlbum):
-        return album.release_date or album.release_text or ""
-    return album["release_date"] or album["release_text"] or ""
 
 
 def album_lines(albums: Sequence[ListedAlbum], states: dict[int, str]) -> Iterator[str]:
@@ -106,7 +100,7 @@ def show_page(view: AlbumView) -> RenderableType:
         if value:
             facts.add_row(label, Text(value))
 
-    fact("released", release_of(view))
+    fact("released", release(view))
     fact("kind", view["kind"])
     fact("tab", f"{view['tab']} (row {view['row']}, id {view['id']})")
     fact("genres", ", ".join(view["genres"]))
