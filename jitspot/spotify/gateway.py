@@ -1,7 +1,7 @@
 """The Spotify gateway: the only code that talks to Spotify.
 
 Behind a small interface (`Gateway`) that speaks jitspot's own dicts
-(`spotify_data`), never spotipy types. One retry layer, ours: spotipy gets a
+(`spotify.data`), never spotipy types. One retry layer, ours: spotipy gets a
 plain `requests.Session`, so urllib3 never retries behind our back (its
 retries hide 429s and can sleep for hours); tenacity backs off on 5xx and
 timeouts; a 429 waits exactly its Retry-After up to a cap, and past the cap
