@@ -76,12 +76,9 @@ def clear_command(
 
     Takes the refresh lock: exit 75 when a refresh (or another prune/clear) runs.
     """
-    from jitspot.jobs.housekeeping import Housekeeper
-    from jitspot.store.albums import filter_sql
+    from jitspot.jobs.housekeeping import Housekeeper, chooses_albums
 
-    # By the SQL it makes, not by the options given: `--query ""` narrows nothing, and
-    # must not empty the cache without --all.
-    chosen = filter_sql(filters) != filter_sql(AlbumFilter())
+    chosen = chooses_albums(filters)
     if not chosen and not everything:
         ctx.fail(
             "choose the albums to forget: FILTERS (--artist, --genre, --year, --tab, --vocal,"

@@ -23,6 +23,7 @@ from jitspot.model import AlbumFilter, CacheEntry
 from jitspot.settings import Settings
 from jitspot.spotify.pacing import Clock
 from jitspot.store import Store
+from jitspot.store.albums import filter_sql
 
 KINDS = ("album", "artist", "oembed", "search")
 
@@ -188,6 +189,12 @@ def clear(cached: Sequence[Cached], selected: set[str]) -> list[Drop]:
         if item.kind == "artist" and item.spotify_id in freed and item.spotify_id not in still:
             drops[item.key] = Drop(item, UNNEEDED_ARTIST)
     return _in_cache_order(cached, drops)
+
+
+def chooses_albums(filters: AlbumFilter) -> bool:
+    """Whether FILTERS narrow the albums at all: judged by the SQL they make, not by the
+    options given (`--query ""` narrows nothing, and must not empty the cache)."""
+    return filter_sql(filters) != filter_sql(AlbumFilter())
 
 
 def artists_named(items: Iterable[Cached]) -> set[str]:
